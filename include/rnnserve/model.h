@@ -1,0 +1,85 @@
+/*
+ * model.h — a model file as DESIGN.md defines it: a safetensors file whose
+ * tensors carry a PyTorch state_dict's names and whose __metadata__ gives the
+ * task, cell, sizes, vocabulary, labels or categories and normalisation.
+ *
+ * rs_model_open maps the file read-only, checks that the metadata is
+ * complete and consistent and that every tensor the configuration implies is
+ * present with the right shape and dtype F32 (no extra tensors), and points
+ * the parameters into the mapping.  An opened model is immutable: share it as
+ * `const rs_model *` between threads; scratch state lives elsewhere
+ * (infer.h).  rs_model_write writes a model atomically (temporary + rename).
+ */
+#ifndef RNNSERVE_MODEL_H
+#define RNNSERVE_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rnnserve/nn.h"
+#include "rnnserve/text.h"
+
+#define RS_FORMAT_TAG "rnnserve/1"
+#define RS_TOKEN_PAD "<pad>"
+#define RS_TOKEN_BOS "<bos>"
+#define RS_TOKEN_EOS "<eos>"
+#define RS_TOKEN_UNK "<unk>"
+
+typedef struct rs_model rs_model;
+
+/* Everything a writer needs besides the weights. */
+typedef struct rs_model_spec {
+    rs_config cfg;
+    const char *const *vocab;      /* (V) token strings, index = id */
+    const char *const *labels;     /* (K) classifier labels, else NULL */
+    const char *const *categories; /* (C) conditional generator categories, else NULL */
+    rs_normalize normalize;
+    const char *training_json; /* JSON object text for the "training" key, or NULL for "{}" */
+} rs_model_spec;
+
+/* Opens and validates path.  Returns 0 and *out, or < 0 with a message
+ * naming the file and the fault.  Close with rs_model_close. */
+int rs_model_open(const char *path, rs_model **out, char *err, size_t errlen);
+void rs_model_close(rs_model *m);
+
+/* Writes the model (params laid out as rs_params_bind) atomically. */
+int rs_model_write(const char *path, const rs_model_spec *spec, const rs_params *params, char *err,
+                   size_t errlen);
+
+const rs_config *rs_model_config(const rs_model *m);
+const rs_params *rs_model_params(const rs_model *m);
+const char *rs_model_path(const rs_model *m);
+/* File name without directory and extension: "names-classifier". */
+const char *rs_model_name(const rs_model *m);
+rs_normalize rs_model_normalize(const rs_model *m);
+/* Raw metadata value, NULL when absent. */
+const char *rs_model_metadata(const rs_model *m, const char *key);
+
+const char *rs_model_token(const rs_model *m, int id);
+/* Id of a token string of len bytes, or -1. */
+int rs_model_token_id(const rs_model *m, const char *s, size_t len);
+/* Special ids, -1 when the vocabulary lacks them. */
+int rs_model_pad_id(const rs_model *m);
+int rs_model_bos_id(const rs_model *m);
+int rs_model_eos_id(const rs_model *m);
+int rs_model_unk_id(const rs_model *m);
+
+int rs_model_label_count(const rs_model *m);
+const char *rs_model_label(const rs_model *m, int i);
+int rs_model_category_count(const rs_model *m);
+const char *rs_model_category(const rs_model *m, int i);
+/* Index of a category name, or -1. */
+int rs_model_category_id(const rs_model *m, const char *name);
+
+/*
+ * Normalises text (UTF-8, len bytes) as the model's "normalize" says and maps
+ * each character to its id, without <bos>/<eos>.  Writes at most cap ids.
+ * Returns the number of ids, or < 0: RS_ETOOLONG when more than cap,
+ * RS_EUTF8 for invalid UTF-8, RS_EUNKNOWN when a character is outside the
+ * vocabulary (and the model has no <unk>), in which case the distinct
+ * unknown characters are listed in unknown (UTF-8, NUL-terminated, quoted).
+ */
+int rs_model_encode(const rs_model *m, const char *text, size_t len, int32_t *ids, int cap,
+                    char *unknown, size_t unknown_len);
+
+#endif

@@ -1,0 +1,156 @@
+/*
+ * nn.h — the numerical core: model configuration, parameter layout with
+ * PyTorch's tensor names, and the batched forward/backward pass used for
+ * training and evaluation.
+ *
+ * The model is the one of DESIGN.md:
+ *
+ *   embedding (V, E)  [+ category_embedding (C, Ec)]
+ *   → rnn: L layers of rnn(tanh) | lstm | gru, optionally bidirectional
+ *   → head: Linear(H * D, K)
+ *
+ * with PyTorch's equations and gate order (LSTM i,f,g,o; GRU r,z,n).  A
+ * classifier reads the final hidden state of the top layer (forward final ⊕
+ * backward final); a generator predicts the next token at every step.
+ *
+ * This module is math only: no files, no HTTP.  Every floating-point value is
+ * an `rs_real`, which is `float` in the library and `double` when the same
+ * sources are compiled with RS_REAL_IS_DOUBLE for the finite-difference
+ * gradient checks (tests/grad), so the checks exercise the production code.
+ *
+ * Dimension letters, used in every shape comment: B batch, T time, E input
+ * width, H hidden, G gate rows (H, 3H or 4H), V vocabulary, K outputs,
+ * L layers, D directions (1 or 2).
+ */
+#ifndef RNNSERVE_NN_H
+#define RNNSERVE_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rnnserve/rng.h"
+
+#ifdef RS_REAL_IS_DOUBLE
+typedef double rs_real;
+#else
+typedef float rs_real;
+#endif
+
+#define RS_MAX_LAYERS 8
+#define RS_MAX_HIDDEN 4096
+
+typedef enum { RS_CELL_RNN = 0, RS_CELL_LSTM = 1, RS_CELL_GRU = 2 } rs_cell;
+typedef enum { RS_TASK_CLASSIFIER = 0, RS_TASK_GENERATOR = 1 } rs_task;
+
+/* The architecture; every size of every tensor follows from it. */
+typedef struct rs_config {
+    rs_task task;
+    rs_cell cell;
+    int num_layers;    /* L, 1..RS_MAX_LAYERS */
+    int hidden_size;   /* H */
+    int embedding_dim; /* E of the token embedding */
+    int category_dim;  /* Ec; 0 unless a conditional generator */
+    int n_categories;  /* C; 0 unless a conditional generator */
+    int bidirectional; /* 0 or 1; generators are unidirectional */
+    int vocab_size;    /* V */
+    int n_outputs;     /* K: number of labels (classifier) or V (generator) */
+} rs_config;
+
+/* Gate multiplier of a cell: 1 (rnn), 4 (lstm), 3 (gru); G = gates * H. */
+int rs_cell_gates(rs_cell cell);
+const char *rs_cell_name(rs_cell cell);
+int rs_cell_from_name(const char *name, rs_cell *out);
+int rs_config_directions(const rs_config *cfg);
+/* Width of layer l's input: E + Ec for l = 0, H * D above. */
+int rs_config_layer_input(const rs_config *cfg, int layer);
+/* 0 if the configuration is consistent, else a negative status and a message. */
+int rs_config_check(const rs_config *cfg, char *err, size_t errlen);
+
+/* Weights of one layer and direction, PyTorch layout (row-major). */
+typedef struct rs_rnn_weights {
+    rs_real *weight_ih; /* (G, In) */
+    rs_real *weight_hh; /* (G, H) */
+    rs_real *bias_ih;   /* (G) */
+    rs_real *bias_hh;   /* (G) */
+} rs_rnn_weights;
+
+/*
+ * Pointers to every parameter tensor.  Parameters, gradients and optimiser
+ * moments are each one flat buffer of rs_param_count() values with the same
+ * layout, bound with rs_params_bind(); a served model instead points each
+ * field into its mapped file (rs_params_slot()).
+ */
+typedef struct rs_params {
+    rs_real *embedding;          /* (V, E) */
+    rs_real *category_embedding; /* (C, Ec), NULL unless conditional */
+    rs_rnn_weights rnn[RS_MAX_LAYERS][2];
+    rs_real *head_weight; /* (K, H * D) */
+    rs_real *head_bias;   /* (K) */
+} rs_params;
+
+/* One parameter tensor as PyTorch names it in a state_dict. */
+typedef struct rs_tensor_desc {
+    char name[48];   /* "rnn.weight_ih_l0_reverse" */
+    int ndim;        /* 1 or 2 */
+    size_t shape[2]; /* rows, cols (cols unused when ndim == 1) */
+    size_t numel;
+    size_t offset; /* in values, within the flat buffer */
+} rs_tensor_desc;
+
+/* Number of tensors of a configuration, and the i-th in canonical order. */
+int rs_tensor_count(const rs_config *cfg);
+void rs_tensor_describe(const rs_config *cfg, int i, rs_tensor_desc *out);
+/* Address of the params field that holds tensor i (for binding by name). */
+rs_real **rs_params_slot(const rs_config *cfg, rs_params *p, int i);
+/* Total number of parameters. */
+size_t rs_param_count(const rs_config *cfg);
+/* Point every field of *p into base, laid out as rs_tensor_describe says. */
+void rs_params_bind(const rs_config *cfg, rs_real *base, rs_params *p);
+
+/* PyTorch's default initialisation: U(-1/sqrt(H), 1/sqrt(H)) for the
+ * recurrent weights and biases and the head (fan-in bound), N(0, 1) for
+ * embeddings. */
+void rs_params_init(const rs_config *cfg, rs_params *p, rs_rng *rng);
+
+/*
+ * A minibatch of padded sequences.  Rows shorter than T are padded; padding
+ * tokens are never read by the math, so their value does not matter.
+ */
+typedef struct rs_batch {
+    int B, T;
+    const int32_t *tokens;     /* (B, T) input token ids */
+    const int32_t *lengths;    /* (B) valid steps of each row, 1..T */
+    const int32_t *categories; /* (B) category ids, conditional generator only */
+    const int32_t *targets;    /* classifier (B) label ids; generator (B, T) next-token ids */
+} rs_batch;
+
+/* Activations and scratch for batches up to max_batch x max_time. Opaque. */
+typedef struct rs_workspace rs_workspace;
+
+/* Returns NULL on allocation failure.  Free with rs_workspace_destroy. */
+rs_workspace *rs_workspace_create(const rs_config *cfg, int max_batch, int max_time);
+void rs_workspace_destroy(rs_workspace *ws);
+
+/*
+ * Forward pass.  Returns the mean cross-entropy over every target (B for a
+ * classifier, sum of lengths for a generator), as PyTorch's
+ * CrossEntropyLoss(reduction="mean") would.  With dropout > 0 and a non-NULL
+ * rng, dropout is applied between layers and before the head (training).
+ * Logits stay in the workspace (rs_workspace_logits).
+ */
+double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch, rs_real dropout,
+                  rs_rng *rng);
+
+/*
+ * Backward pass of the last rs_forward on the same batch.  Accumulates (+=)
+ * d(mean loss)/d(parameter) into grads; the caller zeroes grads once per step.
+ */
+void rs_backward(rs_workspace *ws, const rs_params *p, rs_params *grads, const rs_batch *batch);
+
+/*
+ * Logits of the last forward: classifier (B, K); generator (T, B, K), time
+ * major, with rows of padded steps undefined.  Valid until the next forward.
+ */
+const rs_real *rs_workspace_logits(const rs_workspace *ws);
+
+#endif

@@ -1,0 +1,588 @@
+/*
+ * model.c — a model file: metadata → configuration, vocabulary, labels and
+ * categories; tensors → parameters bound by their PyTorch names.
+ *
+ * Opening validates the whole contract of DESIGN.md so that nothing
+ * downstream (the math, the daemon) ever needs to check a shape again.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "rnnserve/model.h"
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rnnserve/safetensors.h"
+#include "rnnserve/status.h"
+
+/* a non-ASCII vocabulary character and its id, sorted by code point */
+typedef struct char_id {
+    uint32_t cp;
+    int id;
+} char_id;
+
+struct rs_model {
+    rs_st_file *file;
+    char *name;
+    rs_config cfg;
+    rs_params params;
+    float *owned; /* aligned copy of the weights when the file's data is not 4-aligned */
+    rs_normalize normalize;
+    char **vocab; /* (V) */
+    char **labels;
+    int n_labels;
+    char **categories;
+    int n_categories;
+    int ascii_ids[128]; /* id of each ASCII character, -1 if none */
+    char_id *others;    /* sorted, for the rest */
+    int n_others;
+    int pad_id, bos_id, eos_id, unk_id;
+};
+
+static void free_strings(char **v, int n)
+{
+    if (!v)
+        return;
+    for (int i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void rs_model_close(rs_model *m)
+{
+    if (!m)
+        return;
+    rs_st_close(m->file);
+    free(m->name);
+    free(m->owned);
+    free_strings(m->vocab, m->cfg.vocab_size);
+    free_strings(m->labels, m->n_labels);
+    free_strings(m->categories, m->n_categories);
+    free(m->others);
+    free(m);
+}
+
+/* A metadata integer in [lo, hi]. */
+static int meta_int(const rs_st_file *f, const char *key, int lo, int hi, int *out, char *err,
+                    size_t errlen)
+{
+    const char *v = rs_st_metadata(f, key);
+    if (!v) {
+        snprintf(err, errlen, "%s: metadata '%s' is missing", rs_st_path(f), key);
+        return RS_EFORMAT;
+    }
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end != '\0' || x < lo || x > hi) {
+        snprintf(err, errlen, "%s: metadata '%s' is \"%s\", expected an integer from %d to %d",
+                 rs_st_path(f), key, v, lo, hi);
+        return RS_EFORMAT;
+    }
+    *out = (int)x;
+    return RS_OK;
+}
+
+/* A metadata JSON array of unique strings; *out owned by the caller. */
+static int meta_strings(const rs_st_file *f, const char *key, char ***out, int *n, char *err,
+                        size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    const char *v = rs_st_metadata(f, key);
+    if (!v) {
+        snprintf(err, errlen, "%s: metadata '%s' is missing", rs_st_path(f), key);
+        return RS_EFORMAT;
+    }
+    cJSON *arr = cJSON_ParseWithLengthOpts(v, strlen(v), NULL, 1);
+    int status = RS_EFORMAT;
+    if (!arr || !cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0) {
+        snprintf(err, errlen, "%s: metadata '%s' is not a non-empty JSON array of strings",
+                 rs_st_path(f), key);
+        goto fail;
+    }
+    int count = cJSON_GetArraySize(arr);
+    char **list = calloc((size_t)count, sizeof *list);
+    if (!list) {
+        status = RS_ENOMEM;
+        snprintf(err, errlen, "%s: out of memory", rs_st_path(f));
+        goto fail;
+    }
+    *out = list;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, arr)
+    {
+        if (!cJSON_IsString(item) || item->valuestring[0] == '\0') {
+            snprintf(err, errlen, "%s: metadata '%s' entry %d is not a non-empty string",
+                     rs_st_path(f), key, *n);
+            goto fail;
+        }
+        for (int i = 0; i < *n; i++)
+            if (strcmp(list[i], item->valuestring) == 0) {
+                snprintf(err, errlen, "%s: metadata '%s' lists \"%s\" twice", rs_st_path(f), key,
+                         item->valuestring);
+                goto fail;
+            }
+        list[*n] = strdup(item->valuestring);
+        if (!list[*n]) {
+            status = RS_ENOMEM;
+            snprintf(err, errlen, "%s: out of memory", rs_st_path(f));
+            goto fail;
+        }
+        (*n)++;
+    }
+    status = RS_OK;
+fail:
+    cJSON_Delete(arr);
+    if (status != RS_OK) {
+        free_strings(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return status;
+}
+
+static int by_cp(const void *a, const void *b)
+{
+    uint32_t x = ((const char_id *)a)->cp, y = ((const char_id *)b)->cp;
+    return x < y ? -1 : x > y;
+}
+
+/* Special tokens, single characters, nothing else: fills the lookup tables. */
+static int index_vocab(rs_model *m, char *err, size_t errlen)
+{
+    const char *path = rs_st_path(m->file);
+    int V = m->cfg.vocab_size;
+    for (int i = 0; i < 128; i++)
+        m->ascii_ids[i] = -1;
+    m->pad_id = m->bos_id = m->eos_id = m->unk_id = -1;
+    m->others = calloc((size_t)V, sizeof *m->others);
+    if (!m->others) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return RS_ENOMEM;
+    }
+    for (int id = 0; id < V; id++) {
+        const char *tok = m->vocab[id];
+        size_t len = strlen(tok);
+        if (strcmp(tok, RS_TOKEN_PAD) == 0)
+            m->pad_id = id;
+        else if (strcmp(tok, RS_TOKEN_BOS) == 0)
+            m->bos_id = id;
+        else if (strcmp(tok, RS_TOKEN_EOS) == 0)
+            m->eos_id = id;
+        else if (strcmp(tok, RS_TOKEN_UNK) == 0)
+            m->unk_id = id;
+        else {
+            uint32_t cp;
+            int n = rs_utf8_decode(tok, len, &cp);
+            if (n < 0 || (size_t)n != len) {
+                snprintf(err, errlen,
+                         "%s: vocabulary entry %d is neither one character nor a special token",
+                         path, id);
+                return RS_EFORMAT;
+            }
+            if (cp < 128)
+                m->ascii_ids[cp] = id;
+            else
+                m->others[m->n_others++] = (char_id){cp, id};
+        }
+    }
+    qsort(m->others, (size_t)m->n_others, sizeof *m->others, by_cp);
+    if (m->cfg.task == RS_TASK_GENERATOR && (m->bos_id < 0 || m->eos_id < 0)) {
+        snprintf(err, errlen, "%s: a generator's vocabulary must contain <bos> and <eos>", path);
+        return RS_EFORMAT;
+    }
+    return RS_OK;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static int read_config(rs_model *m, char *err, size_t errlen)
+{
+    const rs_st_file *f = m->file;
+    const char *path = rs_st_path(f);
+    rs_config *cfg = &m->cfg;
+    int status;
+    const char *format = rs_st_metadata(f, "format");
+    if (!format) {
+        snprintf(err, errlen, "%s: metadata 'format' is missing (not an rnnserve model?)", path);
+        return RS_EFORMAT;
+    }
+    if (strcmp(format, RS_FORMAT_TAG) != 0) {
+        snprintf(err, errlen, "%s: metadata 'format' is \"%s\", expected \"%s\"", path, format,
+                 RS_FORMAT_TAG);
+        return RS_EFORMAT;
+    }
+    const char *task = rs_st_metadata(f, "task");
+    if (!task || (strcmp(task, "classifier") != 0 && strcmp(task, "generator") != 0)) {
+        snprintf(err, errlen, "%s: metadata 'task' is %s%s%s, expected \"classifier\" or "
+                 "\"generator\"", path, task ? "\"" : "", task ? task : "missing",
+                 task ? "\"" : "");
+        return RS_EFORMAT;
+    }
+    cfg->task = strcmp(task, "classifier") == 0 ? RS_TASK_CLASSIFIER : RS_TASK_GENERATOR;
+    const char *cell = rs_st_metadata(f, "cell");
+    if (!cell || rs_cell_from_name(cell, &cfg->cell) != 0) {
+        snprintf(err, errlen, "%s: metadata 'cell' is %s, expected \"rnn\", \"lstm\" or \"gru\"",
+                 path, cell ? cell : "missing");
+        return RS_EFORMAT;
+    }
+    if ((status = meta_int(f, "num_layers", 1, RS_MAX_LAYERS, &cfg->num_layers, err, errlen)) ||
+        (status = meta_int(f, "hidden_size", 1, RS_MAX_HIDDEN, &cfg->hidden_size, err, errlen)) ||
+        (status = meta_int(f, "embedding_dim", 1, RS_MAX_HIDDEN, &cfg->embedding_dim, err,
+                           errlen)))
+        return status;
+    cfg->category_dim = 0;
+    if (rs_st_metadata(f, "category_dim") &&
+        (status = meta_int(f, "category_dim", 0, RS_MAX_HIDDEN, &cfg->category_dim, err, errlen)))
+        return status;
+    const char *bidi = rs_st_metadata(f, "bidirectional");
+    if (!bidi || (strcmp(bidi, "true") != 0 && strcmp(bidi, "false") != 0)) {
+        snprintf(err, errlen, "%s: metadata 'bidirectional' is %s, expected \"true\" or \"false\"",
+                 path, bidi ? bidi : "missing");
+        return RS_EFORMAT;
+    }
+    cfg->bidirectional = strcmp(bidi, "true") == 0;
+    const char *norm = rs_st_metadata(f, "normalize");
+    m->normalize = RS_NORMALIZE_NONE;
+    if (norm && rs_normalize_from_name(norm, &m->normalize) != 0) {
+        snprintf(err, errlen, "%s: metadata 'normalize' is \"%s\", expected \"none\" or "
+                 "\"ascii-fold\"", path, norm);
+        return RS_EFORMAT;
+    }
+    if ((status = meta_strings(f, "vocab", &m->vocab, &cfg->vocab_size, err, errlen)))
+        return status;
+    if (cfg->task == RS_TASK_CLASSIFIER) {
+        if ((status = meta_strings(f, "labels", &m->labels, &m->n_labels, err, errlen)))
+            return status;
+        cfg->n_outputs = m->n_labels;
+    } else {
+        cfg->n_outputs = cfg->vocab_size;
+    }
+    if (cfg->category_dim > 0) {
+        if ((status = meta_strings(f, "categories", &m->categories, &m->n_categories, err, errlen)))
+            return status;
+    } else if (rs_st_metadata(f, "categories")) {
+        snprintf(err, errlen, "%s: metadata lists categories but category_dim is 0", path);
+        return RS_EFORMAT;
+    }
+    cfg->n_categories = m->n_categories;
+    char why[160];
+    if (rs_config_check(cfg, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s: inconsistent metadata: %s", path, why);
+        return RS_EFORMAT;
+    }
+    return index_vocab(m, err, errlen);
+}
+
+/* Every tensor the configuration implies, F32 with its shape; nothing else. */
+static int bind_tensors(rs_model *m, char *err, size_t errlen)
+{
+    const char *path = rs_st_path(m->file);
+    const rs_config *cfg = &m->cfg;
+    int n = rs_tensor_count(cfg);
+    int misaligned = 0;
+    memset(&m->params, 0, sizeof m->params);
+    for (int i = 0; i < n; i++) {
+        rs_tensor_desc d;
+        rs_tensor_describe(cfg, i, &d);
+        const rs_st_tensor *t = rs_st_find(m->file, d.name);
+        if (!t) {
+            snprintf(err, errlen, "%s: tensor '%s' is missing", path, d.name);
+            return RS_EFORMAT;
+        }
+        if (t->dtype != RS_DTYPE_F32) {
+            snprintf(err, errlen, "%s: tensor '%s' has dtype other than F32", path, d.name);
+            return RS_EFORMAT;
+        }
+        int shape_ok = t->ndim == d.ndim && t->shape[0] == d.shape[0] &&
+                       (d.ndim == 1 || t->shape[1] == d.shape[1]);
+        if (!shape_ok) {
+            char got[64], want[64];
+            if (t->ndim == 2)
+                snprintf(got, sizeof got, "(%zu,%zu)", t->shape[0], t->shape[1]);
+            else if (t->ndim == 1)
+                snprintf(got, sizeof got, "(%zu)", t->shape[0]);
+            else
+                snprintf(got, sizeof got, "of %d dimensions", t->ndim);
+            if (d.ndim == 2)
+                snprintf(want, sizeof want, "(%zu,%zu)", d.shape[0], d.shape[1]);
+            else
+                snprintf(want, sizeof want, "(%zu)", d.shape[0]);
+            snprintf(err, errlen, "%s: tensor '%s' has shape %s, expected %s", path, d.name, got,
+                     want);
+            return RS_EFORMAT;
+        }
+        if ((uintptr_t)t->data % sizeof(float) != 0)
+            misaligned = 1;
+        *rs_params_slot(cfg, &m->params, i) = (float *)(uintptr_t)t->data;
+    }
+    if (rs_st_count(m->file) != n) {
+        for (int i = 0; i < rs_st_count(m->file); i++) {
+            const char *name = rs_st_at(m->file, i)->name;
+            int known = 0;
+            for (int k = 0; k < n && !known; k++) {
+                rs_tensor_desc d;
+                rs_tensor_describe(cfg, k, &d);
+                known = strcmp(d.name, name) == 0;
+            }
+            if (!known) {
+                snprintf(err, errlen, "%s: unexpected tensor '%s' for this configuration", path,
+                         name);
+                return RS_EFORMAT;
+            }
+        }
+    }
+    if (misaligned) {
+        /* the format does not promise alignment: copy rather than read unaligned floats */
+        m->owned = malloc(rs_param_count(cfg) * sizeof(float));
+        if (!m->owned) {
+            snprintf(err, errlen, "%s: out of memory", path);
+            return RS_ENOMEM;
+        }
+        rs_params_bind(cfg, m->owned, &m->params);
+        for (int i = 0; i < n; i++) {
+            rs_tensor_desc d;
+            rs_tensor_describe(cfg, i, &d);
+            rs_st_copy(rs_st_find(m->file, d.name), m->owned + d.offset);
+        }
+    }
+    return RS_OK;
+}
+
+int rs_model_open(const char *path, rs_model **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    rs_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return RS_ENOMEM;
+    }
+    int status = rs_st_open(path, &m->file, err, errlen);
+    if (status != RS_OK)
+        goto fail;
+    if ((status = read_config(m, err, errlen)) != RS_OK ||
+        (status = bind_tensors(m, err, errlen)) != RS_OK)
+        goto fail;
+    const char *base = base_name(path);
+    size_t len = strlen(base);
+    const char *ext = ".safetensors";
+    if (len > strlen(ext) && strcmp(base + len - strlen(ext), ext) == 0)
+        len -= strlen(ext);
+    m->name = strndup(base, len);
+    if (!m->name) {
+        status = RS_ENOMEM;
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto fail;
+    }
+    *out = m;
+    return RS_OK;
+fail:
+    rs_model_close(m);
+    return status;
+}
+
+const rs_config *rs_model_config(const rs_model *m) { return &m->cfg; }
+const rs_params *rs_model_params(const rs_model *m) { return &m->params; }
+const char *rs_model_path(const rs_model *m) { return rs_st_path(m->file); }
+const char *rs_model_name(const rs_model *m) { return m->name; }
+rs_normalize rs_model_normalize(const rs_model *m) { return m->normalize; }
+const char *rs_model_metadata(const rs_model *m, const char *key)
+{
+    return rs_st_metadata(m->file, key);
+}
+const char *rs_model_token(const rs_model *m, int id)
+{
+    return id >= 0 && id < m->cfg.vocab_size ? m->vocab[id] : NULL;
+}
+int rs_model_pad_id(const rs_model *m) { return m->pad_id; }
+int rs_model_bos_id(const rs_model *m) { return m->bos_id; }
+int rs_model_eos_id(const rs_model *m) { return m->eos_id; }
+int rs_model_unk_id(const rs_model *m) { return m->unk_id; }
+int rs_model_label_count(const rs_model *m) { return m->n_labels; }
+const char *rs_model_label(const rs_model *m, int i)
+{
+    return i >= 0 && i < m->n_labels ? m->labels[i] : NULL;
+}
+int rs_model_category_count(const rs_model *m) { return m->n_categories; }
+const char *rs_model_category(const rs_model *m, int i)
+{
+    return i >= 0 && i < m->n_categories ? m->categories[i] : NULL;
+}
+
+int rs_model_category_id(const rs_model *m, const char *name)
+{
+    for (int i = 0; i < m->n_categories; i++)
+        if (strcmp(m->categories[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static int char_lookup(const rs_model *m, uint32_t cp)
+{
+    if (cp < 128)
+        return m->ascii_ids[cp];
+    size_t lo = 0, hi = (size_t)m->n_others;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (m->others[mid].cp < cp)
+            lo = mid + 1;
+        else if (m->others[mid].cp > cp)
+            hi = mid;
+        else
+            return m->others[mid].id;
+    }
+    return -1;
+}
+
+int rs_model_token_id(const rs_model *m, const char *s, size_t len)
+{
+    uint32_t cp;
+    int n = rs_utf8_decode(s, len, &cp);
+    if (n > 0 && (size_t)n == len)
+        return char_lookup(m, cp);
+    for (int id = 0; id < m->cfg.vocab_size; id++)
+        if (strlen(m->vocab[id]) == len && memcmp(m->vocab[id], s, len) == 0)
+            return id;
+    return -1;
+}
+
+/* Appends "c" (quoted) to the list of unknown characters unless already there. */
+static void note_unknown(char *list, size_t cap, const char *ch, int n)
+{
+    if (!list || cap == 0)
+        return;
+    char quoted[8];
+    snprintf(quoted, sizeof quoted, "\"%.*s\"", n, ch);
+    if (strstr(list, quoted))
+        return;
+    size_t used = strlen(list);
+    size_t need = strlen(quoted) + (used ? 2 : 0);
+    if (used + need + 1 > cap)
+        return;
+    snprintf(list + used, cap - used, "%s%s", used ? ", " : "", quoted);
+}
+
+int rs_model_encode(const rs_model *m, const char *text, size_t len, int32_t *ids, int cap,
+                    char *unknown, size_t unknown_len)
+{
+    if (unknown && unknown_len)
+        unknown[0] = '\0';
+    int count = 0, missing = 0;
+    size_t pos = 0;
+    while (pos < len) {
+        uint32_t cp;
+        int n = rs_utf8_decode(text + pos, len - pos, &cp);
+        if (n < 0)
+            return RS_EUTF8;
+        /* fold one character at a time: its folded form is never longer */
+        char folded[4];
+        long flen = rs_normalize_text(m->normalize, text + pos, (size_t)n, folded, sizeof folded);
+        if (flen < 0)
+            return RS_EUTF8;
+        size_t fpos = 0;
+        while (fpos < (size_t)flen) {
+            uint32_t fcp;
+            int fn = rs_utf8_decode(folded + fpos, (size_t)flen - fpos, &fcp);
+            if (fn < 0)
+                return RS_EUTF8;
+            int id = char_lookup(m, fcp);
+            if (id < 0)
+                id = m->unk_id;
+            if (id < 0) {
+                note_unknown(unknown, unknown_len, text + pos, n);
+                missing = 1;
+            } else if (!missing) {
+                if (count >= cap)
+                    return RS_ETOOLONG;
+                ids[count] = id;
+            }
+            count++;
+            fpos += (size_t)fn;
+        }
+        pos += (size_t)n;
+    }
+    if (missing)
+        return RS_EUNKNOWN;
+    return count;
+}
+
+/* ---- writer ---- */
+
+static char *json_strings(const char *const *items, int n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateString(items[i]));
+    char *s = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    return s;
+}
+
+int rs_model_write(const char *path, const rs_model_spec *spec, const rs_params *params, char *err,
+                   size_t errlen)
+{
+    const rs_config *cfg = &spec->cfg;
+    char why[160];
+    if (rs_config_check(cfg, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        return RS_EINVAL;
+    }
+    int n = rs_tensor_count(cfg);
+    rs_st_out *outs = calloc((size_t)n, sizeof *outs);
+    rs_tensor_desc *descs = calloc((size_t)n, sizeof *descs);
+    char *vocab = json_strings(spec->vocab, cfg->vocab_size);
+    char *labels = spec->labels ? json_strings(spec->labels, cfg->n_outputs) : NULL;
+    char *cats = spec->categories ? json_strings(spec->categories, cfg->n_categories) : NULL;
+    int status = RS_ENOMEM;
+    if (!outs || !descs || !vocab || (spec->labels && !labels) || (spec->categories && !cats)) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto done;
+    }
+    rs_params p = *params;
+    for (int i = 0; i < n; i++) {
+        rs_tensor_describe(cfg, i, &descs[i]);
+        outs[i] = (rs_st_out){.name = descs[i].name, .dtype = RS_DTYPE_F32,
+                              .ndim = descs[i].ndim,
+                              .data = *rs_params_slot(cfg, &p, i)};
+        outs[i].shape[0] = descs[i].shape[0];
+        outs[i].shape[1] = descs[i].shape[1];
+    }
+    char layers[16], hidden[16], emb[16], catdim[16];
+    snprintf(layers, sizeof layers, "%d", cfg->num_layers);
+    snprintf(hidden, sizeof hidden, "%d", cfg->hidden_size);
+    snprintf(emb, sizeof emb, "%d", cfg->embedding_dim);
+    snprintf(catdim, sizeof catdim, "%d", cfg->category_dim);
+    const char *keys[16], *values[16];
+    int k = 0;
+    keys[k] = "format", values[k++] = RS_FORMAT_TAG;
+    keys[k] = "task", values[k++] = cfg->task == RS_TASK_CLASSIFIER ? "classifier" : "generator";
+    keys[k] = "cell", values[k++] = rs_cell_name(cfg->cell);
+    keys[k] = "num_layers", values[k++] = layers;
+    keys[k] = "hidden_size", values[k++] = hidden;
+    keys[k] = "embedding_dim", values[k++] = emb;
+    keys[k] = "category_dim", values[k++] = catdim;
+    keys[k] = "bidirectional", values[k++] = cfg->bidirectional ? "true" : "false";
+    keys[k] = "vocab", values[k++] = vocab;
+    if (labels)
+        keys[k] = "labels", values[k++] = labels;
+    if (cats)
+        keys[k] = "categories", values[k++] = cats;
+    keys[k] = "normalize", values[k++] = rs_normalize_name(spec->normalize);
+    keys[k] = "training", values[k++] = spec->training_json ? spec->training_json : "{}";
+    status = rs_st_write(path, outs, n, keys, values, k, err, errlen);
+done:
+    free(outs);
+    free(descs);
+    free(vocab);
+    free(labels);
+    free(cats);
+    return status;
+}

@@ -1,0 +1,22 @@
+/*
+ * blas.h — the one matrix product the core needs, on rs_real, row-major:
+ *
+ *   C (M, N) = alpha * op(A) (M, K) * op(B) (K, N) + beta * C
+ *
+ * rs_gemm calls cblas_sgemm (or cblas_dgemm in the double build used by the
+ * gradient checks); rs_gemm_naive is the plain triple loop the tests compare
+ * it with.  Internal to src/nn.
+ */
+#ifndef RNNSERVE_NN_BLAS_H
+#define RNNSERVE_NN_BLAS_H
+
+#include "rnnserve/nn.h"
+
+void rs_gemm(int trans_a, int trans_b, int M, int N, int K, rs_real alpha, const rs_real *A,
+             int lda, const rs_real *B, int ldb, rs_real beta, rs_real *C, int ldc);
+
+void rs_gemm_naive(int trans_a, int trans_b, int M, int N, int K, rs_real alpha,
+                   const rs_real *A, int lda, const rs_real *B, int ldb, rs_real beta,
+                   rs_real *C, int ldc);
+
+#endif

@@ -1,0 +1,532 @@
+/*
+ * network.c — batched forward and backward through embedding, a stack of
+ * rnn/lstm/gru layers (optionally bidirectional) and the linear head, with
+ * softmax cross-entropy.  Training and evaluation use this path; one-sequence
+ * inference for the daemon is in infer.c.
+ *
+ * Equations (PyTorch docs, torch.nn.RNN / LSTM / GRU), a = W_i* x + b_i* + W_h* h + b_h*:
+ *   rnn:  h' = tanh(a)
+ *   lstm: i,f,o = σ(a_i), σ(a_f), σ(a_o); g = tanh(a_g); c' = f⊙c + i⊙g; h' = o⊙tanh(c')
+ *   gru:  r,z = σ(a_r), σ(a_z); n = tanh(W_in x + b_in + r⊙(W_hn h + b_hn));
+ *         h' = (1−z)⊙n + z⊙h
+ *
+ * Layout.  Everything is time-major inside: a sequence tensor is (T, B, W).
+ * The input projection W_ih x + b_ih of every step is one GEMM of
+ * (T·B, In) × (In, G); each step then does one GEMM (B, H) × (H, G) for the
+ * recurrent product over the whole batch.
+ *
+ * Padding.  Row b is valid at step t iff t < length[b].  At an invalid step
+ * the state is carried unchanged, which is exactly what a packed sequence
+ * does: the forward direction ends with the state of step length−1 (carried
+ * to T−1), and the reverse direction starts from zeros at step length−1.
+ * Invalid steps get zero gradient, so padding never changes any result.
+ *
+ * Layer outputs are stored with one zero time slab before and after,
+ * (T + 2, B, H·D), so "the previous state" of every step, forward or
+ * reverse, is a plain strided view and the weight gradient dW_hh of a whole
+ * sequence is one GEMM.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "rnnserve/nn.h"
+
+#ifdef RS_REAL_IS_DOUBLE
+#define EXP exp
+#define TANH tanh
+#else
+#define EXP expf
+#define TANH tanhf
+#endif
+
+static inline rs_real sigmoid(rs_real x) { return (rs_real)1 / ((rs_real)1 + EXP(-x)); }
+
+/* Buffers of one layer and direction. */
+typedef struct dir_state {
+    rs_real *gates; /* (T, B, G): input projection, then post-activation gates */
+    rs_real *cell;  /* (T + 2, B, H): LSTM cell state with zero slabs, else NULL */
+    rs_real *hn;    /* (T, B, H): GRU W_hn h + b_hn, else NULL */
+} dir_state;
+
+typedef struct layer_state {
+    rs_real *out;      /* (T + 2, B, H·D): outputs with zero slabs */
+    rs_real *in;       /* (T, B, In): this layer's input (after dropout for l > 0) */
+    rs_real *in_mask;  /* (T, B, In): dropout mask of the input, l > 0 only */
+    dir_state dir[2];
+} layer_state;
+
+struct rs_workspace {
+    rs_config cfg;
+    int max_batch, max_time;
+    layer_state layer[RS_MAX_LAYERS];
+    rs_real *features;     /* head input: classifier (B, H·D); generator (T, B, H·D) */
+    rs_real *feature_mask; /* dropout mask of the head input */
+    rs_real *logits;       /* classifier (B, K); generator (T, B, K) */
+    rs_real *recur;        /* (B, G): W_hh h + b_hh of one step */
+    /* backward scratch */
+    rs_real *dlogits;  /* as logits */
+    rs_real *dfeat;    /* as features */
+    rs_real *dout;     /* (T + 2, B, H·D) gradient w.r.t. a layer's outputs */
+    rs_real *din;      /* (T, B, max In) gradient w.r.t. a layer's input */
+    rs_real *dgate_x;  /* (T, B, G) gradient w.r.t. the input projection */
+    rs_real *dgate_h;  /* (T, B, G) gradient w.r.t. W_hh h + b_hh (GRU only) */
+    rs_real *dh;       /* (B, H) gradient flowing to the previous state */
+    rs_real *dc;       /* (B, H) LSTM cell gradient flowing back */
+    /* what the last forward saw */
+    int B, T;
+    int dropout_on;
+};
+
+static rs_real *alloc_reals(size_t n, int *failed)
+{
+    rs_real *p = calloc(n ? n : 1, sizeof(rs_real));
+    if (!p)
+        *failed = 1;
+    return p;
+}
+
+rs_workspace *rs_workspace_create(const rs_config *cfg, int max_batch, int max_time)
+{
+    rs_workspace *ws = calloc(1, sizeof *ws);
+    if (!ws)
+        return NULL;
+    ws->cfg = *cfg;
+    ws->max_batch = max_batch;
+    ws->max_time = max_time;
+    size_t B = (size_t)max_batch, T = (size_t)max_time, H = (size_t)cfg->hidden_size;
+    size_t D = (size_t)rs_config_directions(cfg), G = (size_t)rs_cell_gates(cfg->cell) * H;
+    size_t K = (size_t)cfg->n_outputs;
+    size_t max_in = 0;
+    int failed = 0;
+    for (int l = 0; l < cfg->num_layers; l++) {
+        size_t In = (size_t)rs_config_layer_input(cfg, l);
+        if (In > max_in)
+            max_in = In;
+        layer_state *ls = &ws->layer[l];
+        ls->out = alloc_reals((T + 2) * B * H * D, &failed);
+        ls->in = alloc_reals(T * B * In, &failed);
+        if (l > 0)
+            ls->in_mask = alloc_reals(T * B * In, &failed);
+        for (size_t d = 0; d < D; d++) {
+            ls->dir[d].gates = alloc_reals(T * B * G, &failed);
+            if (cfg->cell == RS_CELL_LSTM)
+                ls->dir[d].cell = alloc_reals((T + 2) * B * H, &failed);
+            if (cfg->cell == RS_CELL_GRU)
+                ls->dir[d].hn = alloc_reals(T * B * H, &failed);
+        }
+    }
+    size_t rows = cfg->task == RS_TASK_GENERATOR ? T * B : B;
+    ws->features = alloc_reals(rows * H * D, &failed);
+    ws->feature_mask = alloc_reals(rows * H * D, &failed);
+    ws->logits = alloc_reals(rows * K, &failed);
+    ws->dlogits = alloc_reals(rows * K, &failed);
+    ws->dfeat = alloc_reals(rows * H * D, &failed);
+    ws->recur = alloc_reals(B * G, &failed);
+    ws->dout = alloc_reals((T + 2) * B * H * D, &failed);
+    ws->din = alloc_reals(T * B * max_in, &failed);
+    ws->dgate_x = alloc_reals(T * B * G, &failed);
+    ws->dgate_h = alloc_reals(T * B * G, &failed);
+    ws->dh = alloc_reals(B * H, &failed);
+    ws->dc = alloc_reals(B * H, &failed);
+    if (failed) {
+        rs_workspace_destroy(ws);
+        return NULL;
+    }
+    return ws;
+}
+
+void rs_workspace_destroy(rs_workspace *ws)
+{
+    if (!ws)
+        return;
+    for (int l = 0; l < RS_MAX_LAYERS; l++) {
+        layer_state *ls = &ws->layer[l];
+        free(ls->out);
+        free(ls->in);
+        free(ls->in_mask);
+        for (int d = 0; d < 2; d++) {
+            free(ls->dir[d].gates);
+            free(ls->dir[d].cell);
+            free(ls->dir[d].hn);
+        }
+    }
+    free(ws->features);
+    free(ws->feature_mask);
+    free(ws->logits);
+    free(ws->recur);
+    free(ws->dlogits);
+    free(ws->dfeat);
+    free(ws->dout);
+    free(ws->din);
+    free(ws->dgate_x);
+    free(ws->dgate_h);
+    free(ws->dh);
+    free(ws->dc);
+    free(ws);
+}
+
+const rs_real *rs_workspace_logits(const rs_workspace *ws) { return ws->logits; }
+
+static int token_at(const rs_batch *b, int row, int t) { return b->tokens[(size_t)row * b->T + t]; }
+
+/* x0 (T, B, E + Ec) = concat(embedding[token], category_embedding[category]). */
+static void embed(const rs_workspace *ws, const rs_params *p, const rs_batch *batch, rs_real *x0)
+{
+    const rs_config *cfg = &ws->cfg;
+    size_t E = (size_t)cfg->embedding_dim, Ec = (size_t)cfg->category_dim, In = E + Ec;
+    for (int t = 0; t < batch->T; t++)
+        for (int b = 0; b < batch->B; b++) {
+            rs_real *x = x0 + ((size_t)t * batch->B + b) * In;
+            if (t >= batch->lengths[b]) {
+                memset(x, 0, In * sizeof *x);
+                continue;
+            }
+            memcpy(x, p->embedding + (size_t)token_at(batch, b, t) * E, E * sizeof *x);
+            if (Ec)
+                memcpy(x + E, p->category_embedding + (size_t)batch->categories[b] * Ec,
+                       Ec * sizeof *x);
+        }
+}
+
+/* Inverted dropout: dst = src ⊙ mask, mask ∈ {0, 1/(1−p)}. */
+static void dropout_forward(const rs_real *src, rs_real *dst, rs_real *mask, size_t n, rs_real p,
+                            rs_rng *rng)
+{
+    rs_real keep = (rs_real)1 / ((rs_real)1 - p);
+    for (size_t i = 0; i < n; i++) {
+        mask[i] = rs_rng_uniform(rng) < (double)p ? (rs_real)0 : keep;
+        dst[i] = src[i] * mask[i];
+    }
+}
+
+/* The step processed k-th by direction dir, and the neighbour its state comes from. */
+static int step_time(int dir, int k, int T) { return dir ? T - 1 - k : k; }
+static int prev_time(int dir, int t) { return dir ? t + 1 : t - 1; }
+
+/* Forward of one layer and direction over the whole batch. */
+static void direction_forward(rs_workspace *ws, const rs_rnn_weights *w, layer_state *ls, int dir,
+                              int In, const rs_batch *batch)
+{
+    const rs_config *cfg = &ws->cfg;
+    int B = batch->B, T = batch->T, H = cfg->hidden_size, D = rs_config_directions(cfg);
+    int G = rs_cell_gates(cfg->cell) * H, HD = H * D;
+    dir_state *st = &ls->dir[dir];
+    rs_real *out = ls->out + (size_t)B * HD; /* out[t] at out + t·B·HD; out[-1], out[T] are zero */
+
+    /* gates (T·B, G) = in (T·B, In) · W_ihᵀ + b_ih, all steps at once */
+    rs_gemm(0, 1, T * B, G, In, 1, ls->in, In, w->weight_ih, In, 0, st->gates, G);
+    for (size_t r = 0; r < (size_t)T * B; r++)
+        for (int j = 0; j < G; j++)
+            st->gates[r * G + j] += w->bias_ih[j];
+
+    for (int k = 0; k < T; k++) {
+        int t = step_time(dir, k, T), tp = prev_time(dir, t);
+        const rs_real *hprev = out + (ptrdiff_t)tp * B * HD + dir * H; /* (B, H), stride HD */
+        rs_real *hcur = out + (size_t)t * B * HD + dir * H;
+        rs_real *gates = st->gates + (size_t)t * B * G;
+        /* recur (B, G) = hprev · W_hhᵀ */
+        rs_gemm(0, 1, B, G, H, 1, hprev, HD, w->weight_hh, H, 0, ws->recur, G);
+        for (int b = 0; b < B; b++) {
+            const rs_real *hp = hprev + (size_t)b * HD;
+            rs_real *h = hcur + (size_t)b * HD;
+            rs_real *a = gates + (size_t)b * G;
+            const rs_real *rh = ws->recur + (size_t)b * G;
+            int valid = t < batch->lengths[b];
+            switch (cfg->cell) {
+            case RS_CELL_RNN:
+                for (int j = 0; j < H; j++)
+                    a[j] = TANH(a[j] + rh[j] + w->bias_hh[j]);
+                for (int j = 0; j < H; j++)
+                    h[j] = valid ? a[j] : hp[j];
+                break;
+            case RS_CELL_LSTM: {
+                const rs_real *cp = st->cell + (size_t)(tp + 1) * B * H + (size_t)b * H;
+                rs_real *c = st->cell + (size_t)(t + 1) * B * H + (size_t)b * H;
+                for (int j = 0; j < G; j++)
+                    a[j] += rh[j] + w->bias_hh[j];
+                for (int j = 0; j < H; j++) {
+                    rs_real gi = sigmoid(a[j]), gf = sigmoid(a[H + j]);
+                    rs_real gg = TANH(a[2 * H + j]), go = sigmoid(a[3 * H + j]);
+                    a[j] = gi, a[H + j] = gf, a[2 * H + j] = gg, a[3 * H + j] = go;
+                    if (valid) {
+                        c[j] = gf * cp[j] + gi * gg;
+                        h[j] = go * TANH(c[j]);
+                    } else {
+                        c[j] = cp[j];
+                        h[j] = hp[j];
+                    }
+                }
+                break;
+            }
+            case RS_CELL_GRU: {
+                rs_real *hn = st->hn + ((size_t)t * B + b) * H;
+                for (int j = 0; j < H; j++) {
+                    rs_real r = sigmoid(a[j] + rh[j] + w->bias_hh[j]);
+                    rs_real z = sigmoid(a[H + j] + rh[H + j] + w->bias_hh[H + j]);
+                    hn[j] = rh[2 * H + j] + w->bias_hh[2 * H + j];
+                    rs_real n = TANH(a[2 * H + j] + r * hn[j]);
+                    a[j] = r, a[H + j] = z, a[2 * H + j] = n;
+                    h[j] = valid ? ((rs_real)1 - z) * n + z * hp[j] : hp[j];
+                }
+                break;
+            }
+            }
+        }
+    }
+}
+
+double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch, rs_real dropout,
+                  rs_rng *rng)
+{
+    const rs_config *cfg = &ws->cfg;
+    int B = batch->B, T = batch->T, H = cfg->hidden_size, D = rs_config_directions(cfg);
+    int HD = H * D, K = cfg->n_outputs;
+    int generator = cfg->task == RS_TASK_GENERATOR;
+    ws->B = B;
+    ws->T = T;
+    ws->dropout_on = dropout > 0 && rng != NULL;
+
+    embed(ws, p, batch, ws->layer[0].in);
+    for (int l = 0; l < cfg->num_layers; l++) {
+        layer_state *ls = &ws->layer[l];
+        int In = rs_config_layer_input(cfg, l);
+        if (l > 0) {
+            const rs_real *below = ws->layer[l - 1].out + (size_t)B * HD;
+            size_t n = (size_t)T * B * HD;
+            if (ws->dropout_on)
+                dropout_forward(below, ls->in, ls->in_mask, n, dropout, rng);
+            else
+                memcpy(ls->in, below, n * sizeof *below);
+        }
+        /* zero slabs at t = −1 and t = T (outputs and cell states) */
+        memset(ls->out, 0, (size_t)B * HD * sizeof(rs_real));
+        memset(ls->out + (size_t)(T + 1) * B * HD, 0, (size_t)B * HD * sizeof(rs_real));
+        for (int d = 0; d < D; d++) {
+            if (ls->dir[d].cell) {
+                memset(ls->dir[d].cell, 0, (size_t)B * H * sizeof(rs_real));
+                memset(ls->dir[d].cell + (size_t)(T + 1) * B * H, 0, (size_t)B * H * sizeof(rs_real));
+            }
+            direction_forward(ws, &p->rnn[l][d], ls, d, In, batch);
+        }
+    }
+
+    /* head input */
+    const rs_real *top = ws->layer[cfg->num_layers - 1].out + (size_t)B * HD;
+    int rows = generator ? T * B : B;
+    if (generator) {
+        memcpy(ws->features, top, (size_t)rows * HD * sizeof *top);
+    } else {
+        /* forward final (carried to T−1) ⊕ reverse final (at t = 0) */
+        for (int b = 0; b < B; b++) {
+            rs_real *f = ws->features + (size_t)b * HD;
+            memcpy(f, top + ((size_t)(T - 1) * B + b) * HD, (size_t)H * sizeof *f);
+            if (D == 2)
+                memcpy(f + H, top + (size_t)b * HD + H, (size_t)H * sizeof *f);
+        }
+    }
+    if (ws->dropout_on)
+        dropout_forward(ws->features, ws->features, ws->feature_mask, (size_t)rows * HD, dropout,
+                        rng);
+
+    /* logits (rows, K) = features · head_weightᵀ + head_bias */
+    rs_gemm(0, 1, rows, K, HD, 1, ws->features, HD, p->head_weight, HD, 0, ws->logits, K);
+
+    /* softmax cross-entropy, mean over valid targets; dlogits kept for backward */
+    double total = 0.0;
+    int count = 0;
+    for (int r = 0; r < rows; r++) {
+        rs_real *z = ws->logits + (size_t)r * K;
+        rs_real *dz = ws->dlogits + (size_t)r * K;
+        for (int k = 0; k < K; k++)
+            z[k] += p->head_bias[k];
+        int b = generator ? r % B : r, t = generator ? r / B : 0;
+        if (generator && t >= batch->lengths[b]) {
+            memset(dz, 0, (size_t)K * sizeof *dz);
+            continue;
+        }
+        int target = generator ? batch->targets[(size_t)b * T + t] : batch->targets[b];
+        rs_real mx = z[0];
+        for (int k = 1; k < K; k++)
+            mx = z[k] > mx ? z[k] : mx;
+        double sum = 0.0;
+        for (int k = 0; k < K; k++) {
+            dz[k] = EXP(z[k] - mx);
+            sum += dz[k];
+        }
+        for (int k = 0; k < K; k++)
+            dz[k] = (rs_real)(dz[k] / sum);
+        total += log(sum) + mx - z[target];
+        dz[target] -= 1;
+        count++;
+    }
+    rs_real scale = count ? (rs_real)1 / (rs_real)count : 0;
+    for (size_t i = 0; i < (size_t)rows * K; i++)
+        ws->dlogits[i] *= scale;
+    return count ? total / count : 0.0;
+}
+
+/* BPTT of one layer and direction.  dout holds dL/d(outputs) of this layer
+ * (slabbed); adds into grads and into din (T, B, In). */
+static void direction_backward(rs_workspace *ws, const rs_rnn_weights *w, rs_rnn_weights *gw,
+                               layer_state *ls, int dir, int In, const rs_batch *batch,
+                               rs_real *din)
+{
+    const rs_config *cfg = &ws->cfg;
+    int B = batch->B, T = batch->T, H = cfg->hidden_size, D = rs_config_directions(cfg);
+    int G = rs_cell_gates(cfg->cell) * H, HD = H * D;
+    dir_state *st = &ls->dir[dir];
+    const rs_real *out = ls->out + (size_t)B * HD;
+    const rs_real *dout = ws->dout + (size_t)B * HD;
+    int gru = cfg->cell == RS_CELL_GRU;
+    rs_real *dgx = ws->dgate_x;
+    rs_real *dgh = gru ? ws->dgate_h : ws->dgate_x; /* identical unless GRU */
+
+    memset(ws->dh, 0, (size_t)B * H * sizeof(rs_real));
+    memset(ws->dc, 0, (size_t)B * H * sizeof(rs_real));
+    for (int k = T - 1; k >= 0; k--) {
+        int t = step_time(dir, k, T), tp = prev_time(dir, t);
+        const rs_real *gates = st->gates + (size_t)t * B * G;
+        rs_real *gx = dgx + (size_t)t * B * G;
+        rs_real *gh = dgh + (size_t)t * B * G;
+        for (int b = 0; b < B; b++) {
+            rs_real *dh = ws->dh + (size_t)b * H; /* in: dL/dh_t from the future; out: to h_{t-1} */
+            rs_real *dc = ws->dc + (size_t)b * H;
+            const rs_real *dy = dout + ((size_t)t * B + b) * HD + dir * H;
+            const rs_real *a = gates + (size_t)b * G;
+            const rs_real *hp = out + ((ptrdiff_t)tp * B + b) * HD + dir * H;
+            const rs_real *h = out + ((size_t)t * B + b) * HD + dir * H;
+            rs_real *ax = gx + (size_t)b * G, *ah = gh + (size_t)b * G;
+            if (t >= batch->lengths[b]) {
+                /* carried state: gradient passes through untouched */
+                for (int j = 0; j < H; j++)
+                    dh[j] += dy[j];
+                memset(ax, 0, (size_t)G * sizeof *ax);
+                if (gru)
+                    memset(ah, 0, (size_t)G * sizeof *ah);
+                continue;
+            }
+            switch (cfg->cell) {
+            case RS_CELL_RNN:
+                for (int j = 0; j < H; j++) {
+                    ax[j] = (dh[j] + dy[j]) * ((rs_real)1 - h[j] * h[j]);
+                    dh[j] = 0;
+                }
+                break;
+            case RS_CELL_LSTM: {
+                const rs_real *c = st->cell + ((size_t)(t + 1) * B + b) * H;
+                const rs_real *cp = st->cell + ((size_t)(tp + 1) * B + b) * H;
+                for (int j = 0; j < H; j++) {
+                    rs_real gi = a[j], gf = a[H + j], gg = a[2 * H + j], go = a[3 * H + j];
+                    rs_real g = dh[j] + dy[j];
+                    rs_real tc = TANH(c[j]);
+                    rs_real dcell = dc[j] + g * go * ((rs_real)1 - tc * tc);
+                    ax[j] = dcell * gg * gi * ((rs_real)1 - gi);
+                    ax[H + j] = dcell * cp[j] * gf * ((rs_real)1 - gf);
+                    ax[2 * H + j] = dcell * gi * ((rs_real)1 - gg * gg);
+                    ax[3 * H + j] = g * tc * go * ((rs_real)1 - go);
+                    dc[j] = dcell * gf;
+                    dh[j] = 0;
+                }
+                break;
+            }
+            case RS_CELL_GRU: {
+                const rs_real *hn = st->hn + ((size_t)t * B + b) * H;
+                for (int j = 0; j < H; j++) {
+                    rs_real r = a[j], z = a[H + j], n = a[2 * H + j];
+                    rs_real g = dh[j] + dy[j];
+                    rs_real dn = g * ((rs_real)1 - z) * ((rs_real)1 - n * n);
+                    rs_real dz = g * (hp[j] - n) * z * ((rs_real)1 - z);
+                    rs_real dr = dn * hn[j] * r * ((rs_real)1 - r);
+                    ax[j] = ah[j] = dr;
+                    ax[H + j] = ah[H + j] = dz;
+                    ax[2 * H + j] = dn;
+                    ah[2 * H + j] = dn * r;
+                    dh[j] = g * z;
+                }
+                break;
+            }
+            }
+        }
+        /* dh (B, H) += gh (B, G) · W_hh (G, H) */
+        rs_gemm(0, 0, B, H, G, 1, gh, G, w->weight_hh, H, 1, ws->dh, H);
+    }
+
+    /* whole-sequence weight gradients: one GEMM each */
+    const rs_real *hprev_all = out + (ptrdiff_t)(dir ? 1 : -1) * B * HD + dir * H; /* (T·B, H), stride HD */
+    rs_gemm(1, 0, G, H, T * B, 1, dgh, G, hprev_all, HD, 1, gw->weight_hh, H);
+    rs_gemm(1, 0, G, In, T * B, 1, dgx, G, ls->in, In, 1, gw->weight_ih, In);
+    for (size_t r = 0; r < (size_t)T * B; r++)
+        for (int j = 0; j < G; j++) {
+            gw->bias_ih[j] += dgx[r * G + j];
+            gw->bias_hh[j] += dgh[r * G + j];
+        }
+    /* din (T·B, In) += dgx · W_ih */
+    rs_gemm(0, 0, T * B, In, G, 1, dgx, G, w->weight_ih, In, 1, din, In);
+}
+
+void rs_backward(rs_workspace *ws, const rs_params *p, rs_params *grads, const rs_batch *batch)
+{
+    const rs_config *cfg = &ws->cfg;
+    int B = batch->B, T = batch->T, H = cfg->hidden_size, D = rs_config_directions(cfg);
+    int HD = H * D, K = cfg->n_outputs;
+    int generator = cfg->task == RS_TASK_GENERATOR;
+    int rows = generator ? T * B : B;
+
+    /* head: dW += dlogitsᵀ · features, db += Σ dlogits, dfeat = dlogits · W */
+    rs_gemm(1, 0, K, HD, rows, 1, ws->dlogits, K, ws->features, HD, 1, grads->head_weight, HD);
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < K; k++)
+            grads->head_bias[k] += ws->dlogits[(size_t)r * K + k];
+    rs_gemm(0, 0, rows, HD, K, 1, ws->dlogits, K, p->head_weight, HD, 0, ws->dfeat, HD);
+    if (ws->dropout_on)
+        for (size_t i = 0; i < (size_t)rows * HD; i++)
+            ws->dfeat[i] *= ws->feature_mask[i];
+
+    /* gradient w.r.t. the top layer's outputs */
+    size_t slab = (size_t)B * HD;
+    rs_real *dout = ws->dout + slab;
+    memset(ws->dout, 0, (size_t)(T + 2) * slab * sizeof(rs_real));
+    if (generator) {
+        memcpy(dout, ws->dfeat, (size_t)rows * HD * sizeof(rs_real));
+    } else {
+        for (int b = 0; b < B; b++) {
+            const rs_real *df = ws->dfeat + (size_t)b * HD;
+            memcpy(dout + ((size_t)(T - 1) * B + b) * HD, df, (size_t)H * sizeof *df);
+            if (D == 2)
+                memcpy(dout + (size_t)b * HD + H, df + H, (size_t)H * sizeof *df);
+        }
+    }
+
+    for (int l = cfg->num_layers - 1; l >= 0; l--) {
+        layer_state *ls = &ws->layer[l];
+        int In = rs_config_layer_input(cfg, l);
+        memset(ws->din, 0, (size_t)T * B * In * sizeof(rs_real));
+        for (int d = 0; d < D; d++)
+            direction_backward(ws, &p->rnn[l][d], &grads->rnn[l][d], ls, d, In, batch, ws->din);
+        if (l > 0) {
+            /* the layer below's output gradient is din through the dropout mask */
+            memset(ws->dout, 0, (size_t)(T + 2) * slab * sizeof(rs_real));
+            for (size_t i = 0; i < (size_t)T * B * In; i++)
+                dout[i] = ws->dropout_on ? ws->din[i] * ls->in_mask[i] : ws->din[i];
+        }
+    }
+
+    /* scatter the input gradient into the embedding rows */
+    size_t E = (size_t)cfg->embedding_dim, Ec = (size_t)cfg->category_dim, In0 = E + Ec;
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < B; b++) {
+            if (t >= batch->lengths[b])
+                continue;
+            const rs_real *dx = ws->din + ((size_t)t * B + b) * In0;
+            rs_real *de = grads->embedding + (size_t)token_at(batch, b, t) * E;
+            for (size_t j = 0; j < E; j++)
+                de[j] += dx[j];
+            if (Ec) {
+                rs_real *dcat = grads->category_embedding + (size_t)batch->categories[b] * Ec;
+                for (size_t j = 0; j < Ec; j++)
+                    dcat[j] += dx[E + j];
+            }
+        }
+}
