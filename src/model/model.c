@@ -95,7 +95,7 @@ static int meta_strings(const rs_st_file *f, const char *key, char ***out, int *
         snprintf(err, errlen, "%s: metadata '%s' is missing", rs_st_path(f), key);
         return RS_EFORMAT;
     }
-    cJSON *arr = cJSON_ParseWithLengthOpts(v, strlen(v), NULL, 1);
+    cJSON *arr = cJSON_ParseWithOpts(v, NULL, 1);
     int status = RS_EFORMAT;
     if (!arr || !cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0) {
         snprintf(err, errlen, "%s: metadata '%s' is not a non-empty JSON array of strings",

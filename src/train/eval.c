@@ -1,0 +1,338 @@
+/*
+ * eval.c — `rnntrain eval`: a model's figures on a dataset.
+ *
+ * classifier: accuracy, macro_f1 (mean F1 over the labels that occur in the
+ *   data or the predictions, as scikit-learn's default), top3_accuracy, nll
+ *   (mean cross-entropy in nats), per-label precision/recall/F1/support and
+ *   the confusion matrix (rows true label, columns predicted).
+ * generator: nll_per_token, the mean of −ln p(next token) over every
+ *   predicted position of <bos> c1 … cL <eos> (L + 1 per item), and
+ *   perplexity = exp(nll_per_token).
+ * Rows are evaluated as the file has them (no deduplication).
+ */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataset.h"
+#include "flags.h"
+#include "rnnserve/model.h"
+#include "rnnserve/status.h"
+#include "train.h"
+
+/* Encoded rows, padded into batches of up to BATCH. */
+enum { BATCH = 256 };
+
+typedef struct eval_rows {
+    int32_t *ids; /* (n, RS_DATA_MAX_CHARS + 1) */
+    int *len;     /* characters of each row */
+    int *label;   /* label/category id in the model, -1 if none */
+    int n;
+} eval_rows;
+
+static int encode_rows(const rs_model *m, const rs_dataset *d, int use_labels, eval_rows *r,
+                       char *err, size_t errlen)
+{
+    const int W = RS_DATA_MAX_CHARS + 1;
+    r->n = d->n;
+    r->ids = calloc((size_t)d->n * W, sizeof *r->ids);
+    r->len = calloc((size_t)d->n, sizeof *r->len);
+    r->label = calloc((size_t)d->n, sizeof *r->label);
+    if (!r->ids || !r->len || !r->label) {
+        snprintf(err, errlen, "out of memory");
+        return RS_ENOMEM;
+    }
+    const rs_config *cfg = rs_model_config(m);
+    for (int i = 0; i < d->n; i++) {
+        const rs_item *it = &d->items[i];
+        char unknown[256];
+        int n = rs_model_encode(m, it->text, strlen(it->text), r->ids + (size_t)i * W,
+                                RS_DATA_MAX_CHARS, unknown, sizeof unknown);
+        if (n == RS_EUNKNOWN) {
+            snprintf(err, errlen, "%s:%d: characters the model cannot read: %s", d->path, it->line,
+                     unknown);
+            return RS_EINVAL;
+        }
+        if (n <= 0) {
+            snprintf(err, errlen, "%s:%d: cannot encode the text", d->path, it->line);
+            return RS_EINVAL;
+        }
+        r->len[i] = n;
+        r->label[i] = -1;
+        if (use_labels) {
+            const char *name = d->labels[it->label];
+            int id = -1;
+            if (cfg->task == RS_TASK_CLASSIFIER) {
+                for (int k = 0; k < rs_model_label_count(m) && id < 0; k++)
+                    if (strcmp(rs_model_label(m, k), name) == 0)
+                        id = k;
+            } else {
+                id = rs_model_category_id(m, name);
+            }
+            if (id < 0) {
+                snprintf(err, errlen, "%s:%d: %s \"%s\" is not one the model knows", d->path,
+                         it->line, cfg->task == RS_TASK_CLASSIFIER ? "label" : "category", name);
+                return RS_EINVAL;
+            }
+            r->label[i] = id;
+        }
+    }
+    return 0;
+}
+
+static void rows_free(eval_rows *r)
+{
+    free(r->ids);
+    free(r->len);
+    free(r->label);
+}
+
+static cJSON *eval_classifier(const rs_model *m, const eval_rows *r)
+{
+    const rs_config *cfg = rs_model_config(m);
+    int K = cfg->n_outputs, T = RS_DATA_MAX_CHARS;
+    const int W = RS_DATA_MAX_CHARS + 1;
+    rs_workspace *ws = rs_workspace_create(cfg, BATCH, T);
+    int32_t *tokens = calloc((size_t)BATCH * T, sizeof *tokens);
+    int32_t lengths[BATCH], targets[BATCH];
+    long *confusion = calloc((size_t)K * K, sizeof *confusion);
+    if (!ws || !tokens || !confusion) {
+        rs_workspace_destroy(ws);
+        free(tokens);
+        free(confusion);
+        return NULL;
+    }
+    double nll = 0.0;
+    long correct = 0, top3 = 0;
+    for (int start = 0; start < r->n; start += BATCH) {
+        int B = r->n - start < BATCH ? r->n - start : BATCH, Tb = 1;
+        for (int b = 0; b < B; b++)
+            Tb = r->len[start + b] > Tb ? r->len[start + b] : Tb;
+        for (int b = 0; b < B; b++) {
+            lengths[b] = r->len[start + b];
+            targets[b] = r->label[start + b];
+            for (int t = 0; t < Tb; t++)
+                tokens[(size_t)b * Tb + t] = t < lengths[b] ? r->ids[(size_t)(start + b) * W + t] : 0;
+        }
+        rs_batch batch = {.B = B, .T = Tb, .tokens = tokens, .lengths = lengths,
+                          .targets = targets};
+        nll += rs_forward(ws, rs_model_params(m), &batch, 0, NULL) * B;
+        const float *logits = rs_workspace_logits(ws);
+        for (int b = 0; b < B; b++) {
+            const float *z = logits + (size_t)b * K;
+            int best = 0, rank = 0;
+            for (int k = 1; k < K; k++)
+                if (z[k] > z[best])
+                    best = k;
+            for (int k = 0; k < K; k++)
+                if (z[k] > z[targets[b]])
+                    rank++;
+            correct += best == targets[b];
+            top3 += rank < 3;
+            confusion[(size_t)targets[b] * K + best]++;
+        }
+    }
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "model", rs_model_name(m));
+    cJSON_AddStringToObject(out, "task", "classifier");
+    cJSON_AddNumberToObject(out, "n", r->n);
+    cJSON_AddNumberToObject(out, "accuracy", (double)correct / r->n);
+    cJSON_AddNumberToObject(out, "top3_accuracy", (double)top3 / r->n);
+    cJSON_AddNumberToObject(out, "nll", nll / r->n);
+    cJSON *per = cJSON_AddObjectToObject(out, "per_label");
+    double f1_sum = 0.0;
+    int f1_count = 0;
+    for (int k = 0; k < K; k++) {
+        long tp = confusion[(size_t)k * K + k], support = 0, predicted = 0;
+        for (int j = 0; j < K; j++) {
+            support += confusion[(size_t)k * K + j];
+            predicted += confusion[(size_t)j * K + k];
+        }
+        double precision = predicted ? (double)tp / predicted : 0.0;
+        double recall = support ? (double)tp / support : 0.0;
+        double f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0.0;
+        if (support > 0 || predicted > 0) {
+            f1_sum += f1;
+            f1_count++;
+        }
+        cJSON *e = cJSON_AddObjectToObject(per, rs_model_label(m, k));
+        cJSON_AddNumberToObject(e, "precision", precision);
+        cJSON_AddNumberToObject(e, "recall", recall);
+        cJSON_AddNumberToObject(e, "f1", f1);
+        cJSON_AddNumberToObject(e, "support", (double)support);
+    }
+    cJSON_AddNumberToObject(out, "macro_f1", f1_count ? f1_sum / f1_count : 0.0);
+    cJSON *conf = cJSON_AddObjectToObject(out, "confusion");
+    cJSON *labels = cJSON_AddArrayToObject(conf, "labels");
+    cJSON *matrix = cJSON_AddArrayToObject(conf, "matrix");
+    for (int k = 0; k < K; k++) {
+        cJSON_AddItemToArray(labels, cJSON_CreateString(rs_model_label(m, k)));
+        cJSON *row = cJSON_CreateArray();
+        for (int j = 0; j < K; j++)
+            cJSON_AddItemToArray(row, cJSON_CreateNumber((double)confusion[(size_t)k * K + j]));
+        cJSON_AddItemToArray(matrix, row);
+    }
+    rs_workspace_destroy(ws);
+    free(tokens);
+    free(confusion);
+    return out;
+}
+
+static cJSON *eval_generator(const rs_model *m, const eval_rows *r)
+{
+    const rs_config *cfg = rs_model_config(m);
+    int T = RS_DATA_MAX_CHARS + 1;
+    const int W = RS_DATA_MAX_CHARS + 1;
+    int bos = rs_model_bos_id(m), eos = rs_model_eos_id(m);
+    rs_workspace *ws = rs_workspace_create(cfg, BATCH, T);
+    int32_t *tokens = calloc((size_t)BATCH * T, sizeof *tokens);
+    int32_t *targets = calloc((size_t)BATCH * T, sizeof *targets);
+    int32_t lengths[BATCH], categories[BATCH];
+    if (!ws || !tokens || !targets) {
+        rs_workspace_destroy(ws);
+        free(tokens);
+        free(targets);
+        return NULL;
+    }
+    double total = 0.0;
+    long count = 0;
+    for (int start = 0; start < r->n; start += BATCH) {
+        int B = r->n - start < BATCH ? r->n - start : BATCH, Tb = 1;
+        long steps = 0;
+        for (int b = 0; b < B; b++)
+            Tb = r->len[start + b] + 1 > Tb ? r->len[start + b] + 1 : Tb;
+        for (int b = 0; b < B; b++) {
+            const int32_t *ids = r->ids + (size_t)(start + b) * W;
+            int L = r->len[start + b];
+            lengths[b] = L + 1;
+            categories[b] = r->label[start + b];
+            steps += L + 1;
+            for (int t = 0; t < Tb; t++) {
+                tokens[(size_t)b * Tb + t] = t == 0 ? bos : (t <= L ? ids[t - 1] : 0);
+                targets[(size_t)b * Tb + t] = t < L ? ids[t] : (t == L ? eos : 0);
+            }
+        }
+        rs_batch batch = {.B = B, .T = Tb, .tokens = tokens, .lengths = lengths,
+                          .categories = cfg->n_categories ? categories : NULL,
+                          .targets = targets};
+        total += rs_forward(ws, rs_model_params(m), &batch, 0, NULL) * (double)steps;
+        count += steps;
+    }
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "model", rs_model_name(m));
+    cJSON_AddStringToObject(out, "task", "generator");
+    cJSON_AddNumberToObject(out, "n", r->n);
+    cJSON_AddNumberToObject(out, "tokens", (double)count);
+    cJSON_AddNumberToObject(out, "nll_per_token", total / (double)count);
+    cJSON_AddNumberToObject(out, "perplexity", exp(total / (double)count));
+    rs_workspace_destroy(ws);
+    free(tokens);
+    free(targets);
+    return out;
+}
+
+static void print_text(const cJSON *j)
+{
+    const char *task = cJSON_GetObjectItem(j, "task")->valuestring;
+    printf("model %s, %d items\n", cJSON_GetObjectItem(j, "model")->valuestring,
+           cJSON_GetObjectItem(j, "n")->valueint);
+    if (strcmp(task, "generator") == 0) {
+        printf("nll_per_token %.4f  perplexity %.3f  (%d tokens)\n",
+               cJSON_GetObjectItem(j, "nll_per_token")->valuedouble,
+               cJSON_GetObjectItem(j, "perplexity")->valuedouble,
+               cJSON_GetObjectItem(j, "tokens")->valueint);
+        return;
+    }
+    printf("accuracy %.4f  macro_f1 %.4f  top3_accuracy %.4f  nll %.4f\n\n",
+           cJSON_GetObjectItem(j, "accuracy")->valuedouble,
+           cJSON_GetObjectItem(j, "macro_f1")->valuedouble,
+           cJSON_GetObjectItem(j, "top3_accuracy")->valuedouble,
+           cJSON_GetObjectItem(j, "nll")->valuedouble);
+    printf("%-14s %9s %9s %9s %8s\n", "label", "precision", "recall", "f1", "support");
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "per_label"))
+    {
+        printf("%-14s %9.3f %9.3f %9.3f %8d\n", e->string,
+               cJSON_GetObjectItem(e, "precision")->valuedouble,
+               cJSON_GetObjectItem(e, "recall")->valuedouble,
+               cJSON_GetObjectItem(e, "f1")->valuedouble,
+               cJSON_GetObjectItem(e, "support")->valueint);
+    }
+}
+
+int rs_eval_main(int argc, char **argv)
+{
+    const char *model_path = NULL, *data = NULL;
+    int json = 0;
+    flag flags[] = {
+        {"model", NULL, FLAG_STRING, &model_path, 0, 0, NULL, "model file", 0},
+        {"data", NULL, FLAG_STRING, &data, 0, 0, NULL, "dataset (.tsv or .txt)", 0},
+        {"json", NULL, FLAG_BOOL, &json, 0, 0, NULL, "print one JSON object", 0},
+    };
+    int n_flags = (int)(sizeof flags / sizeof flags[0]);
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: rnntrain eval --model M --data FILE [--json]\n\n");
+            flags_print(flags, n_flags);
+            return 0;
+        }
+    char err[512];
+    if (flags_parse(flags, n_flags, argc, argv, err, sizeof err) != 0) {
+        fprintf(stderr, "rnntrain eval: %s\n", err);
+        return 2;
+    }
+    if (!model_path || !data) {
+        fprintf(stderr, "rnntrain eval: --model and --data are required\n");
+        return 2;
+    }
+    rs_model *m = NULL;
+    rs_dataset d = {0};
+    eval_rows r = {0};
+    cJSON *result = NULL;
+    int status = 1;
+    if (rs_model_open(model_path, &m, err, sizeof err) != 0) {
+        fprintf(stderr, "rnntrain eval: %s\n", err);
+        goto done;
+    }
+    const rs_config *cfg = rs_model_config(m);
+    if (rs_dataset_load(data, RS_NORMALIZE_NONE, &d, err, sizeof err) != 0) {
+        fprintf(stderr, "rnntrain eval: %s\n", err);
+        goto done;
+    }
+    if (cfg->task == RS_TASK_CLASSIFIER && !d.tsv) {
+        fprintf(stderr, "rnntrain eval: %s: a classifier is evaluated on a .tsv with labels\n",
+                data);
+        goto done;
+    }
+    if (cfg->n_categories > 0 && !d.tsv) {
+        fprintf(stderr, "rnntrain eval: %s: a conditional generator needs a .tsv with categories\n",
+                data);
+        goto done;
+    }
+    int use_labels = cfg->task == RS_TASK_CLASSIFIER || cfg->n_categories > 0;
+    if (encode_rows(m, &d, use_labels, &r, err, sizeof err) != 0) {
+        fprintf(stderr, "rnntrain eval: %s\n", err);
+        goto done;
+    }
+    result = cfg->task == RS_TASK_CLASSIFIER ? eval_classifier(m, &r) : eval_generator(m, &r);
+    if (!result) {
+        fprintf(stderr, "rnntrain eval: out of memory\n");
+        goto done;
+    }
+    if (json) {
+        char *s = cJSON_PrintUnformatted(result);
+        printf("%s\n", s);
+        free(s);
+    } else {
+        print_text(result);
+    }
+    status = 0;
+done:
+    cJSON_Delete(result);
+    rows_free(&r);
+    rs_dataset_free(&d);
+    rs_model_close(m);
+    return status;
+}

@@ -1,0 +1,176 @@
+/*
+ * flags.c — the parser of flags.h.
+ */
+#include "flags.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const flag *flags_find(const flag *flags, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(flags[i].name, name) == 0)
+            return &flags[i];
+    return NULL;
+}
+
+static int set_value(flag *f, const char *value, char *err, size_t errlen)
+{
+    char *end = NULL;
+    errno = 0;
+    switch (f->kind) {
+    case FLAG_INT:
+    case FLAG_DOUBLE: {
+        double v = strtod(value, &end);
+        if (end == value || *end != '\0' || errno == ERANGE || !isfinite(v)) {
+            snprintf(err, errlen, "--%s: \"%s\" is not a number", f->name, value);
+            return -1;
+        }
+        if (f->kind == FLAG_INT && v != floor(v)) {
+            snprintf(err, errlen, "--%s: \"%s\" is not a whole number", f->name, value);
+            return -1;
+        }
+        if (v < f->min || v > f->max) {
+            snprintf(err, errlen, "--%s must be between %g and %g, got %s", f->name, f->min,
+                     f->max, value);
+            return -1;
+        }
+        if (f->kind == FLAG_INT)
+            *(int *)f->target = (int)v;
+        else
+            *(double *)f->target = v;
+        return 0;
+    }
+    case FLAG_U64: {
+        if (value[0] == '-') {
+            snprintf(err, errlen, "--%s: \"%s\" must be a non-negative integer", f->name, value);
+            return -1;
+        }
+        unsigned long long v = strtoull(value, &end, 10);
+        if (end == value || *end != '\0' || errno == ERANGE) {
+            snprintf(err, errlen, "--%s: \"%s\" is not a non-negative integer", f->name, value);
+            return -1;
+        }
+        *(uint64_t *)f->target = (uint64_t)v;
+        return 0;
+    }
+    case FLAG_STRING:
+        if (value[0] == '\0') {
+            snprintf(err, errlen, "--%s: empty value", f->name);
+            return -1;
+        }
+        *(const char **)f->target = value;
+        return 0;
+    case FLAG_CHOICE:
+        for (int i = 0; f->choices[i]; i++)
+            if (strcmp(f->choices[i], value) == 0) {
+                *(int *)f->target = i;
+                return 0;
+            }
+        {
+            char list[200] = "";
+            for (int i = 0; f->choices[i]; i++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+                         f->choices[i]);
+            snprintf(err, errlen, "--%s: \"%s\" is not one of %s", f->name, value, list);
+        }
+        return -1;
+    case FLAG_BOOL:
+    default:
+        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+            *(int *)f->target = 1;
+        else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
+            *(int *)f->target = 0;
+        else {
+            snprintf(err, errlen, "--%s: \"%s\" is not true or false", f->name, value);
+            return -1;
+        }
+        return 0;
+    }
+}
+
+int flags_parse(flag *flags, int n, int argc, char **argv, char *err, size_t errlen)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *name;
+        if (strncmp(arg, "--", 2) == 0)
+            name = arg + 2;
+        else if (arg[0] == '-' && arg[1] != '\0')
+            name = arg + 1;
+        else {
+            snprintf(err, errlen, "unexpected argument \"%s\"", arg);
+            return -1;
+        }
+        const char *eq = strchr(name, '=');
+        size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+        flag *f = NULL;
+        for (int k = 0; k < n && !f; k++)
+            if ((strlen(flags[k].name) == name_len && strncmp(flags[k].name, name, name_len) == 0) ||
+                (flags[k].alias && strlen(flags[k].alias) == name_len &&
+                 strncmp(flags[k].alias, name, name_len) == 0))
+                f = &flags[k];
+        if (!f) {
+            snprintf(err, errlen, "unknown flag \"%.*s\" (see --help)", (int)(name_len + (size_t)(name - arg)), arg);
+            return -1;
+        }
+        if (f->seen) {
+            snprintf(err, errlen, "--%s given twice", f->name);
+            return -1;
+        }
+        f->seen = 1;
+        const char *value;
+        if (eq)
+            value = eq + 1;
+        else if (f->kind == FLAG_BOOL)
+            value = "true";
+        else if (i + 1 < argc)
+            value = argv[++i];
+        else {
+            snprintf(err, errlen, "--%s needs a value", f->name);
+            return -1;
+        }
+        if (set_value(f, value, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+void flags_print(const flag *flags, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const flag *f = &flags[i];
+        char def[64] = "";
+        switch (f->kind) {
+        case FLAG_INT:
+            snprintf(def, sizeof def, "%d", *(const int *)f->target);
+            break;
+        case FLAG_DOUBLE:
+            snprintf(def, sizeof def, "%g", *(const double *)f->target);
+            break;
+        case FLAG_U64:
+            snprintf(def, sizeof def, "%llu", (unsigned long long)*(const uint64_t *)f->target);
+            break;
+        case FLAG_STRING: {
+            const char *s = *(const char *const *)f->target;
+            snprintf(def, sizeof def, "%s", s ? s : "");
+            break;
+        }
+        case FLAG_CHOICE:
+            snprintf(def, sizeof def, "%s", f->choices[*(const int *)f->target]);
+            break;
+        case FLAG_BOOL:
+            snprintf(def, sizeof def, "%s", *(const int *)f->target ? "true" : "false");
+            break;
+        }
+        char name[48];
+        snprintf(name, sizeof name, "%s%s%s", f->alias ? "-" : "", f->alias ? f->alias : "",
+                 f->alias ? ", " : "");
+        snprintf(name + strlen(name), sizeof name - strlen(name), "--%s", f->name);
+        printf("  %-22s %s%s%s%s\n", name, f->help, def[0] ? " [" : "", def, def[0] ? "]" : "");
+    }
+}

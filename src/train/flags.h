@@ -1,0 +1,34 @@
+/*
+ * flags.h — table-driven command-line flags for rnntrain's subcommands.
+ *
+ * Each subcommand declares a table of flags with their type and range; the
+ * parser accepts `--name value` and `--name=value`, refuses unknown flags,
+ * missing values and out-of-range numbers with one clear message, and
+ * prints the table as help.
+ */
+#ifndef RNNTRAIN_FLAGS_H
+#define RNNTRAIN_FLAGS_H
+
+#include <stddef.h>
+
+typedef enum { FLAG_INT, FLAG_DOUBLE, FLAG_STRING, FLAG_BOOL, FLAG_CHOICE, FLAG_U64 } flag_kind;
+
+typedef struct flag {
+    const char *name;  /* without dashes: "hidden" */
+    const char *alias; /* a short form without dash ("n"), or NULL */
+    flag_kind kind;
+    void *target;           /* int*, double*, const char**, int* (bool, choice), uint64_t* */
+    double min, max;        /* inclusive range for numbers */
+    const char *const *choices; /* NULL-terminated, FLAG_CHOICE: target gets the index */
+    const char *help;
+    int seen;               /* set by the parser */
+} flag;
+
+/* Parses argv[0..argc) against flags[0..n).  0, or -1 with a message in err. */
+int flags_parse(flag *flags, int n, int argc, char **argv, char *err, size_t errlen);
+/* Prints one line per flag with its default. */
+void flags_print(const flag *flags, int n);
+/* The flag named name, for checking `seen`. */
+const flag *flags_find(const flag *flags, int n, const char *name);
+
+#endif

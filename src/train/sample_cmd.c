@@ -1,0 +1,161 @@
+/*
+ * sample_cmd.c — `rnntrain sample`: draw texts from a generator, through the
+ * same one-sequence inference path the daemon uses (infer.h).
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dataset.h"
+#include "flags.h"
+#include "rnnserve/infer.h"
+#include "rnnserve/model.h"
+#include "rnnserve/status.h"
+#include "train.h"
+
+int rs_sample_main(int argc, char **argv)
+{
+    const char *model_path = NULL, *prefix = "", *category = NULL;
+    int count = 10, top_k = 0, max_length = 32, json = 0;
+    double temperature = 1.0, top_p = 1.0;
+    uint64_t seed = 0;
+    flag flags[] = {
+        {"model", NULL, FLAG_STRING, &model_path, 0, 0, NULL, "generator model file", 0},
+        {"prefix", NULL, FLAG_STRING, &prefix, 0, 0, NULL, "text every sample starts with", 0},
+        {"category", NULL, FLAG_STRING, &category, 0, 0, NULL,
+         "category (conditional models; default a random one per sample)", 0},
+        {"count", "n", FLAG_INT, &count, 1, 10000, NULL, "number of samples", 0},
+        {"temperature", NULL, FLAG_DOUBLE, &temperature, 0, 5, NULL, "0 = greedy", 0},
+        {"top-k", NULL, FLAG_INT, &top_k, 0, 1000000, NULL, "keep the k likeliest, 0 = all", 0},
+        {"top-p", NULL, FLAG_DOUBLE, &top_p, 1e-6, 1, NULL, "nucleus mass, 1 = all", 0},
+        {"max-length", NULL, FLAG_INT, &max_length, 1, RS_DATA_MAX_CHARS, NULL,
+         "characters at most, prefix included", 0},
+        {"seed", NULL, FLAG_U64, &seed, 0, 0, NULL, "random seed (default: from the clock)", 0},
+        {"json", NULL, FLAG_BOOL, &json, 0, 0, NULL, "print one JSON object", 0},
+    };
+    int n_flags = (int)(sizeof flags / sizeof flags[0]);
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: rnntrain sample --model M [--prefix P] [--category C] [-n N] "
+                   "[--temperature T] [--seed S]\n\n");
+            flags_print(flags, n_flags);
+            return 0;
+        }
+    char err[512];
+    if (flags_parse(flags, n_flags, argc, argv, err, sizeof err) != 0) {
+        fprintf(stderr, "rnntrain sample: %s\n", err);
+        return 2;
+    }
+    if (!model_path) {
+        fprintf(stderr, "rnntrain sample: --model is required\n");
+        return 2;
+    }
+    if (!flags_find(flags, n_flags, "seed")->seen)
+        seed = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20);
+    rs_model *m = NULL;
+    rs_infer *inf = NULL;
+    cJSON *out = NULL;
+    int status = 1;
+    if (rs_model_open(model_path, &m, err, sizeof err) != 0) {
+        fprintf(stderr, "rnntrain sample: %s\n", err);
+        goto done;
+    }
+    const rs_config *cfg = rs_model_config(m);
+    if (cfg->task != RS_TASK_GENERATOR) {
+        fprintf(stderr, "rnntrain sample: %s is a %s, not a generator\n", model_path, "classifier");
+        goto done;
+    }
+    int cat = -1;
+    if (category) {
+        if (cfg->n_categories == 0) {
+            fprintf(stderr, "rnntrain sample: %s has no categories\n", model_path);
+            goto done;
+        }
+        cat = rs_model_category_id(m, category);
+        if (cat < 0) {
+            fprintf(stderr, "rnntrain sample: category \"%s\" is not one the model knows:", category);
+            for (int i = 0; i < cfg->n_categories; i++)
+                fprintf(stderr, "%s %s", i ? "," : "", rs_model_category(m, i));
+            fputc('\n', stderr);
+            goto done;
+        }
+    }
+    int32_t ids[RS_DATA_MAX_CHARS + 1], out_ids[RS_DATA_MAX_CHARS + 1];
+    char unknown[256];
+    int n_prefix = 0;
+    if (prefix[0]) {
+        n_prefix = rs_model_encode(m, prefix, strlen(prefix), ids, max_length, unknown,
+                                   sizeof unknown);
+        if (n_prefix == RS_EUNKNOWN) {
+            fprintf(stderr, "rnntrain sample: the prefix has characters the model cannot read: %s\n",
+                    unknown);
+            goto done;
+        }
+        if (n_prefix == RS_ETOOLONG) {
+            fprintf(stderr, "rnntrain sample: the prefix is longer than --max-length %d\n",
+                    max_length);
+            goto done;
+        }
+        if (n_prefix < 0) {
+            fprintf(stderr, "rnntrain sample: the prefix is not valid UTF-8\n");
+            goto done;
+        }
+    }
+    inf = rs_infer_create(cfg, RS_DATA_MAX_CHARS + 1);
+    if (!inf) {
+        fprintf(stderr, "rnntrain sample: out of memory\n");
+        goto done;
+    }
+    rs_special_ids special = {rs_model_pad_id(m), rs_model_bos_id(m), rs_model_eos_id(m),
+                              rs_model_unk_id(m)};
+    rs_sampler sampler = {(float)temperature, top_k, (float)top_p};
+    rs_rng rng;
+    rs_rng_seed(&rng, seed);
+    out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "model", rs_model_name(m));
+    cJSON *samples = cJSON_AddArrayToObject(out, "samples");
+    for (int i = 0; i < count; i++) {
+        int this_cat = cat;
+        if (cfg->n_categories > 0 && cat < 0)
+            this_cat = (int)rs_rng_below(&rng, (uint32_t)cfg->n_categories);
+        int n_out = 0, finished = 0;
+        double log_prob = 0.0;
+        rs_infer_generate(inf, rs_model_params(m), &special, ids, n_prefix, this_cat, max_length,
+                          &sampler, &rng, out_ids, &n_out, &log_prob, &finished);
+        char text[4 * (RS_DATA_MAX_CHARS + 1) + 1];
+        size_t len = 0;
+        for (int t = 0; t < n_out; t++) {
+            const char *tok = rs_model_token(m, out_ids[t]);
+            size_t tl = strlen(tok);
+            memcpy(text + len, tok, tl);
+            len += tl;
+        }
+        text[len] = '\0';
+        if (json) {
+            cJSON *s = cJSON_CreateObject();
+            cJSON_AddStringToObject(s, "text", text);
+            cJSON_AddNumberToObject(s, "log_prob", log_prob);
+            if (this_cat >= 0)
+                cJSON_AddStringToObject(s, "category", rs_model_category(m, this_cat));
+            cJSON_AddBoolToObject(s, "finished", finished);
+            cJSON_AddItemToArray(samples, s);
+        } else if (this_cat >= 0 && cat < 0) {
+            printf("%s\t%s\n", text, rs_model_category(m, this_cat));
+        } else {
+            printf("%s\n", text);
+        }
+    }
+    if (json) {
+        char *s = cJSON_PrintUnformatted(out);
+        printf("%s\n", s);
+        free(s);
+    }
+    status = 0;
+done:
+    cJSON_Delete(out);
+    rs_infer_destroy(inf);
+    rs_model_close(m);
+    return status;
+}

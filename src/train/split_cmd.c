@@ -1,0 +1,114 @@
+/*
+ * split_cmd.c — `rnntrain split`: cut a dataset into train and test files
+ * so that no text of the test file appears in the train file (grouped by
+ * text) and every label keeps its share (stratified); seeded.  Repeated
+ * (text, label) rows are written once.  Both files are written atomically.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dataset.h"
+#include "flags.h"
+#include "train.h"
+
+static int write_rows(const char *path, const rs_dataset *d, const int *idx, int n, char *err,
+                      size_t errlen)
+{
+    size_t plen = strlen(path) + 32;
+    char *tmp = malloc(plen);
+    if (!tmp) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
+    FILE *fp = fopen(tmp, "w");
+    if (!fp) {
+        snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    int bad = 0;
+    for (int k = 0; k < n && !bad; k++) {
+        const rs_item *it = &d->items[idx[k]];
+        if (d->tsv)
+            bad = fprintf(fp, "%s\t%s\n", it->text, d->labels[it->label]) < 0;
+        else
+            bad = fprintf(fp, "%s\n", it->text) < 0;
+    }
+    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0)
+        bad = 1;
+    if (fclose(fp) != 0)
+        bad = 1;
+    if (bad || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    free(tmp);
+    return 0;
+}
+
+int rs_split_main(int argc, char **argv)
+{
+    const char *data = NULL, *train_out = NULL, *test_out = NULL;
+    double fraction = 0.1;
+    uint64_t seed = 1;
+    int normalize = 1;
+    static const char *const normalize_choices[] = {"none", "ascii-fold", NULL};
+    flag flags[] = {
+        {"data", NULL, FLAG_STRING, &data, 0, 0, NULL, "dataset to split (.tsv or .txt)", 0},
+        {"train-out", NULL, FLAG_STRING, &train_out, 0, 0, NULL, "file for the training part", 0},
+        {"test-out", NULL, FLAG_STRING, &test_out, 0, 0, NULL, "file for the held-out part", 0},
+        {"test-fraction", NULL, FLAG_DOUBLE, &fraction, 0.01, 0.9, NULL,
+         "share of distinct texts held out", 0},
+        {"seed", NULL, FLAG_U64, &seed, 0, 0, NULL, "random seed", 0},
+        {"normalize", NULL, FLAG_CHOICE, &normalize, 0, 0, normalize_choices,
+         "normalisation applied before grouping", 0},
+    };
+    int n_flags = (int)(sizeof flags / sizeof flags[0]);
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: rnntrain split --data FILE --train-out A --test-out B "
+                   "[--test-fraction F] [--seed S]\n\n");
+            flags_print(flags, n_flags);
+            return 0;
+        }
+    char err[512];
+    if (flags_parse(flags, n_flags, argc, argv, err, sizeof err) != 0) {
+        fprintf(stderr, "rnntrain split: %s\n", err);
+        return 2;
+    }
+    if (!data || !train_out || !test_out) {
+        fprintf(stderr, "rnntrain split: --data, --train-out and --test-out are required\n");
+        return 2;
+    }
+    rs_dataset d = {0};
+    int *a = NULL, *b = NULL, na = 0, nb = 0, status = 1;
+    if (rs_dataset_load(data, (rs_normalize)normalize, &d, err, sizeof err) != 0) {
+        fprintf(stderr, "rnntrain split: %s\n", err);
+        goto done;
+    }
+    int rows = d.n;
+    rs_dataset_dedupe(&d);
+    if (rs_dataset_split(&d, fraction, seed, &a, &na, &b, &nb) != 0) {
+        fprintf(stderr, "rnntrain split: out of memory\n");
+        goto done;
+    }
+    if (write_rows(train_out, &d, a, na, err, sizeof err) != 0 ||
+        write_rows(test_out, &d, b, nb, err, sizeof err) != 0) {
+        fprintf(stderr, "rnntrain split: %s\n", err);
+        goto done;
+    }
+    fprintf(stderr, "rnntrain split: %d rows, %d distinct: %d to %s, %d to %s\n", rows, d.n, na,
+            train_out, nb, test_out);
+    status = 0;
+done:
+    free(a);
+    free(b);
+    rs_dataset_free(&d);
+    return status;
+}

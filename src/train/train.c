@@ -1,0 +1,603 @@
+/*
+ * train.c — `rnntrain classifier` and `rnntrain generator`: read a dataset,
+ * split off a validation set (grouped by text, stratified by label), train
+ * with minibatch BPTT, keep the parameters of the epoch with the lowest
+ * validation loss, and write them as a model file (atomically).
+ *
+ * Batches: items are shuffled each epoch (seeded) and padded to the longest
+ * row of their batch.  A classifier reads the characters; a generator reads
+ * <bos> c1 … cL and predicts c1 … cL <eos>.
+ */
+#include "train.h"
+
+#include <cblas.h>
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dataset.h"
+#include "flags.h"
+#include "rnnserve/model.h"
+#include "rnnserve/optim.h"
+#include "rnnserve/sha256.h"
+#include "rnnserve/status.h"
+
+enum { SPECIALS = 3, PAD_ID = 0, BOS_ID = 1, EOS_ID = 2 };
+
+typedef struct train_opts {
+    const char *data, *out, *log;
+    int cell, layers, hidden, embed, category_dim, bidirectional, conditional;
+    double dropout;
+    int epochs, batch_size;
+    double lr, weight_decay, clip;
+    int schedule, optimizer;
+    double valid_fraction;
+    int patience, average;
+    uint64_t seed;
+    int threads, normalize;
+} train_opts;
+
+/* Items encoded once: tokens, targets and lengths of every item, flat. */
+typedef struct encoded {
+    int32_t *tokens;  /* concatenated inputs */
+    int32_t *targets; /* generator: concatenated next tokens; classifier: one label per item */
+    int *offset;      /* (n) start of item i in tokens */
+    int *length;      /* (n) steps of item i */
+    int *label;       /* (n) label or category, -1 if none */
+    int n;
+} encoded;
+
+static void encoded_free(encoded *e)
+{
+    free(e->tokens);
+    free(e->targets);
+    free(e->offset);
+    free(e->length);
+    free(e->label);
+}
+
+static int encode_items(const rs_dataset *d, const rs_charset *cs, int generator, encoded *e)
+{
+    memset(e, 0, sizeof *e);
+    size_t total = 0;
+    for (int i = 0; i < d->n; i++)
+        total += (size_t)rs_item_length(&d->items[i]) + (generator ? 1 : 0);
+    e->n = d->n;
+    e->tokens = malloc((total + 1) * sizeof *e->tokens);
+    e->targets = malloc((generator ? total + 1 : (size_t)d->n + 1) * sizeof *e->targets);
+    e->offset = malloc(((size_t)d->n + 1) * sizeof *e->offset);
+    e->length = malloc(((size_t)d->n + 1) * sizeof *e->length);
+    e->label = malloc(((size_t)d->n + 1) * sizeof *e->label);
+    if (!e->tokens || !e->targets || !e->offset || !e->length || !e->label)
+        return RS_ENOMEM;
+    size_t pos = 0;
+    for (int i = 0; i < d->n; i++) {
+        const char *s = d->items[i].text;
+        size_t len = strlen(s);
+        e->offset[i] = (int)pos;
+        e->label[i] = d->items[i].label;
+        if (generator)
+            e->tokens[pos++] = BOS_ID;
+        for (size_t b = 0; b < len;) {
+            uint32_t cp;
+            int k = rs_utf8_decode(s + b, len - b, &cp);
+            b += (size_t)k;
+            e->tokens[pos++] = SPECIALS + rs_charset_find(cs, cp);
+        }
+        e->length[i] = (int)pos - e->offset[i];
+        if (generator) {
+            for (int t = 0; t < e->length[i] - 1; t++)
+                e->targets[e->offset[i] + t] = e->tokens[e->offset[i] + t + 1];
+            e->targets[e->offset[i] + e->length[i] - 1] = EOS_ID;
+        } else {
+            e->targets[i] = d->items[i].label;
+        }
+    }
+    return 0;
+}
+
+/* Batch buffers for up to max_b rows of max_t steps. */
+typedef struct batch_buf {
+    int32_t *tokens, *targets, *lengths, *categories;
+    rs_batch batch;
+} batch_buf;
+
+static int batch_buf_init(batch_buf *bb, int max_b, int max_t)
+{
+    bb->tokens = calloc((size_t)max_b * max_t, sizeof(int32_t));
+    bb->targets = calloc((size_t)max_b * max_t, sizeof(int32_t));
+    bb->lengths = calloc((size_t)max_b, sizeof(int32_t));
+    bb->categories = calloc((size_t)max_b, sizeof(int32_t));
+    return bb->tokens && bb->targets && bb->lengths && bb->categories ? 0 : RS_ENOMEM;
+}
+
+static void batch_buf_free(batch_buf *bb)
+{
+    free(bb->tokens);
+    free(bb->targets);
+    free(bb->lengths);
+    free(bb->categories);
+}
+
+/* Fills bb with items idx[0..n) padded to their longest; returns chars fed. */
+static long fill_batch(batch_buf *bb, const encoded *e, const int *idx, int n, int generator,
+                       int conditional)
+{
+    int T = 1;
+    for (int i = 0; i < n; i++)
+        T = e->length[idx[i]] > T ? e->length[idx[i]] : T;
+    long chars = 0;
+    for (int i = 0; i < n; i++) {
+        int it = idx[i], L = e->length[it];
+        bb->lengths[i] = L;
+        bb->categories[i] = conditional ? e->label[it] : 0;
+        for (int t = 0; t < T; t++) {
+            bb->tokens[(size_t)i * T + t] = t < L ? e->tokens[e->offset[it] + t] : PAD_ID;
+            if (generator)
+                bb->targets[(size_t)i * T + t] = t < L ? e->targets[e->offset[it] + t] : 0;
+        }
+        if (!generator)
+            bb->targets[i] = e->targets[it];
+        chars += L;
+    }
+    bb->batch = (rs_batch){.B = n, .T = T, .tokens = bb->tokens, .lengths = bb->lengths,
+                           .categories = conditional ? bb->categories : NULL,
+                           .targets = bb->targets};
+    return chars;
+}
+
+/* Mean loss (per item or per token) and, for a classifier, accuracy over idx. */
+static double evaluate_split(rs_workspace *ws, const rs_params *p, const rs_config *cfg,
+                             batch_buf *bb, const encoded *e, const int *idx, int n, int max_b,
+                             int conditional, double *accuracy)
+{
+    int generator = cfg->task == RS_TASK_GENERATOR;
+    double total = 0.0, weight = 0.0;
+    long correct = 0;
+    for (int start = 0; start < n; start += max_b) {
+        int count = n - start < max_b ? n - start : max_b;
+        long chars = fill_batch(bb, e, idx + start, count, generator, conditional);
+        double loss = rs_forward(ws, p, &bb->batch, 0, NULL);
+        double w = generator ? (double)chars : (double)count;
+        total += loss * w;
+        weight += w;
+        if (!generator) {
+            const float *logits = rs_workspace_logits(ws);
+            int K = cfg->n_outputs;
+            for (int b = 0; b < count; b++) {
+                int best = 0;
+                for (int k = 1; k < K; k++)
+                    if (logits[(size_t)b * K + k] > logits[(size_t)b * K + best])
+                        best = k;
+                correct += best == bb->targets[b];
+            }
+        }
+    }
+    if (accuracy)
+        *accuracy = n ? (double)correct / n : 0.0;
+    return weight > 0 ? total / weight : 0.0;
+}
+
+static void shuffle(int *v, int n, rs_rng *rng)
+{
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)rs_rng_below(rng, (uint32_t)i + 1);
+        int t = v[i];
+        v[i] = v[j];
+        v[j] = t;
+    }
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* "YYYY-MM-DD", from SOURCE_DATE_EPOCH when set (reproducible builds), else today. */
+static void date_string(char out[16])
+{
+    time_t t = time(NULL);
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    if (sde && *sde)
+        t = (time_t)strtoll(sde, NULL, 10);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 16, "%Y-%m-%d", &tm);
+}
+
+static const char *const cell_choices[] = {"rnn", "lstm", "gru", NULL};
+static const char *const schedule_choices[] = {"constant", "cosine", NULL};
+static const char *const optim_choices[] = {"adam", "sgd", NULL};
+static const char *const normalize_choices[] = {"none", "ascii-fold", NULL};
+
+static void usage(const char *cmd, const flag *flags, int n)
+{
+    printf("usage: rnntrain %s --data FILE --out MODEL.safetensors [options]\n\n", cmd);
+    printf("Trains a %s and writes the parameters of the epoch with the lowest validation "
+           "loss.\n\noptions:\n",
+           strcmp(cmd, "classifier") == 0 ? "classifier (TSV: name<TAB>label)"
+                                          : "generator (TSV or one item per line)");
+    flags_print(flags, n);
+}
+
+static char *training_json(const train_opts *o, const rs_dataset *d, const char *sha, int n_train,
+                           int n_valid, int epochs_run, int best_epoch, double valid_loss,
+                           double valid_acc, int generator)
+{
+    cJSON *j = cJSON_CreateObject();
+    const char *slash = strrchr(d->path, '/');
+    cJSON_AddStringToObject(j, "dataset", slash ? slash + 1 : d->path);
+    cJSON_AddStringToObject(j, "dataset_sha256", sha);
+    cJSON_AddNumberToObject(j, "train_items", n_train);
+    cJSON_AddNumberToObject(j, "valid_items", n_valid);
+    cJSON *h = cJSON_AddObjectToObject(j, "hyperparameters");
+    cJSON_AddStringToObject(h, "optimizer", optim_choices[o->optimizer]);
+    cJSON_AddNumberToObject(h, "lr", o->lr);
+    cJSON_AddNumberToObject(h, "weight_decay", o->weight_decay);
+    cJSON_AddNumberToObject(h, "batch_size", o->batch_size);
+    cJSON_AddNumberToObject(h, "dropout", o->dropout);
+    cJSON_AddNumberToObject(h, "clip", o->clip);
+    cJSON_AddStringToObject(h, "schedule", schedule_choices[o->schedule]);
+    cJSON_AddNumberToObject(h, "epochs", o->epochs);
+    cJSON_AddNumberToObject(h, "patience", o->patience);
+    cJSON_AddNumberToObject(h, "average", o->average);
+    cJSON_AddNumberToObject(h, "valid_fraction", o->valid_fraction);
+    cJSON_AddNumberToObject(j, "seed", (double)o->seed);
+    cJSON_AddNumberToObject(j, "epochs_run", epochs_run);
+    cJSON_AddNumberToObject(j, "best_epoch", best_epoch);
+    cJSON *v = cJSON_AddObjectToObject(j, "validation");
+    if (generator) {
+        cJSON_AddNumberToObject(v, "nll_per_token", valid_loss);
+    } else {
+        cJSON_AddNumberToObject(v, "nll", valid_loss);
+        cJSON_AddNumberToObject(v, "accuracy", valid_acc);
+    }
+    char date[16];
+    date_string(date);
+    cJSON_AddStringToObject(j, "date", date);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+int rs_train_main(rs_task task, int argc, char **argv)
+{
+    int generator = task == RS_TASK_GENERATOR;
+    train_opts o = {.cell = generator ? 1 : 2, .layers = 1, .hidden = 128, .embed = 64,
+                    .category_dim = 16, .dropout = 0.1, .epochs = 20, .batch_size = 64,
+                    .lr = 3e-3, .clip = 1.0, .schedule = 1, .valid_fraction = 0.1,
+                    .patience = 0, .seed = 1, .threads = 0, .normalize = 1};
+    flag flags[] = {
+        {"data", NULL, FLAG_STRING, &o.data, 0, 0, NULL, "training data (.tsv or .txt)", 0},
+        {"out", NULL, FLAG_STRING, &o.out, 0, 0, NULL, "model file to write", 0},
+        {"cell", NULL, FLAG_CHOICE, &o.cell, 0, 0, cell_choices, "rnn, lstm or gru", 0},
+        {"layers", NULL, FLAG_INT, &o.layers, 1, RS_MAX_LAYERS, NULL, "stacked layers", 0},
+        {"hidden", NULL, FLAG_INT, &o.hidden, 1, 2048, NULL, "hidden size", 0},
+        {"embed", NULL, FLAG_INT, &o.embed, 1, 2048, NULL, "character embedding size", 0},
+        {"category-dim", NULL, FLAG_INT, &o.category_dim, 1, 512, NULL,
+         "category embedding size (--conditional)", 0},
+        {"bidirectional", NULL, FLAG_BOOL, &o.bidirectional, 0, 0, NULL,
+         "bidirectional cells (classifier)", 0},
+        {"conditional", NULL, FLAG_BOOL, &o.conditional, 0, 0, NULL,
+         "condition on the TSV's second column (generator)", 0},
+        {"dropout", NULL, FLAG_DOUBLE, &o.dropout, 0, 0.9, NULL,
+         "dropout between layers and before the head", 0},
+        {"epochs", NULL, FLAG_INT, &o.epochs, 1, 100000, NULL, "maximum epochs", 0},
+        {"batch-size", NULL, FLAG_INT, &o.batch_size, 1, 4096, NULL, "items per batch", 0},
+        {"lr", NULL, FLAG_DOUBLE, &o.lr, 1e-7, 10, NULL, "learning rate", 0},
+        {"weight-decay", NULL, FLAG_DOUBLE, &o.weight_decay, 0, 1, NULL, "L2 weight decay", 0},
+        {"clip", NULL, FLAG_DOUBLE, &o.clip, 0, 1e6, NULL, "gradient-norm clip, 0 = off", 0},
+        {"schedule", NULL, FLAG_CHOICE, &o.schedule, 0, 0, schedule_choices,
+         "learning-rate schedule", 0},
+        {"optimizer", NULL, FLAG_CHOICE, &o.optimizer, 0, 0, optim_choices, "adam or sgd", 0},
+        {"valid-fraction", NULL, FLAG_DOUBLE, &o.valid_fraction, 0.01, 0.5, NULL,
+         "share of texts held out for validation", 0},
+        {"patience", NULL, FLAG_INT, &o.patience, 0, 100000, NULL,
+         "stop after this many epochs without improvement, 0 = off", 0},
+        {"average", NULL, FLAG_INT, &o.average, 0, 100, NULL,
+         "also try the mean of the last N epochs' weights, keep it if better, 0 = off", 0},
+        {"seed", NULL, FLAG_U64, &o.seed, 0, 0, NULL, "random seed", 0},
+        {"threads", NULL, FLAG_INT, &o.threads, 0, 256, NULL, "BLAS threads, 0 = all cores", 0},
+        {"normalize", NULL, FLAG_CHOICE, &o.normalize, 0, 0, normalize_choices,
+         "text normalisation stored in the model", 0},
+        {"log", NULL, FLAG_STRING, &o.log, 0, 0, NULL, "write per-epoch figures as CSV", 0},
+    };
+    int n_flags = (int)(sizeof flags / sizeof flags[0]);
+    const char *cmd = generator ? "generator" : "classifier";
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(cmd, flags, n_flags);
+            return 0;
+        }
+    char err[512];
+    if (flags_parse(flags, n_flags, argc, argv, err, sizeof err) != 0) {
+        fprintf(stderr, "rnntrain %s: %s\n", cmd, err);
+        return 2;
+    }
+    if (!o.data || !o.out) {
+        fprintf(stderr, "rnntrain %s: --data and --out are required (see --help)\n", cmd);
+        return 2;
+    }
+    if (generator && o.bidirectional) {
+        fprintf(stderr, "rnntrain generator: a generator cannot be bidirectional\n");
+        return 2;
+    }
+    if (!generator && o.conditional) {
+        fprintf(stderr, "rnntrain classifier: --conditional is for generators\n");
+        return 2;
+    }
+    if (o.threads > 0)
+        openblas_set_num_threads(o.threads);
+
+    int status = 1;
+    rs_dataset d = {0};
+    rs_charset cs = {0};
+    encoded e = {0};
+    int *train_idx = NULL, *valid_idx = NULL, n_train = 0, n_valid = 0;
+    float *theta = NULL, *grad = NULL, *best = NULL, *avg = NULL, *ring = NULL;
+    rs_workspace *ws = NULL;
+    rs_optim opt = {0};
+    batch_buf bb = {0};
+    char **vocab = NULL;
+    char *tjson = NULL;
+    FILE *logf = NULL;
+
+    if (rs_dataset_load(o.data, (rs_normalize)o.normalize, &d, err, sizeof err) != 0) {
+        fprintf(stderr, "rnntrain %s: %s\n", cmd, err);
+        goto done;
+    }
+    if (!generator && !d.tsv) {
+        fprintf(stderr, "rnntrain classifier: %s: a classifier needs a .tsv file (name<TAB>label)\n",
+                o.data);
+        goto done;
+    }
+    if (o.conditional && !d.tsv) {
+        fprintf(stderr, "rnntrain generator: %s: --conditional needs a .tsv file (name<TAB>category)\n",
+                o.data);
+        goto done;
+    }
+    if (!generator && d.n_labels < 2) {
+        fprintf(stderr, "rnntrain classifier: %s: needs at least two labels, found %d\n", o.data,
+                d.n_labels);
+        goto done;
+    }
+    if (generator && !o.conditional) {
+        /* an unconditioned generator ignores the labels: texts once each */
+        for (int i = 0; i < d.n; i++)
+            d.items[i].label = -1;
+        for (int i = 0; i < d.n_labels; i++)
+            free(d.labels[i]);
+        free(d.labels);
+        d.labels = NULL;
+        d.n_labels = 0;
+    }
+    char sha[65];
+    if (rs_sha256_file(o.data, sha, err, sizeof err) != 0) {
+        fprintf(stderr, "rnntrain %s: %s\n", cmd, err);
+        goto done;
+    }
+    int rows_read = d.n;
+    rs_dataset_dedupe(&d);
+    if (rs_charset_build(&d, &cs) != 0 || encode_items(&d, &cs, generator, &e) != 0 ||
+        rs_dataset_split(&d, o.valid_fraction, o.seed, &train_idx, &n_train, &valid_idx,
+                         &n_valid) != 0) {
+        fprintf(stderr, "rnntrain %s: out of memory\n", cmd);
+        goto done;
+    }
+    if (n_train == 0 || n_valid == 0) {
+        fprintf(stderr, "rnntrain %s: %s: too few distinct texts (%d) to hold out a validation "
+                "set\n", cmd, o.data, d.n);
+        goto done;
+    }
+
+    rs_config cfg = {.task = task, .cell = (rs_cell)o.cell, .num_layers = o.layers,
+                     .hidden_size = o.hidden, .embedding_dim = o.embed,
+                     .category_dim = o.conditional ? o.category_dim : 0,
+                     .n_categories = o.conditional ? d.n_labels : 0,
+                     .bidirectional = o.bidirectional, .vocab_size = SPECIALS + cs.n};
+    cfg.n_outputs = generator ? cfg.vocab_size : d.n_labels;
+    if (rs_config_check(&cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "rnntrain %s: %s\n", cmd, err);
+        goto done;
+    }
+    int max_t = 1;
+    for (int i = 0; i < e.n; i++)
+        max_t = e.length[i] > max_t ? e.length[i] : max_t;
+    int eval_b = o.batch_size > 256 ? o.batch_size : 256;
+    size_t n_params = rs_param_count(&cfg);
+    theta = calloc(n_params, sizeof *theta);
+    grad = calloc(n_params, sizeof *grad);
+    best = calloc(n_params, sizeof *best);
+    if (o.average > 0) {
+        avg = calloc(n_params, sizeof *avg);
+        ring = calloc(n_params * (size_t)o.average, sizeof *ring);
+    }
+    ws = rs_workspace_create(&cfg, eval_b, max_t);
+    if (!theta || !grad || !best || !ws || (o.average > 0 && (!avg || !ring)) ||
+        batch_buf_init(&bb, eval_b, max_t) != 0 ||
+        rs_optim_init(&opt, (rs_optim_kind)o.optimizer, n_params, o.lr, o.weight_decay) != 0) {
+        fprintf(stderr, "rnntrain %s: out of memory\n", cmd);
+        goto done;
+    }
+    rs_params p, g;
+    rs_params_bind(&cfg, theta, &p);
+    rs_params_bind(&cfg, grad, &g);
+    rs_rng rng;
+    rs_rng_seed(&rng, o.seed);
+    rs_params_init(&cfg, &p, &rng);
+
+    if (o.log) {
+        logf = fopen(o.log, "w");
+        if (!logf) {
+            fprintf(stderr, "rnntrain %s: %s: cannot create the log\n", cmd, o.log);
+            goto done;
+        }
+        fprintf(logf, "epoch,steps,train_loss,valid_loss,valid_accuracy,lr,chars_per_s,elapsed_s\n");
+    }
+
+    int tty = isatty(STDERR_FILENO);
+    fprintf(stderr,
+            "rnntrain %s: %d rows, %d distinct items (%d train, %d valid), vocab %d, %s%s "
+            "%dx%d, %zu parameters\n",
+            cmd, rows_read, d.n, n_train, n_valid, cfg.vocab_size,
+            cfg.bidirectional ? "bidirectional " : "", rs_cell_name(cfg.cell), cfg.num_layers,
+            cfg.hidden_size, n_params);
+
+    long steps_per_epoch = (n_train + o.batch_size - 1) / o.batch_size;
+    long total_steps = steps_per_epoch * o.epochs, step = 0;
+    double best_loss = INFINITY, best_acc = 0.0, t0 = now_seconds();
+    int best_epoch = 0, since_best = 0, epoch = 0, best_is_average = 0;
+    for (epoch = 1; epoch <= o.epochs; epoch++) {
+        shuffle(train_idx, n_train, &rng);
+        double epoch_loss = 0.0, epoch_weight = 0.0, te = now_seconds(), last_print = 0;
+        long chars = 0;
+        for (int start = 0; start < n_train; start += o.batch_size) {
+            int count = n_train - start < o.batch_size ? n_train - start : o.batch_size;
+            long c = fill_batch(&bb, &e, train_idx + start, count, generator, o.conditional);
+            double loss = rs_forward(ws, &p, &bb.batch, (rs_real)o.dropout, &rng);
+            memset(grad, 0, n_params * sizeof *grad);
+            rs_backward(ws, &p, &g, &bb.batch);
+            if (o.clip > 0)
+                rs_clip_grad_norm(grad, n_params, o.clip);
+            double lr = rs_schedule_lr((rs_schedule)o.schedule, o.lr, step, total_steps);
+            rs_optim_step(&opt, theta, grad, lr);
+            step++;
+            chars += c;
+            double w = generator ? (double)c : (double)count;
+            epoch_loss += loss * w;
+            epoch_weight += w;
+            double now = now_seconds();
+            if (tty && now - last_print > 0.25) {
+                double rate = chars / (now - te + 1e-9);
+                double eta = (double)(total_steps - step) * (now - t0) / (double)step;
+                fprintf(stderr, "\repoch %d/%d  step %ld/%ld  loss %.4f  %.0f chars/s  ETA %.0fs   ",
+                        epoch, o.epochs, step - (epoch - 1) * steps_per_epoch, steps_per_epoch,
+                        epoch_loss / epoch_weight, rate, eta);
+                last_print = now;
+            }
+        }
+        double elapsed = now_seconds() - te, acc = 0.0;
+        double vloss = evaluate_split(ws, &p, &cfg, &bb, &e, valid_idx, n_valid, eval_b,
+                                      o.conditional, &acc);
+        double lr_now = rs_schedule_lr((rs_schedule)o.schedule, o.lr, step, total_steps);
+        int improved = vloss < best_loss;
+        if (improved) {
+            best_loss = vloss;
+            best_acc = acc;
+            best_epoch = epoch;
+            best_is_average = 0;
+            memcpy(best, theta, n_params * sizeof *theta);
+            since_best = 0;
+        } else {
+            since_best++;
+        }
+        if (o.average > 0) {
+            /* keep the last N epochs' weights; their mean often generalises better */
+            memcpy(ring + (size_t)((epoch - 1) % o.average) * n_params, theta,
+                   n_params * sizeof *theta);
+        }
+        if (tty)
+            fputc('\r', stderr);
+        fprintf(stderr,
+                "epoch %d/%d  train %.4f  valid %.4f", epoch, o.epochs,
+                epoch_loss / epoch_weight, vloss);
+        if (!generator)
+            fprintf(stderr, "  valid accuracy %.4f", acc);
+        fprintf(stderr, "  %.0f chars/s  %.1fs%s\n", chars / (elapsed + 1e-9), elapsed,
+                improved ? "  *" : "");
+        if (logf) {
+            fprintf(logf, "%d,%ld,%.6f,%.6f,%.6f,%.6g,%.0f,%.2f\n", epoch, step,
+                    epoch_loss / epoch_weight, vloss, generator ? 0.0 : acc, lr_now,
+                    chars / (elapsed + 1e-9), now_seconds() - t0);
+            fflush(logf);
+        }
+        if (o.patience > 0 && since_best >= o.patience) {
+            fprintf(stderr, "no improvement for %d epochs: stopping\n", o.patience);
+            epoch++;
+            break;
+        }
+    }
+    int epochs_run = epoch - 1;
+    if (o.average > 0 && epochs_run >= o.average) {
+        for (size_t i = 0; i < n_params; i++) {
+            double s = 0.0;
+            for (int k = 0; k < o.average; k++)
+                s += ring[(size_t)k * n_params + i];
+            avg[i] = (float)(s / o.average);
+        }
+        rs_params pa;
+        rs_params_bind(&cfg, avg, &pa);
+        double acc = 0.0;
+        double vloss = evaluate_split(ws, &pa, &cfg, &bb, &e, valid_idx, n_valid, eval_b,
+                                      o.conditional, &acc);
+        fprintf(stderr, "mean of the last %d epochs: valid %.4f (best single epoch %.4f)\n",
+                o.average, vloss, best_loss);
+        if (vloss < best_loss) {
+            best_loss = vloss;
+            best_acc = acc;
+            best_epoch = epochs_run;
+            best_is_average = 1;
+            memcpy(best, avg, n_params * sizeof *avg);
+        }
+    }
+
+    /* write the best parameters */
+    vocab = calloc((size_t)cfg.vocab_size, sizeof *vocab);
+    if (!vocab)
+        goto done;
+    static const char *const specials[SPECIALS] = {RS_TOKEN_PAD, RS_TOKEN_BOS, RS_TOKEN_EOS};
+    for (int i = 0; i < SPECIALS; i++)
+        vocab[i] = strdup(specials[i]);
+    for (int i = 0; i < cs.n; i++) {
+        char buf[5] = {0};
+        rs_utf8_encode(cs.cps[i], buf);
+        vocab[SPECIALS + i] = strdup(buf);
+    }
+    for (int i = 0; i < cfg.vocab_size; i++)
+        if (!vocab[i])
+            goto done;
+    tjson = training_json(&o, &d, sha, n_train, n_valid, epochs_run, best_epoch, best_loss,
+                          best_acc, generator);
+    rs_params pb;
+    rs_params_bind(&cfg, best, &pb);
+    rs_model_spec spec = {.cfg = cfg, .vocab = (const char *const *)vocab,
+                          .labels = generator ? NULL : (const char *const *)d.labels,
+                          .categories = o.conditional ? (const char *const *)d.labels : NULL,
+                          .normalize = (rs_normalize)o.normalize, .training_json = tjson};
+    if (rs_model_write(o.out, &spec, &pb, err, sizeof err) != 0) {
+        fprintf(stderr, "rnntrain %s: %s\n", cmd, err);
+        goto done;
+    }
+    fprintf(stderr, "wrote %s: %s of epoch %d, valid %s %.4f, %.1fs\n", o.out,
+            best_is_average ? "averaged weights" : "weights", best_epoch,
+            generator ? "nll/token" : "nll", best_loss, now_seconds() - t0);
+    status = 0;
+done:
+    if (logf)
+        fclose(logf);
+    if (vocab)
+        for (int i = 0; i < SPECIALS + cs.n; i++)
+            free(vocab[i]);
+    free(vocab);
+    free(tjson);
+    batch_buf_free(&bb);
+    rs_optim_free(&opt);
+    rs_workspace_destroy(ws);
+    free(theta);
+    free(grad);
+    free(best);
+    free(avg);
+    free(ring);
+    free(train_idx);
+    free(valid_idx);
+    encoded_free(&e);
+    rs_charset_free(&cs);
+    rs_dataset_free(&d);
+    return status;
+}
