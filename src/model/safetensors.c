@@ -133,6 +133,12 @@ static int parse(rs_st_file *f, char *err, size_t errlen)
         snprintf(err, errlen, "%s: header is not a JSON object", label);
         goto fail;
     }
+    /* after the object only padding (white space) may follow, as the reference parser insists */
+    for (const char *q = end; q < header + header_len; q++)
+        if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r') {
+            snprintf(err, errlen, "%s: header has trailing bytes after the JSON object", label);
+            goto fail;
+        }
     const unsigned char *data = f->bytes + 8 + header_len;
     size_t data_len = f->len - 8 - (size_t)header_len;
 
@@ -268,10 +274,12 @@ static int parse(rs_st_file *f, char *err, size_t errlen)
             snprintf(err, errlen, "%s: out of memory", label);
             goto fail;
         }
+        int n_sorted = 0;
         for (int i = 0; i < f->n_tensors; i++)
-            sorted[i] = &f->tensors[i];
-        qsort(sorted, (size_t)f->n_tensors, sizeof *sorted, by_offset);
-        for (int i = 1; i < f->n_tensors; i++) {
+            if (f->tensors[i].nbytes > 0) /* an empty tensor occupies no bytes */
+                sorted[n_sorted++] = &f->tensors[i];
+        qsort(sorted, (size_t)n_sorted, sizeof *sorted, by_offset);
+        for (int i = 1; i < n_sorted; i++) {
             const unsigned char *prev_end =
                 (const unsigned char *)sorted[i - 1]->data + sorted[i - 1]->nbytes;
             if ((const unsigned char *)sorted[i]->data < prev_end) {

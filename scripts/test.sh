@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds with warnings as errors, and runs every
+# test suite twice: in a release build, and in a clang build with
+# AddressSanitizer and UndefinedBehaviorSanitizer.  Exits non-zero if
+# anything fails; the last line is "tests: N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/install-deps.sh --test
+
+run_suites() { # build-dir, label
+  local dir=$1 label=$2 status=0
+  meson test -C "$dir" --print-errorlogs --num-processes 2 || status=$?
+  python3 - "$dir" "$label" <<'PY'
+import json, sys
+ok = fail = 0
+with open(f"{sys.argv[1]}/meson-logs/testlog.json") as f:
+    for line in f:
+        r = json.loads(line)
+        if r["result"] in ("OK", "EXPECTEDFAIL", "SKIP"):
+            ok += 1
+        else:
+            fail += 1
+print(f"{sys.argv[2]}: {ok} passed, {fail} failed")
+with open("build-summary.txt", "a") as out:
+    out.write(f"{ok} {fail}\n")
+PY
+  return $status
+}
+
+rm -f build-summary.txt
+status=0
+
+# release build, warnings are errors
+if [ ! -d build ]; then meson setup build -Dwerror=true --buildtype=release; fi
+meson compile -C build
+run_suites build release || status=1
+
+# sanitizer build
+if [ ! -d build-asan ]; then
+  CC=clang meson setup build-asan -Dwerror=true --buildtype=debugoptimized \
+    -Db_sanitize=address,undefined -Db_lundef=false
+fi
+meson compile -C build-asan
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  run_suites build-asan "address+undefined sanitizers" || status=1
+
+read -r ok fail < <(awk '{o+=$1; f+=$2} END {print o, f}' build-summary.txt)
+rm -f build-summary.txt
+echo "tests: $ok passed, $fail failed"
+exit $status

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# rnntrain end to end: train → eval → sample → info on a small dataset,
+# byte-identical determinism, and every bad-input case refused with a clear
+# message, a non-zero exit and no model file written or replaced.
+# usage: test_cli.sh RNNTRAIN DATA_DIR
+set -u
+RNNTRAIN=$1
+DATA=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+
+# a small real dataset: the first 60 names of five nationalities
+for n in Japanese Russian Italian Czech Greek; do grep -P "\t$n\$" "$DATA/names_by_nationality.tsv" | head -60; done > "$work/names.tsv"
+head -400 "$DATA/us_baby_names.txt" > "$work/us.txt"
+small=(--hidden 16 --embed 8 --epochs 3 --batch-size 16 --threads 1 --seed 5)
+
+# --- success paths ---
+if "$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/c.safetensors" --cell gru --bidirectional "${small[@]}" 2> "$work/log" && [ -s "$work/c.safetensors" ]; then
+  ok "classifier trains and writes a model"
+else
+  bad "classifier trains and writes a model"; cat "$work/log"
+fi
+out=$("$RNNTRAIN" eval --model "$work/c.safetensors" --data "$work/names.tsv" --json)
+if python3 -c "import json,sys; j=json.loads(sys.argv[1]); assert j['n']==300 and 0<=j['accuracy']<=1 and 0<=j['macro_f1']<=1 and j['top3_accuracy']>=j['accuracy'] and j['nll']>0 and len(j['confusion']['matrix'])==5 and sum(map(sum,j['confusion']['matrix']))==300 and set(j['per_label'])=={'Japanese','Russian','Italian','Czech','Greek'}" "$out"; then
+  ok "eval --json of a classifier has every figure"
+else
+  bad "eval --json of a classifier has every figure: $out"
+fi
+if "$RNNTRAIN" generator --conditional --data "$work/names.tsv" --out "$work/g.safetensors" --cell lstm "${small[@]}" 2> "$work/log"; then
+  ok "conditional generator trains"
+else
+  bad "conditional generator trains"; cat "$work/log"
+fi
+out=$("$RNNTRAIN" eval --model "$work/g.safetensors" --data "$work/names.tsv" --json)
+if python3 -c "import json,sys,math; j=json.loads(sys.argv[1]); assert j['n']==300 and abs(j['perplexity']-math.exp(j['nll_per_token']))<1e-6*j['perplexity'] and j['tokens']>300" "$out"; then
+  ok "eval --json of a generator gives nll_per_token and perplexity"
+else
+  bad "eval --json of a generator: $out"
+fi
+out=$("$RNNTRAIN" sample --model "$work/g.safetensors" --category Japanese --prefix Ka -n 4 --seed 9 --json)
+if python3 -c "import json,sys; j=json.loads(sys.argv[1]); s=j['samples']; assert len(s)==4 and all(x['text'].startswith('Ka') and x['log_prob']<0 and x['category']=='Japanese' for x in s)" "$out"; then
+  ok "sample honours prefix, category and count"
+else
+  bad "sample: $out"
+fi
+a=$("$RNNTRAIN" sample --model "$work/g.safetensors" --model "$work/g.safetensors" -n 3 2>&1)
+[ $? -ne 0 ] && echo "$a" | grep -q "given twice" && ok "a flag given twice is refused" || bad "a flag given twice: $a"
+s1=$("$RNNTRAIN" sample --model "$work/g.safetensors" -n 5 --seed 11 --temperature 0.9)
+s2=$("$RNNTRAIN" sample --model "$work/g.safetensors" -n 5 --seed 11 --temperature 0.9)
+[ "$s1" = "$s2" ] && ok "the same seed samples the same texts" || bad "seeded sampling differs"
+g1=$("$RNNTRAIN" sample --model "$work/g.safetensors" --category Greek -n 3 --temperature 0 --seed 1)
+g2=$("$RNNTRAIN" sample --model "$work/g.safetensors" --category Greek -n 3 --temperature 0 --seed 2)
+[ "$g1" = "$g2" ] && [ "$(echo "$g1" | sort -u | wc -l)" -eq 1 ] && ok "temperature 0 is greedy and ignores the seed" || bad "greedy: $g1 / $g2"
+if "$RNNTRAIN" info --model "$work/c.safetensors" | grep -q "checks *ok"; then ok "info validates the file"; else bad "info"; fi
+out=$("$RNNTRAIN" info --model "$work/c.safetensors" --json)
+python3 -c "import json,sys; j=json.loads(sys.argv[1]); assert j['task']=='classifier' and j['bidirectional'] is True and j['training']['dataset']=='names.tsv' and len(j['training']['dataset_sha256'])==64" "$out" && ok "info --json carries the training metadata" || bad "info --json: $out"
+if "$RNNTRAIN" generator --data "$work/us.txt" --out "$work/us.safetensors" --cell rnn "${small[@]}" 2> "$work/log" && "$RNNTRAIN" eval --model "$work/us.safetensors" --data "$work/us.txt" > /dev/null; then
+  ok "unconditioned generator on a .txt trains and evaluates"
+else
+  bad "unconditioned generator"; cat "$work/log"
+fi
+"$RNNTRAIN" split --data "$work/names.tsv" --train-out "$work/a.tsv" --test-out "$work/b.tsv" --test-fraction 0.2 --seed 3 2> /dev/null
+if [ -z "$(comm -12 <(cut -f1 "$work/a.tsv" | sort -u) <(cut -f1 "$work/b.tsv" | sort -u))" ] && [ "$(cat "$work/a.tsv" "$work/b.tsv" | wc -l)" -eq "$(sort -u "$work/names.tsv" | wc -l)" ] && [ "$(grep -c Greek "$work/b.tsv")" -ge 10 ]; then
+  ok "split keeps every text on one side and stratifies labels"
+else
+  bad "split"
+fi
+
+# --- determinism: same seed, one thread → identical bytes ---
+export SOURCE_DATE_EPOCH=1700000000
+"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/d1.safetensors" --cell lstm --dropout 0.2 "${small[@]}" 2> /dev/null
+"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/d2.safetensors" --cell lstm --dropout 0.2 "${small[@]}" 2> /dev/null
+cmp -s "$work/d1.safetensors" "$work/d2.safetensors" && ok "same seed and one thread write byte-identical files" || bad "determinism"
+"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/d3.safetensors" --cell lstm --dropout 0.2 --hidden 16 --embed 8 --epochs 3 --batch-size 16 --threads 1 --seed 6 2> /dev/null
+cmp -s "$work/d1.safetensors" "$work/d3.safetensors" && bad "another seed gives another model" || ok "another seed gives another model"
+
+# --- bad input: message, non-zero exit, model untouched ---
+cp "$work/c.safetensors" "$work/keep.safetensors"
+expect_refusal() { # name, expected message fragment, args...
+  local name=$1 frag=$2; shift 2
+  local before after msg code
+  before=$(sha256sum "$work/keep.safetensors")
+  msg=$("$RNNTRAIN" "$@" 2>&1 >/dev/null); code=$?
+  after=$(sha256sum "$work/keep.safetensors")
+  if [ $code -ne 0 ] && echo "$msg" | grep -qF -- "$frag" && [ "$before" = "$after" ] && ! ls "$work"/keep.safetensors.tmp.* >/dev/null 2>&1; then
+    ok "$name"
+  else
+    bad "$name (exit $code, message: $msg)"
+  fi
+}
+printf 'Abe\tJapanese\nNoTabHere\nSato\tJapanese\n' > "$work/notab.tsv"
+printf 'Abe\tJapanese\n\xff\xfe\tJapanese\n' > "$work/utf8.tsv"
+printf 'Abe\tJapanese\n\tJapanese\n' > "$work/emptyname.tsv"
+printf 'Abe\tJapanese\tx\n' > "$work/twotabs.tsv"
+: > "$work/empty.tsv"
+printf 'Abe\tJapanese\nAbe\tFrench\n' > "$work/unknownlabel.tsv"
+# accents fold (Abé reads as Abe); a CJK character has nothing to fold to
+printf 'Abé\tJapanese\nAb王\tJapanese\n' > "$work/accent.tsv"
+long=$(printf 'a%.0s' $(seq 1 70))
+printf 'Abe\tJapanese\n%s\tJapanese\n' "$long" > "$work/long.tsv"
+train=(classifier --out "$work/keep.safetensors" "${small[@]}")
+expect_refusal "missing data file" "cannot open" "${train[@]}" --data "$work/nope.tsv"
+expect_refusal "line without a tab names file:line" "notab.tsv:2: expected text<TAB>label" "${train[@]}" --data "$work/notab.tsv"
+expect_refusal "invalid UTF-8 names file:line" "utf8.tsv:2: invalid UTF-8" "${train[@]}" --data "$work/utf8.tsv"
+expect_refusal "empty name names file:line" "emptyname.tsv:2: empty text" "${train[@]}" --data "$work/emptyname.tsv"
+expect_refusal "two tabs names file:line" "twotabs.tsv:1: expected text<TAB>label, found more than one tab" "${train[@]}" --data "$work/twotabs.tsv"
+expect_refusal "over-long text names file:line" "long.tsv:2: text is 70 characters long" "${train[@]}" --data "$work/long.tsv"
+expect_refusal "empty dataset" "the dataset is empty" "${train[@]}" --data "$work/empty.tsv"
+expect_refusal "classifier on a .txt" "needs a .tsv" "${train[@]}" --data "$work/us.txt"
+expect_refusal "unknown flag" "unknown flag \"--hiden\"" classifier --data "$work/names.tsv" --out "$work/keep.safetensors" --hiden 5
+expect_refusal "value out of range" "--hidden must be between 1 and 2048" classifier --data "$work/names.tsv" --out "$work/keep.safetensors" --hidden 0
+expect_refusal "not a number" "--lr: \"fast\" is not a number" classifier --data "$work/names.tsv" --out "$work/keep.safetensors" --lr fast
+expect_refusal "bad choice" "--cell: \"transformer\" is not one of rnn, lstm, gru" classifier --data "$work/names.tsv" --out "$work/keep.safetensors" --cell transformer
+expect_refusal "missing value" "--epochs needs a value" classifier --data "$work/names.tsv" --out "$work/keep.safetensors" --epochs
+expect_refusal "eval: label the model does not know" "unknownlabel.tsv:2: label \"French\" is not one the model knows" eval --model "$work/keep.safetensors" --data "$work/unknownlabel.tsv"
+expect_refusal "eval: character the model cannot read" "accent.tsv:2: characters the model cannot read: \"王\"" eval --model "$work/keep.safetensors" --data "$work/accent.tsv"
+expect_refusal "sample: category the model does not know" "category \"Martian\" is not one the model knows" sample --model "$work/g.safetensors" --category Martian
+expect_refusal "sample from a classifier" "not a generator" sample --model "$work/keep.safetensors"
+expect_refusal "sample: temperature out of range" "--temperature must be between 0 and 5" sample --model "$work/g.safetensors" --temperature 9
+printf 'garbage' > "$work/garbage.safetensors"
+expect_refusal "a corrupt model file" "garbage.safetensors: truncated" info --model "$work/garbage.safetensors"
+expect_refusal "unknown command" "unknown command" frobnicate
+# a failed run into a missing directory leaves nothing behind
+msg=$("$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/missing/dir/m.safetensors" "${small[@]}" 2>&1); code=$?
+[ $code -ne 0 ] && echo "$msg" | grep -q "cannot create" && ok "unwritable output is an error" || bad "unwritable output: $msg"
+
+echo "cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
