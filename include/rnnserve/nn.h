@@ -131,15 +131,25 @@ typedef struct rs_workspace rs_workspace;
 rs_workspace *rs_workspace_create(const rs_config *cfg, int max_batch, int max_time);
 void rs_workspace_destroy(rs_workspace *ws);
 
+/* Training-time options of a forward pass.  Passing NULL instead means
+ * evaluation: no dropout, every target weighted alike. */
+typedef struct rs_forward_opts {
+    rs_real dropout;       /* between layers and before the head, 0 = off */
+    rs_real input_dropout; /* on the embedding output (layer 0's input), 0 = off */
+    /* (K) weight of each target class, as CrossEntropyLoss(weight=...): the
+     * loss is sum(w[y] * ce) / sum(w[y]).  NULL = uniform. */
+    const rs_real *class_weight;
+    rs_rng *rng; /* dropout masks; required when a dropout rate is > 0 */
+} rs_forward_opts;
+
 /*
  * Forward pass.  Returns the mean cross-entropy over every target (B for a
  * classifier, sum of lengths for a generator), as PyTorch's
- * CrossEntropyLoss(reduction="mean") would.  With dropout > 0 and a non-NULL
- * rng, dropout is applied between layers and before the head (training).
- * Logits stay in the workspace (rs_workspace_logits).
+ * CrossEntropyLoss(reduction="mean") would (weighted when opts gives class
+ * weights).  Logits stay in the workspace (rs_workspace_logits).
  */
-double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch, rs_real dropout,
-                  rs_rng *rng);
+double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch,
+                  const rs_forward_opts *opts);
 
 /*
  * Backward pass of the last rs_forward on the same batch.  Accumulates (+=)

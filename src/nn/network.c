@@ -53,7 +53,7 @@ typedef struct dir_state {
 typedef struct layer_state {
     rs_real *out;      /* (T + 2, B, H·D): outputs with zero slabs */
     rs_real *in;       /* (T, B, In): this layer's input (after dropout for l > 0) */
-    rs_real *in_mask;  /* (T, B, In): dropout mask of the input, l > 0 only */
+    rs_real *in_mask;  /* (T, B, In): dropout mask of the input */
     dir_state dir[2];
 } layer_state;
 
@@ -74,9 +74,11 @@ struct rs_workspace {
     rs_real *dgate_h;  /* (T, B, G) gradient w.r.t. W_hh h + b_hh (GRU only) */
     rs_real *dh;       /* (B, H) gradient flowing to the previous state */
     rs_real *dc;       /* (B, H) LSTM cell gradient flowing back */
+    rs_real *row_weight; /* (rows) class weight of each target, 0 for padded steps */
     /* what the last forward saw */
     int B, T;
-    int dropout_on;
+    int dropout_on;       /* between layers and before the head */
+    int input_dropout_on; /* on layer 0's input */
 };
 
 static rs_real *alloc_reals(size_t n, int *failed)
@@ -107,8 +109,7 @@ rs_workspace *rs_workspace_create(const rs_config *cfg, int max_batch, int max_t
         layer_state *ls = &ws->layer[l];
         ls->out = alloc_reals((T + 2) * B * H * D, &failed);
         ls->in = alloc_reals(T * B * In, &failed);
-        if (l > 0)
-            ls->in_mask = alloc_reals(T * B * In, &failed);
+        ls->in_mask = alloc_reals(T * B * In, &failed);
         for (size_t d = 0; d < D; d++) {
             ls->dir[d].gates = alloc_reals(T * B * G, &failed);
             if (cfg->cell == RS_CELL_LSTM)
@@ -130,6 +131,7 @@ rs_workspace *rs_workspace_create(const rs_config *cfg, int max_batch, int max_t
     ws->dgate_h = alloc_reals(T * B * G, &failed);
     ws->dh = alloc_reals(B * H, &failed);
     ws->dc = alloc_reals(B * H, &failed);
+    ws->row_weight = alloc_reals(rows, &failed);
     if (failed) {
         rs_workspace_destroy(ws);
         return NULL;
@@ -164,6 +166,7 @@ void rs_workspace_destroy(rs_workspace *ws)
     free(ws->dgate_h);
     free(ws->dh);
     free(ws->dc);
+    free(ws->row_weight);
     free(ws);
 }
 
@@ -277,18 +280,24 @@ static void direction_forward(rs_workspace *ws, const rs_rnn_weights *w, layer_s
     }
 }
 
-double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch, rs_real dropout,
-                  rs_rng *rng)
+double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch,
+                  const rs_forward_opts *opts)
 {
     const rs_config *cfg = &ws->cfg;
     int B = batch->B, T = batch->T, H = cfg->hidden_size, D = rs_config_directions(cfg);
     int HD = H * D, K = cfg->n_outputs;
     int generator = cfg->task == RS_TASK_GENERATOR;
+    rs_rng *rng = opts ? opts->rng : NULL;
+    rs_real dropout = opts && rng ? opts->dropout : 0;
     ws->B = B;
     ws->T = T;
-    ws->dropout_on = dropout > 0 && rng != NULL;
+    ws->dropout_on = dropout > 0;
+    ws->input_dropout_on = opts && rng && opts->input_dropout > 0;
 
     embed(ws, p, batch, ws->layer[0].in);
+    if (ws->input_dropout_on)
+        dropout_forward(ws->layer[0].in, ws->layer[0].in, ws->layer[0].in_mask,
+                        (size_t)T * B * rs_config_layer_input(cfg, 0), opts->input_dropout, rng);
     for (int l = 0; l < cfg->num_layers; l++) {
         layer_state *ls = &ws->layer[l];
         int In = rs_config_layer_input(cfg, l);
@@ -333,20 +342,22 @@ double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch, r
     /* logits (rows, K) = features · head_weightᵀ + head_bias */
     rs_gemm(0, 1, rows, K, HD, 1, ws->features, HD, p->head_weight, HD, 0, ws->logits, K);
 
-    /* softmax cross-entropy, mean over valid targets; dlogits kept for backward */
-    double total = 0.0;
-    int count = 0;
+    /* softmax cross-entropy, (weighted) mean over valid targets; dlogits kept for backward */
+    const rs_real *cw = opts ? opts->class_weight : NULL;
+    double total = 0.0, weight_sum = 0.0;
     for (int r = 0; r < rows; r++) {
         rs_real *z = ws->logits + (size_t)r * K;
         rs_real *dz = ws->dlogits + (size_t)r * K;
         for (int k = 0; k < K; k++)
             z[k] += p->head_bias[k];
         int b = generator ? r % B : r, t = generator ? r / B : 0;
+        ws->row_weight[r] = 0;
         if (generator && t >= batch->lengths[b]) {
             memset(dz, 0, (size_t)K * sizeof *dz);
             continue;
         }
         int target = generator ? batch->targets[(size_t)b * T + t] : batch->targets[b];
+        rs_real w = cw ? cw[target] : (rs_real)1;
         rs_real mx = z[0];
         for (int k = 1; k < K; k++)
             mx = z[k] > mx ? z[k] : mx;
@@ -357,14 +368,17 @@ double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch, r
         }
         for (int k = 0; k < K; k++)
             dz[k] = (rs_real)(dz[k] / sum);
-        total += log(sum) + mx - z[target];
+        total += w * (log(sum) + mx - z[target]);
         dz[target] -= 1;
-        count++;
+        ws->row_weight[r] = w;
+        weight_sum += w;
     }
-    rs_real scale = count ? (rs_real)1 / (rs_real)count : 0;
-    for (size_t i = 0; i < (size_t)rows * K; i++)
-        ws->dlogits[i] *= scale;
-    return count ? total / count : 0.0;
+    for (int r = 0; r < rows; r++) {
+        rs_real scale = weight_sum > 0 ? (rs_real)(ws->row_weight[r] / weight_sum) : 0;
+        for (int k = 0; k < K; k++)
+            ws->dlogits[(size_t)r * K + k] *= scale;
+    }
+    return weight_sum > 0 ? total / weight_sum : 0.0;
 }
 
 /* BPTT of one layer and direction.  dout holds dL/d(outputs) of this layer
@@ -513,8 +527,11 @@ void rs_backward(rs_workspace *ws, const rs_params *p, rs_params *grads, const r
         }
     }
 
-    /* scatter the input gradient into the embedding rows */
+    /* scatter the input gradient (through the input dropout mask) into the embedding rows */
     size_t E = (size_t)cfg->embedding_dim, Ec = (size_t)cfg->category_dim, In0 = E + Ec;
+    if (ws->input_dropout_on)
+        for (size_t i = 0; i < (size_t)T * B * In0; i++)
+            ws->din[i] *= ws->layer[0].in_mask[i];
     for (int t = 0; t < T; t++)
         for (int b = 0; b < B; b++) {
             if (t >= batch->lengths[b])

@@ -118,7 +118,7 @@ static cJSON *eval_classifier(const rs_model *m, const eval_rows *r)
         }
         rs_batch batch = {.B = B, .T = Tb, .tokens = tokens, .lengths = lengths,
                           .targets = targets};
-        nll += rs_forward(ws, rs_model_params(m), &batch, 0, NULL) * B;
+        nll += rs_forward(ws, rs_model_params(m), &batch, NULL) * B;
         const float *logits = rs_workspace_logits(ws);
         for (int b = 0; b < B; b++) {
             const float *z = logits + (size_t)b * K;
@@ -217,7 +217,7 @@ static cJSON *eval_generator(const rs_model *m, const eval_rows *r)
         rs_batch batch = {.B = B, .T = Tb, .tokens = tokens, .lengths = lengths,
                           .categories = cfg->n_categories ? categories : NULL,
                           .targets = targets};
-        total += rs_forward(ws, rs_model_params(m), &batch, 0, NULL) * (double)steps;
+        total += rs_forward(ws, rs_model_params(m), &batch, NULL) * (double)steps;
         count += steps;
     }
     cJSON *out = cJSON_CreateObject();

@@ -31,7 +31,7 @@ enum { SPECIALS = 3, PAD_ID = 0, BOS_ID = 1, EOS_ID = 2 };
 typedef struct train_opts {
     const char *data, *out, *log;
     int cell, layers, hidden, embed, category_dim, bidirectional, conditional;
-    double dropout;
+    double dropout, input_dropout, class_weight_power;
     int epochs, batch_size;
     double lr, weight_decay, clip;
     int schedule, optimizer;
@@ -161,7 +161,7 @@ static double evaluate_split(rs_workspace *ws, const rs_params *p, const rs_conf
     for (int start = 0; start < n; start += max_b) {
         int count = n - start < max_b ? n - start : max_b;
         long chars = fill_batch(bb, e, idx + start, count, generator, conditional);
-        double loss = rs_forward(ws, p, &bb->batch, 0, NULL);
+        double loss = rs_forward(ws, p, &bb->batch, NULL);
         double w = generator ? (double)chars : (double)count;
         total += loss * w;
         weight += w;
@@ -242,6 +242,8 @@ static char *training_json(const train_opts *o, const rs_dataset *d, const char 
     cJSON_AddNumberToObject(h, "weight_decay", o->weight_decay);
     cJSON_AddNumberToObject(h, "batch_size", o->batch_size);
     cJSON_AddNumberToObject(h, "dropout", o->dropout);
+    cJSON_AddNumberToObject(h, "input_dropout", o->input_dropout);
+    cJSON_AddNumberToObject(h, "class_weight_power", o->class_weight_power);
     cJSON_AddNumberToObject(h, "clip", o->clip);
     cJSON_AddStringToObject(h, "schedule", schedule_choices[o->schedule]);
     cJSON_AddNumberToObject(h, "epochs", o->epochs);
@@ -288,6 +290,10 @@ int rs_train_main(rs_task task, int argc, char **argv)
          "condition on the TSV's second column (generator)", 0},
         {"dropout", NULL, FLAG_DOUBLE, &o.dropout, 0, 0.9, NULL,
          "dropout between layers and before the head", 0},
+        {"input-dropout", NULL, FLAG_DOUBLE, &o.input_dropout, 0, 0.9, NULL,
+         "dropout on the character embeddings", 0},
+        {"class-weight-power", NULL, FLAG_DOUBLE, &o.class_weight_power, 0, 2, NULL,
+         "classifier: weight each label by (1/frequency)^power in the loss, 0 = off", 0},
         {"epochs", NULL, FLAG_INT, &o.epochs, 1, 100000, NULL, "maximum epochs", 0},
         {"batch-size", NULL, FLAG_INT, &o.batch_size, 1, 4096, NULL, "items per batch", 0},
         {"lr", NULL, FLAG_DOUBLE, &o.lr, 1e-7, 10, NULL, "learning rate", 0},
@@ -341,6 +347,7 @@ int rs_train_main(rs_task task, int argc, char **argv)
     encoded e = {0};
     int *train_idx = NULL, *valid_idx = NULL, n_train = 0, n_valid = 0;
     float *theta = NULL, *grad = NULL, *best = NULL, *avg = NULL, *ring = NULL;
+    rs_real *class_weight = NULL;
     rs_workspace *ws = NULL;
     rs_optim opt = {0};
     batch_buf bb = {0};
@@ -425,12 +432,36 @@ int rs_train_main(rs_task task, int argc, char **argv)
         fprintf(stderr, "rnntrain %s: out of memory\n", cmd);
         goto done;
     }
+    if (!generator && o.class_weight_power > 0) {
+        /* w_k ∝ (1/n_k)^power over the training items, scaled to mean 1 per item */
+        class_weight = calloc((size_t)cfg.n_outputs, sizeof *class_weight);
+        long *counts = calloc((size_t)cfg.n_outputs, sizeof *counts);
+        if (!class_weight || !counts) {
+            free(counts);
+            fprintf(stderr, "rnntrain %s: out of memory\n", cmd);
+            goto done;
+        }
+        for (int i = 0; i < n_train; i++)
+            counts[e.label[train_idx[i]]]++;
+        double mean = 0.0;
+        for (int k = 0; k < cfg.n_outputs; k++) {
+            class_weight[k] = counts[k] ? (rs_real)pow((double)counts[k], -o.class_weight_power) : 0;
+            mean += counts[k] * (double)class_weight[k];
+        }
+        mean /= n_train;
+        for (int k = 0; k < cfg.n_outputs; k++)
+            class_weight[k] = (rs_real)(class_weight[k] / mean);
+        free(counts);
+    }
     rs_params p, g;
     rs_params_bind(&cfg, theta, &p);
     rs_params_bind(&cfg, grad, &g);
     rs_rng rng;
     rs_rng_seed(&rng, o.seed);
     rs_params_init(&cfg, &p, &rng);
+    rs_forward_opts fopts = {.dropout = (rs_real)o.dropout,
+                             .input_dropout = (rs_real)o.input_dropout,
+                             .class_weight = class_weight, .rng = &rng};
 
     if (o.log) {
         logf = fopen(o.log, "w");
@@ -460,7 +491,7 @@ int rs_train_main(rs_task task, int argc, char **argv)
         for (int start = 0; start < n_train; start += o.batch_size) {
             int count = n_train - start < o.batch_size ? n_train - start : o.batch_size;
             long c = fill_batch(&bb, &e, train_idx + start, count, generator, o.conditional);
-            double loss = rs_forward(ws, &p, &bb.batch, (rs_real)o.dropout, &rng);
+            double loss = rs_forward(ws, &p, &bb.batch, &fopts);
             memset(grad, 0, n_params * sizeof *grad);
             rs_backward(ws, &p, &g, &bb.batch);
             if (o.clip > 0)
@@ -594,6 +625,7 @@ done:
     free(best);
     free(avg);
     free(ring);
+    free(class_weight);
     free(train_idx);
     free(valid_idx);
     encoded_free(&e);

@@ -7,7 +7,9 @@
  * element of every parameter tensor is perturbed by ±1e-5 and the loss
  * difference compared with the gradient.  The batches are padded (rows of
  * different lengths, garbage in the padding), so the masking of padded steps
- * is checked too.  The embedding gradient is the gradient w.r.t. the inputs.
+ * is checked too, as are dropout (between layers, before the head, on the
+ * input) and class-weighted losses.  The embedding gradient is the gradient
+ * w.r.t. the inputs.
  */
 #include <stdlib.h>
 
@@ -24,7 +26,9 @@ typedef struct fixture {
     rs_config cfg;
     int32_t tokens[B * T], lengths[B], categories[B], targets[B * T];
     rs_batch batch;
-    double dropout;
+    double dropout, input_dropout;
+    double class_weight[7]; /* used when weighted */
+    int weighted;
 } fixture;
 
 static void make_fixture(fixture *fx, rs_task task, rs_cell cell, int layers, int bidi, int cond,
@@ -59,13 +63,17 @@ static void make_fixture(fixture *fx, rs_task task, rs_cell cell, int layers, in
     fx->batch = (rs_batch){.B = B, .T = T, .tokens = fx->tokens, .lengths = fx->lengths,
                            .categories = cond ? fx->categories : NULL, .targets = fx->targets};
     fx->dropout = dropout;
+    for (int k = 0; k < 7; k++)
+        fx->class_weight[k] = 0.5 + 0.25 * k;
 }
 
 static double loss_at(rs_workspace *ws, const rs_params *p, const fixture *fx)
 {
     rs_rng rng;
     rs_rng_seed(&rng, 99); /* the same dropout masks on every evaluation */
-    return rs_forward(ws, p, &fx->batch, fx->dropout, fx->dropout > 0 ? &rng : NULL);
+    rs_forward_opts opts = {.dropout = fx->dropout, .input_dropout = fx->input_dropout,
+                            .class_weight = fx->weighted ? fx->class_weight : NULL, .rng = &rng};
+    return rs_forward(ws, p, &fx->batch, &opts);
 }
 
 /* Returns the worst relative error over all parameters; reports each tensor. */
@@ -151,7 +159,13 @@ static void check_cell(rs_cell cell)
     }
     fixture fx;
     make_fixture(&fx, RS_TASK_CLASSIFIER, cell, 2, 1, 0, 0.4);
-    snprintf(label, sizeof label, "%s classifier L=2 bidi dropout", rs_cell_name(cell));
+    fx.input_dropout = 0.25;
+    fx.weighted = 1;
+    snprintf(label, sizeof label, "%s classifier L=2 bidi dropout+weights", rs_cell_name(cell));
+    fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
+    make_fixture(&fx, RS_TASK_GENERATOR, cell, 1, 0, 1, 0.0);
+    fx.input_dropout = 0.3;
+    snprintf(label, sizeof label, "%s generator input dropout", rs_cell_name(cell));
     fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
 }
 
@@ -180,7 +194,7 @@ static void padded_batch_equals_rows_alone(void)
             rs_rng_seed(&rng, 11);
             rs_params_init(cfg, &p, &rng);
             rs_workspace *ws = rs_workspace_create(cfg, B, T);
-            double batch_loss = rs_forward(ws, &p, &fx.batch, 0, NULL);
+            double batch_loss = rs_forward(ws, &p, &fx.batch, NULL);
             double combined = 0.0, weight = 0.0;
             for (int b = 0; b < B; b++) {
                 int L = fx.lengths[b];
@@ -193,7 +207,7 @@ static void padded_batch_equals_rows_alone(void)
                                 .categories = fx.batch.categories ? &fx.categories[b] : NULL,
                                 .targets = task == RS_TASK_CLASSIFIER ? &fx.targets[b] : tgt};
                 double w = task == RS_TASK_CLASSIFIER ? 1.0 : L;
-                combined += w * rs_forward(ws, &p, &one, 0, NULL);
+                combined += w * rs_forward(ws, &p, &one, NULL);
                 weight += w;
             }
             ASSERT_NEAR(combined / weight, batch_loss, 1e-12);
@@ -201,7 +215,7 @@ static void padded_batch_equals_rows_alone(void)
             for (int b = 0; b < B; b++)
                 for (int t = fx.lengths[b]; t < T; t++)
                     fx.tokens[b * T + t] = (fx.tokens[b * T + t] + 3) % 7;
-            ASSERT_NEAR(batch_loss, rs_forward(ws, &p, &fx.batch, 0, NULL), 0.0);
+            ASSERT_NEAR(batch_loss, rs_forward(ws, &p, &fx.batch, NULL), 0.0);
             rs_workspace_destroy(ws);
             free(theta);
         }

@@ -299,7 +299,7 @@ static void train_steps(const char *label, const char *run, const rs_model *m, r
     diff dl = {0}, dn = {0};
     for (int s = 0; s < g->steps; s++) {
         memset(grad, 0, n * sizeof *grad);
-        double loss = rs_forward(ws, &p, batch, 0, NULL);
+        double loss = rs_forward(ws, &p, batch, NULL);
         rs_backward(ws, &p, &dp, batch);
         double norm = rs_clip_grad_norm(grad, n, clip);
         rs_optim_step(&opt, theta, grad, g->lr);
@@ -425,7 +425,7 @@ static void run_case(const char *dir, const char *name, summary *sum)
     }
 
     /* 1. forward */
-    double loss = rs_forward(ws, p, &batch, 0, NULL);
+    double loss = rs_forward(ws, p, &batch, NULL);
     diff dloss = {0};
     diff_add(&dloss, loss, g.loss[0]);
     printf("    loss %.7f (torch %.7f)\n", loss, (double)g.loss[0]);
