@@ -126,8 +126,11 @@ int flags_parse(flag *flags, int n, int argc, char **argv, char *err, size_t err
         const char *value;
         if (eq)
             value = eq + 1;
+        else if (f->kind == FLAG_BOOL && i + 1 < argc &&
+                 (strcmp(argv[i + 1], "true") == 0 || strcmp(argv[i + 1], "false") == 0))
+            value = argv[++i]; /* --flag false */
         else if (f->kind == FLAG_BOOL)
-            value = "true";
+            value = "true"; /* --flag alone */
         else if (i + 1 < argc)
             value = argv[++i];
         else {

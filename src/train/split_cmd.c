@@ -2,7 +2,8 @@
  * split_cmd.c — `rnntrain split`: cut a dataset into train and test files
  * so that no text of the test file appears in the train file (grouped by
  * text) and every label keeps its share (stratified); seeded.  Repeated
- * (text, label) rows are written once.  Both files are written atomically.
+ * rows stay as the file has them unless --dedupe.  Both files are written
+ * atomically.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -57,7 +58,7 @@ int rs_split_main(int argc, char **argv)
     const char *data = NULL, *train_out = NULL, *test_out = NULL;
     double fraction = 0.1;
     uint64_t seed = 1;
-    int normalize = 1;
+    int normalize = 1, dedupe = 0;
     static const char *const normalize_choices[] = {"none", "ascii-fold", NULL};
     flag flags[] = {
         {"data", NULL, FLAG_STRING, &data, 0, 0, NULL, "dataset to split (.tsv or .txt)", 0},
@@ -66,6 +67,7 @@ int rs_split_main(int argc, char **argv)
         {"test-fraction", NULL, FLAG_DOUBLE, &fraction, 0.01, 0.9, NULL,
          "share of distinct texts held out", 0},
         {"seed", NULL, FLAG_U64, &seed, 0, 0, NULL, "random seed", 0},
+        {"dedupe", NULL, FLAG_BOOL, &dedupe, 0, 0, NULL, "write each (text, label) once", 0},
         {"normalize", NULL, FLAG_CHOICE, &normalize, 0, 0, normalize_choices,
          "normalisation applied before grouping", 0},
     };
@@ -93,7 +95,8 @@ int rs_split_main(int argc, char **argv)
         goto done;
     }
     int rows = d.n;
-    rs_dataset_dedupe(&d);
+    if (dedupe)
+        rs_dataset_dedupe(&d);
     if (rs_dataset_split(&d, fraction, seed, &a, &na, &b, &nb) != 0) {
         fprintf(stderr, "rnntrain split: out of memory\n");
         goto done;
@@ -103,7 +106,7 @@ int rs_split_main(int argc, char **argv)
         fprintf(stderr, "rnntrain split: %s\n", err);
         goto done;
     }
-    fprintf(stderr, "rnntrain split: %d rows, %d distinct: %d to %s, %d to %s\n", rows, d.n, na,
+    fprintf(stderr, "rnntrain split: %d rows read, %d kept: %d to %s, %d to %s\n", rows, d.n, na,
             train_out, nb, test_out);
     status = 0;
 done:

@@ -36,7 +36,7 @@ typedef struct train_opts {
     double lr, weight_decay, clip;
     int schedule, optimizer;
     double valid_fraction;
-    int patience, average;
+    int patience, average, dedupe;
     uint64_t seed;
     int threads, normalize;
 } train_opts;
@@ -250,6 +250,7 @@ static char *training_json(const train_opts *o, const rs_dataset *d, const char 
     cJSON_AddNumberToObject(h, "patience", o->patience);
     cJSON_AddNumberToObject(h, "average", o->average);
     cJSON_AddNumberToObject(h, "valid_fraction", o->valid_fraction);
+    cJSON_AddBoolToObject(h, "dedupe", o->dedupe);
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
     cJSON_AddNumberToObject(j, "epochs_run", epochs_run);
     cJSON_AddNumberToObject(j, "best_epoch", best_epoch);
@@ -274,7 +275,7 @@ int rs_train_main(rs_task task, int argc, char **argv)
     train_opts o = {.cell = generator ? 1 : 2, .layers = 1, .hidden = 128, .embed = 64,
                     .category_dim = 16, .dropout = 0.1, .epochs = 20, .batch_size = 64,
                     .lr = 3e-3, .clip = 1.0, .schedule = 1, .valid_fraction = 0.1,
-                    .patience = 0, .seed = 1, .threads = 0, .normalize = 1};
+                    .patience = 0, .seed = 1, .threads = 0, .normalize = 1, .dedupe = 1};
     flag flags[] = {
         {"data", NULL, FLAG_STRING, &o.data, 0, 0, NULL, "training data (.tsv or .txt)", 0},
         {"out", NULL, FLAG_STRING, &o.out, 0, 0, NULL, "model file to write", 0},
@@ -308,6 +309,8 @@ int rs_train_main(rs_task task, int argc, char **argv)
          "stop after this many epochs without improvement, 0 = off", 0},
         {"average", NULL, FLAG_INT, &o.average, 0, 100, NULL,
          "also try the mean of the last N epochs' weights, keep it if better, 0 = off", 0},
+        {"dedupe", NULL, FLAG_BOOL, &o.dedupe, 0, 0, NULL,
+         "train on each distinct (text, label) once; false keeps repeated rows as weights", 0},
         {"seed", NULL, FLAG_U64, &o.seed, 0, 0, NULL, "random seed", 0},
         {"threads", NULL, FLAG_INT, &o.threads, 0, 256, NULL, "BLAS threads, 0 = all cores", 0},
         {"normalize", NULL, FLAG_CHOICE, &o.normalize, 0, 0, normalize_choices,
@@ -390,7 +393,8 @@ int rs_train_main(rs_task task, int argc, char **argv)
         goto done;
     }
     int rows_read = d.n;
-    rs_dataset_dedupe(&d);
+    if (o.dedupe)
+        rs_dataset_dedupe(&d);
     if (rs_charset_build(&d, &cs) != 0 || encode_items(&d, &cs, generator, &e) != 0 ||
         rs_dataset_split(&d, o.valid_fraction, o.seed, &train_idx, &n_train, &valid_idx,
                          &n_valid) != 0) {
@@ -474,7 +478,7 @@ int rs_train_main(rs_task task, int argc, char **argv)
 
     int tty = isatty(STDERR_FILENO);
     fprintf(stderr,
-            "rnntrain %s: %d rows, %d distinct items (%d train, %d valid), vocab %d, %s%s "
+            "rnntrain %s: %d rows, %d items (%d train, %d valid), vocab %d, %s%s "
             "%dx%d, %zu parameters\n",
             cmd, rows_read, d.n, n_train, n_valid, cfg.vocab_size,
             cfg.bidirectional ? "bidirectional " : "", rs_cell_name(cfg.cell), cfg.num_layers,

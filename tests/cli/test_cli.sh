@@ -63,12 +63,16 @@ if "$RNNTRAIN" generator --data "$work/us.txt" --out "$work/us.safetensors" --ce
 else
   bad "unconditioned generator"; cat "$work/log"
 fi
+printf 'Abe\tJapanese\nAbe\tJapanese\n' >> "$work/names.tsv" # a repeated row
 "$RNNTRAIN" split --data "$work/names.tsv" --train-out "$work/a.tsv" --test-out "$work/b.tsv" --test-fraction 0.2 --seed 3 2> /dev/null
-if [ -z "$(comm -12 <(cut -f1 "$work/a.tsv" | sort -u) <(cut -f1 "$work/b.tsv" | sort -u))" ] && [ "$(cat "$work/a.tsv" "$work/b.tsv" | wc -l)" -eq "$(sort -u "$work/names.tsv" | wc -l)" ] && [ "$(grep -c Greek "$work/b.tsv")" -ge 10 ]; then
-  ok "split keeps every text on one side and stratifies labels"
+if [ -z "$(comm -12 <(cut -f1 "$work/a.tsv" | sort -u) <(cut -f1 "$work/b.tsv" | sort -u))" ] && [ "$(cat "$work/a.tsv" "$work/b.tsv" | wc -l)" -eq "$(wc -l < "$work/names.tsv")" ] && [ "$(grep -c Greek "$work/b.tsv")" -ge 10 ]; then
+  ok "split keeps every text on one side, every row, and stratifies labels"
 else
   bad "split"
 fi
+"$RNNTRAIN" split --data "$work/names.tsv" --train-out "$work/a.tsv" --test-out "$work/b.tsv" --test-fraction 0.2 --seed 3 --dedupe 2> /dev/null
+[ "$(cat "$work/a.tsv" "$work/b.tsv" | wc -l)" -eq "$(sort -u "$work/names.tsv" | wc -l)" ] && ok "split --dedupe writes each row once" || bad "split --dedupe"
+sed -i '$d' "$work/names.tsv"; sed -i '$d' "$work/names.tsv"
 
 # --- determinism: same seed, one thread → identical bytes ---
 export SOURCE_DATE_EPOCH=1700000000
