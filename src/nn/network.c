@@ -204,6 +204,24 @@ static void dropout_forward(const rs_real *src, rs_real *dst, rs_real *mask, siz
     }
 }
 
+/*
+ * Rows still running at step t.  When the batch's rows are sorted by length,
+ * longest first (as rnntrain builds them), they are a prefix and the
+ * recurrent products run on that prefix only, as a packed sequence does in
+ * PyTorch; otherwise every row takes part and masking alone does the work.
+ */
+static int active_rows(const rs_batch *batch, int t)
+{
+    int B = batch->B;
+    for (int b = 1; b < B; b++)
+        if (batch->lengths[b] > batch->lengths[b - 1])
+            return B; /* not sorted */
+    int n = 0;
+    while (n < B && batch->lengths[n] > t)
+        n++;
+    return n;
+}
+
 /* The step processed k-th by direction dir, and the neighbour its state comes from. */
 static int step_time(int dir, int k, int T) { return dir ? T - 1 - k : k; }
 static int prev_time(int dir, int t) { return dir ? t + 1 : t - 1; }
@@ -229,14 +247,24 @@ static void direction_forward(rs_workspace *ws, const rs_rnn_weights *w, layer_s
         const rs_real *hprev = out + (ptrdiff_t)tp * B * HD + dir * H; /* (B, H), stride HD */
         rs_real *hcur = out + (size_t)t * B * HD + dir * H;
         rs_real *gates = st->gates + (size_t)t * B * G;
-        /* recur (B, G) = hprev · W_hhᵀ */
-        rs_gemm(0, 1, B, G, H, 1, hprev, HD, w->weight_hh, H, 0, ws->recur, G);
+        int active = active_rows(batch, t);
+        /* recur (active, G) = hprev · W_hhᵀ */
+        rs_gemm(0, 1, active, G, H, 1, hprev, HD, w->weight_hh, H, 0, ws->recur, G);
         for (int b = 0; b < B; b++) {
             const rs_real *hp = hprev + (size_t)b * HD;
             rs_real *h = hcur + (size_t)b * HD;
             rs_real *a = gates + (size_t)b * G;
             const rs_real *rh = ws->recur + (size_t)b * G;
             int valid = t < batch->lengths[b];
+            if (b >= active) {
+                /* finished (or not yet started) row: carry the state */
+                memcpy(h, hp, (size_t)H * sizeof *h);
+                if (cfg->cell == RS_CELL_LSTM)
+                    memcpy(st->cell + (size_t)(t + 1) * B * H + (size_t)b * H,
+                           st->cell + (size_t)(tp + 1) * B * H + (size_t)b * H,
+                           (size_t)H * sizeof *h);
+                continue;
+            }
             switch (cfg->cell) {
             case RS_CELL_RNN:
                 for (int j = 0; j < H; j++)
@@ -463,8 +491,8 @@ static void direction_backward(rs_workspace *ws, const rs_rnn_weights *w, rs_rnn
             }
             }
         }
-        /* dh (B, H) += gh (B, G) · W_hh (G, H) */
-        rs_gemm(0, 0, B, H, G, 1, gh, G, w->weight_hh, H, 1, ws->dh, H);
+        /* dh (B, H) += gh (B, G) · W_hh (G, H); rows past `active` have gh = 0 */
+        rs_gemm(0, 0, active_rows(batch, t), H, G, 1, gh, G, w->weight_hh, H, 1, ws->dh, H);
     }
 
     /* whole-sequence weight gradients: one GEMM each */

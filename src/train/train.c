@@ -123,10 +123,22 @@ static void batch_buf_free(batch_buf *bb)
     free(bb->categories);
 }
 
-/* Fills bb with items idx[0..n) padded to their longest; returns chars fed. */
-static long fill_batch(batch_buf *bb, const encoded *e, const int *idx, int n, int generator,
+/* Fills bb with items idx[0..n) padded to their longest, rows ordered longest
+ * first (ties by position, so deterministic) so that the recurrent products
+ * skip finished rows; returns chars fed. */
+static long fill_batch(batch_buf *bb, const encoded *e, const int *idx_in, int n, int generator,
                        int conditional)
 {
+    int idx[4096];
+    memcpy(idx, idx_in, (size_t)n * sizeof *idx);
+    for (int i = 1; i < n; i++) { /* insertion sort: batches are small */
+        int v = idx[i], j = i;
+        while (j > 0 && e->length[idx[j - 1]] < e->length[v]) {
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        idx[j] = v;
+    }
     int T = 1;
     for (int i = 0; i < n; i++)
         T = e->length[idx[i]] > T ? e->length[idx[i]] : T;

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# train_vs_pytorch.sh — training speed of rnntrain against PyTorch on the same
+# model, same data and same hyper-parameters, in one run on one machine.
+#
+#   bench/train_vs_pytorch.sh            # from the repository root
+#
+# Two models, each at 1 and 2 threads:
+#   bigru256-classifier   bidirectional GRU-256, embedding 64, 1 layer,
+#                         on data/names_by_nationality.tsv
+#   gru256-generator      GRU-256, embedding 64, 1 layer, unconditioned,
+#                         on data/us_baby_names.txt
+# both with batch 64, Adam, lr 0.003 (cosine schedule), gradient clipping 1.0,
+# dropout 0, 10% held out for validation.  The figure is training
+# characters per second (see bench/README.md): the mean over the epochs of
+# each epoch's chars/s, validation excluded.  ratio = rnntrain / pytorch
+# (above 1: rnntrain is faster).
+#
+# Environment:
+#   EPOCHS=2            epochs per run
+#   THREADS="1 2"       thread counts to measure
+#   MODELS="classifier generator"   which of the two models
+#   LIMIT=              if set, train on LIMIT lines drawn (deterministically)
+#                       from each data file — for checking the script only,
+#                       never for reported figures
+#   PYTHON=/usr/bin/python3   the interpreter with Debian's python3-torch
+#   KEEP=1              keep the work directory (logs, per-epoch CSVs)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+EPOCHS=${EPOCHS:-2}
+THREADS=${THREADS:-"1 2"}
+MODELS=${MODELS:-"classifier generator"}
+LIMIT=${LIMIT:-}
+PYTHON=${PYTHON:-/usr/bin/python3}
+RNNTRAIN=$ROOT/build/src/train/rnntrain
+
+die() { echo "train_vs_pytorch.sh: $*" >&2; exit 1; }
+
+case $EPOCHS in '' | *[!0-9]* | 0) die "EPOCHS must be a positive integer, not '$EPOCHS'" ;; esac
+if [ -n "$LIMIT" ]; then
+    case $LIMIT in *[!0-9]* | 0) die "LIMIT must be a positive integer, not '$LIMIT'" ;; esac
+fi
+for t in $THREADS; do
+    case $t in *[!0-9]* | 0) die "THREADS must be positive integers, not '$t'" ;; esac
+done
+for m in $MODELS; do
+    case $m in classifier | generator) ;; *) die "MODELS: unknown model '$m' (classifier, generator)" ;; esac
+done
+
+# --- PyTorch must be there ---------------------------------------------------
+if [ ! -x "$PYTHON" ]; then
+    die "$PYTHON not found; install Debian's PyTorch: apt-get install python3-torch"
+fi
+if ! TORCH_VERSION=$("$PYTHON" -c 'import torch; print(torch.__version__)' 2>/dev/null); then
+    die "$PYTHON cannot import torch; install Debian's PyTorch: apt-get install python3-torch
+(the python3 on PATH may be another interpreter without torch; this script uses $PYTHON)"
+fi
+
+# --- rnntrain, built if missing ----------------------------------------------
+if [ ! -x "$RNNTRAIN" ]; then
+    command -v meson >/dev/null || die "rnntrain is not built and meson is missing (apt-get install meson ninja-build)"
+    echo "building rnntrain ..." >&2
+    [ -d build ] || meson setup build >&2
+    meson compile -C build >&2
+    [ -x "$RNNTRAIN" ] || die "the build did not produce $RNNTRAIN"
+fi
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+if awk -v l="${LOAD_START%% *}" 'BEGIN { exit !(l > 0.5) }'; then
+    echo "train_vs_pytorch.sh: warning: load average $LOAD_START before starting; the" \
+         "figures (2 threads above all) are only meaningful on an otherwise idle machine" >&2
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/train_vs_pytorch.XXXXXX")
+if [ "${KEEP:-0}" = 1 ]; then
+    echo "work directory kept: $WORK" >&2
+else
+    trap 'rm -rf "$WORK"' EXIT
+fi
+
+# LIMIT: a deterministic sample of the data file's lines (validation runs only);
+# the extension is kept, as rnntrain reads .tsv as name<TAB>label.
+dataset() {
+    local src=$1
+    if [ -z "$LIMIT" ]; then
+        echo "$ROOT/$src"
+        return
+    fi
+    local base dst
+    base=$(basename "$src")
+    dst=$WORK/limit-$LIMIT-$base
+    if [ ! -f "$dst" ]; then
+        shuf -n "$LIMIT" --random-source=<(yes) "$ROOT/$src" >"$dst"
+    fi
+    echo "$dst"
+}
+
+# mean of the chars_per_s column of an rnntrain-style CSV
+mean_rate() {
+    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "chars_per_s") c = i; next }
+             c && $c != "" { s += $c; n++ }
+             END { if (!c || n == 0) exit 1; printf "%.0f\n", s / n }' "$1"
+}
+
+# per-epoch chars_per_s, space-separated
+epoch_rates() {
+    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "chars_per_s") c = i; next }
+             { printf "%s%s", sep, $c; sep = " " } END { print "" }' "$1"
+}
+
+# run NAME LOG CMD... : runs CMD with stderr to LOG, fails loudly with its tail
+run() {
+    local name=$1 log=$2
+    shift 2
+    echo "  $name ..." >&2
+    if ! "$@" >"$log" 2>&1; then
+        echo "train_vs_pytorch.sh: $name failed; last lines of $log:" >&2
+        tail -n 20 "$log" >&2
+        exit 1
+    fi
+}
+
+common_rnntrain=(--cell gru --hidden 256 --embed 64 --layers 1 --epochs "$EPOCHS" --batch-size 64
+                 --lr 0.003 --schedule cosine --optimizer adam --clip 1 --dropout 0
+                 --input-dropout 0 --weight-decay 0 --valid-fraction 0.1 --seed 1)
+common_pytorch=(--cell gru --hidden 256 --embed 64 --layers 1 --epochs "$EPOCHS" --batch-size 64
+                --lr 0.003 --schedule cosine --clip 1 --valid-fraction 0.1 --seed 1)
+
+ROWS=()
+DETAILS=()
+for model in $MODELS; do
+    case $model in
+    classifier)
+        name=bigru256-classifier
+        data=$(dataset data/names_by_nationality.tsv)
+        extra=(--bidirectional)
+        ;;
+    generator)
+        name=gru256-generator
+        data=$(dataset data/us_baby_names.txt)
+        extra=()
+        ;;
+    esac
+    for t in $THREADS; do
+        echo "$name, $t thread(s), $EPOCHS epoch(s), $(basename "$data"):" >&2
+        r_csv=$WORK/$name-t$t-rnntrain.csv
+        p_csv=$WORK/$name-t$t-pytorch.csv
+        run rnntrain "$WORK/$name-t$t-rnntrain.log" \
+            env OPENBLAS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" \
+            "$RNNTRAIN" "$model" --data "$data" --out "$WORK/$name-t$t.safetensors" \
+            "${common_rnntrain[@]}" "${extra[@]}" --threads "$t" --log "$r_csv"
+        run pytorch "$WORK/$name-t$t-pytorch.log" \
+            env MALLOC_TRIM_THRESHOLD_=1000000000 MALLOC_MMAP_THRESHOLD_=1000000000 \
+            OPENBLAS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" \
+            "$PYTHON" "$ROOT/bench/train_pytorch.py" "$model" --data "$data" \
+            "${common_pytorch[@]}" "${extra[@]}" --threads "$t" --log "$p_csv"
+        r=$(mean_rate "$r_csv") || die "no chars_per_s in $r_csv"
+        p=$(mean_rate "$p_csv") || die "no chars_per_s in $p_csv"
+        ratio=$(awk -v r="$r" -v p="$p" 'BEGIN { printf "%.2f", (p > 0 ? r / p : 0) }')
+        ROWS+=("$(printf '%-20s %7s %17s %16s %6s' "$name" "$t" "$r" "$p" "$ratio")")
+        DETAILS+=("$(printf '%-20s %7s  rnntrain [%s]  pytorch [%s]' "$name" "$t" \
+            "$(epoch_rates "$r_csv")" "$(epoch_rates "$p_csv")")")
+        DETAILS+=("$(printf '%-20s %7s  %s' '' '' "$(grep -m1 '^rnntrain' "$WORK/$name-t$t-rnntrain.log")")")
+        DETAILS+=("$(printf '%-20s %7s  %s' '' '' "$(grep -m1 '^train_pytorch' "$WORK/$name-t$t-pytorch.log")")")
+    done
+done
+
+# --- report --------------------------------------------------------------------
+cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+    commit="$commit (with uncommitted changes)"
+fi
+openblas=$(dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null || echo unknown)
+
+echo "# rnntrain vs PyTorch: training throughput (characters/s, mean over $EPOCHS epoch(s), validation excluded)"
+echo "date:      $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+echo "commit:    $commit"
+echo "cpu:       $cpu"
+echo "nproc:     $(nproc)"
+echo "load avg:  $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (1/5/15 min)"
+echo "torch:     $TORCH_VERSION ($PYTHON)"
+echo "openblas:  $openblas"
+echo "settings:  epochs $EPOCHS, batch 64, Adam lr 0.003 cosine, clip 1.0, dropout 0, valid 10%, seed 1"
+if [ -n "$LIMIT" ]; then
+    echo "LIMIT:     $LIMIT lines per data file — a check of the script, not a measurement"
+fi
+echo
+printf '%-20s %7s %17s %16s %6s\n' model threads rnntrain_chars_s pytorch_chars_s ratio
+for row in "${ROWS[@]}"; do echo "$row"; done
+echo
+echo "ratio = rnntrain / pytorch.  Per-epoch chars/s and each side's data summary:"
+for row in "${DETAILS[@]}"; do echo "$row"; done
