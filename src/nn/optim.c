@@ -6,6 +6,12 @@
 #include <math.h>
 #include <stdlib.h>
 
+#ifdef RS_REAL_IS_DOUBLE
+#define SQRT sqrt
+#else
+#define SQRT sqrtf
+#endif
+
 int rs_optim_init(rs_optim *opt, rs_optim_kind kind, size_t n, double lr, double weight_decay)
 {
     *opt = (rs_optim){.kind = kind, .lr = lr, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
@@ -37,18 +43,20 @@ void rs_optim_step(rs_optim *opt, rs_real *params, const rs_real *grads, double 
             params[i] -= (rs_real)(lr * (grads[i] + wd * params[i]));
         return;
     }
-    double b1 = opt->beta1, b2 = opt->beta2;
-    double bc1 = 1.0 - pow(b1, (double)opt->step);
-    double bc2 = 1.0 - pow(b2, (double)opt->step);
-    double step_size = lr / bc1;
-    double bc2_sqrt = sqrt(bc2);
+    double bc1 = 1.0 - pow(opt->beta1, (double)opt->step);
+    double bc2 = 1.0 - pow(opt->beta2, (double)opt->step);
+    /* per element in rs_real so that the loop vectorises; the bias
+     * corrections are computed once, in double */
+    const rs_real b1 = (rs_real)opt->beta1, b2 = (rs_real)opt->beta2;
+    const rs_real step_size = (rs_real)(lr / bc1), inv_bc2_sqrt = (rs_real)(1.0 / sqrt(bc2));
+    const rs_real eps = (rs_real)opt->eps, decay = (rs_real)wd;
+    rs_real *restrict m = opt->m, *restrict v = opt->v, *restrict theta = params;
+    const rs_real *restrict g_in = grads;
     for (size_t i = 0; i < opt->n; i++) {
-        double g = grads[i] + wd * params[i];
-        double m = b1 * opt->m[i] + (1.0 - b1) * g;
-        double v = b2 * opt->v[i] + (1.0 - b2) * g * g;
-        opt->m[i] = (rs_real)m;
-        opt->v[i] = (rs_real)v;
-        params[i] -= (rs_real)(step_size * m / (sqrt(v) / bc2_sqrt + opt->eps));
+        rs_real g = g_in[i] + decay * theta[i];
+        m[i] = b1 * m[i] + ((rs_real)1 - b1) * g;
+        v[i] = b2 * v[i] + ((rs_real)1 - b2) * g * g;
+        theta[i] -= step_size * m[i] / (SQRT(v[i]) * inv_bc2_sqrt + eps);
     }
 }
 
