@@ -40,6 +40,14 @@ typedef struct rs_model_spec {
 /* Opens and validates path.  Returns 0 and *out, or < 0 with a message
  * naming the file and the fault.  Close with rs_model_close. */
 int rs_model_open(const char *path, rs_model **out, char *err, size_t errlen);
+/* The same validation on a model file already in memory (for fuzzing and
+ * tests).  bytes is not copied: the parameters may point into it, so the
+ * caller keeps it alive and unchanged until rs_model_close.  label stands
+ * for the path in messages and rs_model_path/rs_model_name ("(buffer)" when
+ * NULL); it is copied.  Returns 0 and *out (close with rs_model_close, which
+ * does not free bytes), or < 0 with *out = NULL and a message. */
+int rs_model_parse(const void *bytes, size_t len, const char *label, rs_model **out, char *err,
+                   size_t errlen);
 void rs_model_close(rs_model *m);
 
 /* Writes the model (params laid out as rs_params_bind) atomically. */

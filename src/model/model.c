@@ -355,17 +355,19 @@ static int bind_tensors(rs_model *m, char *err, size_t errlen)
     return RS_OK;
 }
 
-int rs_model_open(const char *path, rs_model **out, char *err, size_t errlen)
+/* The one validation path of rs_model_open and rs_model_parse: takes
+ * ownership of an already-parsed container (closed on failure too). */
+static int model_from_file(rs_st_file *file, rs_model **out, char *err, size_t errlen)
 {
-    *out = NULL;
+    const char *path = rs_st_path(file);
     rs_model *m = calloc(1, sizeof *m);
     if (!m) {
         snprintf(err, errlen, "%s: out of memory", path);
+        rs_st_close(file);
         return RS_ENOMEM;
     }
-    int status = rs_st_open(path, &m->file, err, errlen);
-    if (status != RS_OK)
-        goto fail;
+    m->file = file;
+    int status;
     if ((status = read_config(m, err, errlen)) != RS_OK ||
         (status = bind_tensors(m, err, errlen)) != RS_OK)
         goto fail;
@@ -385,6 +387,27 @@ int rs_model_open(const char *path, rs_model **out, char *err, size_t errlen)
 fail:
     rs_model_close(m);
     return status;
+}
+
+int rs_model_open(const char *path, rs_model **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    rs_st_file *file;
+    int status = rs_st_open(path, &file, err, errlen);
+    if (status != RS_OK)
+        return status;
+    return model_from_file(file, out, err, errlen);
+}
+
+int rs_model_parse(const void *bytes, size_t len, const char *label, rs_model **out, char *err,
+                   size_t errlen)
+{
+    *out = NULL;
+    rs_st_file *file;
+    int status = rs_st_parse(bytes, len, label, &file, err, errlen);
+    if (status != RS_OK)
+        return status;
+    return model_from_file(file, out, err, errlen);
 }
 
 const rs_config *rs_model_config(const rs_model *m) { return &m->cfg; }

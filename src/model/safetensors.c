@@ -69,7 +69,8 @@ static int json_size(const cJSON *item, size_t limit, size_t *out)
     if (!cJSON_IsNumber(item))
         return -1;
     double v = item->valuedouble;
-    if (!(v >= 0) || v > (double)limit || v != (double)(size_t)v)
+    /* (double)SIZE_MAX rounds up to 2^64, which (size_t) cannot hold: test before converting */
+    if (!(v >= 0) || !(v < (double)limit + 1.0) || v != (double)(size_t)v || (size_t)v > limit)
         return -1;
     *out = (size_t)v;
     return 0;

@@ -1,0 +1,116 @@
+/*
+ * fuzz_model.c — libFuzzer target: no byte string may crash or hang the
+ * model reader, and whatever the reader accepts must be safe to compute
+ * with.
+ *
+ * Each input goes through rs_model_parse (the whole validation of
+ * rs_model_open, on memory).  When it is accepted, the model is used the way
+ * the daemon uses it: encode a short text, and for a small model run the
+ * classifier once, or step, generate and score as a generator.  Results are
+ * checked only for being in range (weights may be NaN); a wrong number is not
+ * a finding here, reading outside a buffer is.
+ *
+ * Built with -Dfuzz=true (tests/fuzz/meson.build, scripts/fuzz.sh); the same
+ * function is linked into tests/unit/test_model_corpus.c, which replays the
+ * corpus and regressions/ in the normal suites.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "rnnserve/infer.h"
+#include "rnnserve/model.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define MAX_PARAMS 1000000u
+#define MAX_VOCAB 10000
+#define MAX_IDS 16
+
+/* A fault the validator should have caught: abort so the fuzzer keeps the input. */
+static void require(int cond)
+{
+    if (!cond)
+        abort();
+}
+
+static void exercise_classifier(const rs_model *m, rs_infer *inf, const int32_t *ids, int n)
+{
+    const rs_config *cfg = rs_model_config(m);
+    int32_t zero = 0;
+    const float *logits = n > 0 ? rs_infer_classify(inf, rs_model_params(m), ids, n)
+                                : rs_infer_classify(inf, rs_model_params(m), &zero, 1);
+    require(logits != NULL);
+    volatile float sink = 0;
+    for (int k = 0; k < cfg->n_outputs; k++)
+        sink += logits[k];
+    (void)sink;
+}
+
+static void exercise_generator(const rs_model *m, rs_infer *inf, const int32_t *ids, int n)
+{
+    const rs_config *cfg = rs_model_config(m);
+    const rs_params *p = rs_model_params(m);
+    int category = rs_model_category_count(m) > 0 ? 0 : -1;
+    rs_special_ids special = {rs_model_pad_id(m), rs_model_bos_id(m), rs_model_eos_id(m),
+                              rs_model_unk_id(m)};
+    rs_infer_reset(inf, category);
+    const float *logits = rs_infer_step(inf, p, special.bos);
+    require(logits != NULL);
+    volatile float sink = 0;
+    for (int k = 0; k < cfg->vocab_size; k++)
+        sink += logits[k];
+    (void)sink;
+
+    rs_rng rng;
+    rs_rng_seed(&rng, 1);
+    rs_sampler samplers[2] = {{0.0f, 0, 1.0f}, {0.8f, 3, 0.9f}};
+    for (int s = 0; s < 2; s++) {
+        int32_t out[MAX_IDS];
+        int n_out = 0, finished = 0;
+        double lp = 0;
+        int rc = rs_infer_generate(inf, p, &special, ids, n, category, MAX_IDS, &samplers[s], &rng,
+                                   out, &n_out, &lp, &finished);
+        require(rc == 0 && n_out >= 0 && n_out <= MAX_IDS);
+        for (int i = 0; i < n_out; i++)
+            require(out[i] >= 0 && out[i] < cfg->vocab_size);
+    }
+    double lp = 0;
+    require(rs_infer_score(inf, p, &special, ids, n, category, &lp) == n + 1);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    rs_model *m = NULL;
+    char err[256];
+    if (rs_model_parse(data, size, "fuzz.safetensors", &m, err, sizeof err) != 0) {
+        require(m == NULL);
+        return 0;
+    }
+    const rs_config *cfg = rs_model_config(m);
+    require(rs_model_path(m) != NULL && rs_model_name(m) != NULL);
+
+    /* ASCII, a folded accent, a character no small vocabulary has */
+    static const char text[] = "abc\xc3\xa9z";
+    int32_t ids[MAX_IDS];
+    char unknown[64];
+    int n = rs_model_encode(m, text, sizeof text - 1, ids, MAX_IDS, unknown, sizeof unknown);
+    require(n <= MAX_IDS);
+    for (int i = 0; i < n; i++)
+        require(ids[i] >= 0 && ids[i] < cfg->vocab_size);
+    if (n < 0)
+        n = 0;
+
+    if (rs_param_count(cfg) < MAX_PARAMS && cfg->vocab_size < MAX_VOCAB) {
+        rs_infer *inf = rs_infer_create(cfg, MAX_IDS + 2);
+        if (inf) {
+            if (cfg->task == RS_TASK_CLASSIFIER)
+                exercise_classifier(m, inf, ids, n);
+            else
+                exercise_generator(m, inf, ids, n);
+            rs_infer_destroy(inf);
+        }
+    }
+    rs_model_close(m);
+    return 0;
+}
