@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds with warnings as errors, and runs every
 # test suite twice: in a release build, and in a clang build with
-# AddressSanitizer and UndefinedBehaviorSanitizer.  Exits non-zero if
+# AddressSanitizer and UndefinedBehaviorSanitizer; then the daemon's http
+# suite once more under ThreadSanitizer.  Exits non-zero if
 # anything fails; the last line is "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh --test
 
-run_suites() { # build-dir, label
+run_suites() { # build-dir, label, [meson test arguments]
   local dir=$1 label=$2 status=0
-  meson test -C "$dir" --print-errorlogs --num-processes 2 || status=$?
+  shift 2
+  meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" || status=$?
   python3 - "$dir" "$label" <<'PY'
 import json, sys
 ok = fail = 0
@@ -44,6 +46,14 @@ fi
 meson compile -C build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   run_suites build-asan "address+undefined sanitizers" || status=1
+
+# thread sanitizer on the daemon's concurrency (the http suite)
+if [ ! -d build-tsan ]; then
+  CC=clang meson setup build-tsan -Dwerror=true --buildtype=debugoptimized \
+    -Db_sanitize=thread -Db_lundef=false
+fi
+meson compile -C build-tsan
+TSAN_OPTIONS=halt_on_error=1 run_suites build-tsan "thread sanitizer (http)" --suite http || status=1
 
 read -r ok fail < <(awk '{o+=$1; f+=$2} END {print o, f}' build-summary.txt)
 rm -f build-summary.txt

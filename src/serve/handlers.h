@@ -1,0 +1,44 @@
+/*
+ * handlers.h — one function per route, and the dispatcher that picks one.
+ *
+ * Handlers see a complete request body and fill an rs_reply; they know
+ * nothing of libmicrohttpd (http.c turns the reply into a response), so the
+ * HTTP plumbing and the API can be read apart.  The model handlers run on a
+ * model set the dispatcher acquired for them and release nothing
+ * themselves.
+ */
+#ifndef RNNSERVE_SERVE_HANDLERS_H
+#define RNNSERVE_SERVE_HANDLERS_H
+
+#include <stddef.h>
+
+#include "registry.h"
+#include "reply.h"
+#include "route.h"
+#include "server.h"
+
+/* Routes path/method to a handler: 404 for an unknown path, 405 (with
+ * Allow) for a wrong method, 503 for model routes before models are
+ * loaded.  path is only quoted in the 404 message. */
+void rs_dispatch(rs_server *srv, rs_route route, rs_method method, const char *path,
+                 const char *body, size_t len, rs_reply *r);
+
+/* 1 when models are loaded and the server is not draining. */
+int rs_server_ready(rs_server *srv);
+
+void rs_handle_classify(const rs_server *srv, const rs_model_set *set, const char *body,
+                        size_t len, rs_reply *r);
+void rs_handle_generate(const rs_server *srv, const rs_model_set *set, const char *body,
+                        size_t len, rs_reply *r);
+void rs_handle_score(const rs_server *srv, const rs_model_set *set, const char *body, size_t len,
+                     rs_reply *r);
+
+void rs_handle_models(rs_server *srv, rs_reply *r);
+void rs_handle_healthz(rs_reply *r);
+void rs_handle_readyz(rs_server *srv, rs_reply *r);
+void rs_handle_metrics(rs_server *srv, rs_reply *r);
+
+/* Writes the categories of m as "A, B, C" (cut short with "…" if need be). */
+void rs_list_categories(const rs_model *m, char *out, size_t cap);
+
+#endif

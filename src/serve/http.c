@@ -1,0 +1,309 @@
+/*
+ * http.c — libmicrohttpd plumbing (see http.h).
+ *
+ * Life of a request, as libmicrohttpd drives the access handler:
+ *   1st call, *req_cls == NULL: headers are in; allocate our state.
+ *   calls with *upload_data_size > 0: body chunks (about 16 KiB each);
+ *     append them under the cap, or count and drop them once over it;
+ *     always consume (*upload_data_size = 0) so the connection stays in
+ *     step with the client.
+ *   call with *upload_data_size == 0 after that: dispatch, queue the reply.
+ *   completion callback: log, count, free the state.
+ * Answering before the body is read would close the connection and lose a
+ * pipelined request, so nothing is queued before the last call.
+ */
+#include "http.h"
+
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "handlers.h"
+#include "log.h"
+
+struct rs_http {
+    struct MHD_Daemon *daemon;
+    MHD_socket quiesced_fd; /* closed only after MHD_stop_daemon, as MHD requires */
+    int port;
+};
+
+/* Per-request state, *req_cls. */
+typedef struct request {
+    rs_route route;
+    rs_method method;
+    char method_name[16];
+    uint64_t start_us;
+    char *body; /* len bytes + a NUL, or NULL */
+    size_t len, cap;
+    size_t received; /* body bytes seen, kept or not */
+    int too_large;
+    int status; /* 0 until a reply is queued */
+    size_t reply_bytes;
+    char model[256];
+} request;
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Appends a body chunk; on going over the cap, frees what was kept and
+ * only counts from then on. */
+static void take_chunk(request *q, size_t cap_bytes, const char *data, size_t n)
+{
+    q->received += n;
+    if (q->too_large)
+        return;
+    if (q->len + n > cap_bytes) {
+        q->too_large = 1;
+        free(q->body);
+        q->body = NULL;
+        q->len = q->cap = 0;
+        return;
+    }
+    if (q->len + n + 1 > q->cap) {
+        size_t cap = q->cap ? q->cap : 4096;
+        while (cap < q->len + n + 1)
+            cap *= 2;
+        if (cap > cap_bytes + 1)
+            cap = cap_bytes + 1;
+        char *grown = realloc(q->body, cap);
+        if (!grown) {
+            /* treated like an oversized body: a clean 413 beats a crash,
+             * and memory this short means the request could not run */
+            q->too_large = 1;
+            free(q->body);
+            q->body = NULL;
+            q->len = q->cap = 0;
+            return;
+        }
+        q->body = grown;
+        q->cap = cap;
+    }
+    memcpy(q->body + q->len, data, n);
+    q->len += n;
+    q->body[q->len] = '\0';
+}
+
+static enum MHD_Result queue_reply(rs_server *srv, struct MHD_Connection *c, request *q,
+                                   rs_reply *r)
+{
+    struct MHD_Response *resp;
+    if (r->free_body)
+        resp = MHD_create_response_from_buffer_with_free_callback(r->len, r->body, r->free_body);
+    else
+        resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO; /* the body is still ours: the caller frees it */
+    r->body = NULL;    /* now the response's */
+    r->free_body = NULL;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    if (r->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    /* While draining, every reply closes its connection, so keep-alive
+     * clients reconnect to another replica instead of to a closing socket. */
+    if (atomic_load(&srv->draining))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    if (ok == MHD_YES) {
+        q->status = r->status;
+        q->reply_bytes = r->len;
+        snprintf(q->model, sizeof q->model, "%s", r->model);
+    }
+    return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls)
+{
+    (void)version;
+    rs_server *srv = cls;
+    request *q = *req_cls;
+    size_t cap_bytes = (size_t)srv->cfg.max_body_bytes;
+    if (!q) {
+        q = calloc(1, sizeof *q);
+        if (!q)
+            return MHD_NO; /* no memory for 300 bytes: drop the connection */
+        q->start_us = now_us();
+        q->route = rs_route_find(url);
+        q->method = rs_method_find(method);
+        snprintf(q->method_name, sizeof q->method_name, "%s", method);
+        /* A declared length over the cap is refused without buffering any
+         * of it (the body is still read and dropped, see take_chunk). */
+        const char *declared =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (declared && strtoull(declared, NULL, 10) > cap_bytes)
+            q->too_large = 1;
+        *req_cls = q;
+        rs_metrics_in_flight(srv->metrics, 1);
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        take_chunk(q, cap_bytes, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (q->status)
+        return MHD_YES; /* already answered; MHD may call once more */
+    rs_reply r;
+    rs_reply_init(&r);
+    if (q->too_large)
+        rs_reply_error(&r, 413, RS_ERR_TOO_LARGE, NULL,
+                       "the request body is larger than %d bytes (--max-body-bytes)",
+                       srv->cfg.max_body_bytes);
+    else
+        rs_dispatch(srv, q->route, q->method, url, q->body ? q->body : "", q->len, &r);
+    enum MHD_Result ok = queue_reply(srv, c, q, &r);
+    rs_reply_free(&r);
+    return ok;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    rs_server *srv = cls;
+    request *q = *req_cls;
+    if (!q)
+        return;
+    *req_cls = NULL;
+    uint64_t latency = now_us() - q->start_us;
+    if (q->status)
+        rs_metrics_observe(srv->metrics, q->route, q->status, latency);
+    rs_metrics_in_flight(srv->metrics, -1);
+    rs_log_line l;
+    rs_log_begin(&l, RS_LOG_INFO, "access");
+    rs_log_str(&l, "method", q->method_name);
+    rs_log_str(&l, "route", rs_route_label(q->route));
+    rs_log_int(&l, "status", q->status);
+    rs_log_int(&l, "latency_us", (long long)latency);
+    rs_log_str(&l, "model", q->model[0] ? q->model : NULL);
+    rs_log_int(&l, "bytes", (long long)q->reply_bytes);
+    rs_log_int(&l, "request_bytes", (long long)q->received);
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        rs_log_str(&l, "aborted", toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
+                                  : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN
+                                      ? "shutdown"
+                                      : "connection");
+    rs_log_end(&l);
+    free(q->body);
+    free(q);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    rs_logf(RS_LOG_WARN, "libmicrohttpd", "%s", msg);
+}
+
+rs_http *rs_http_start(rs_server *srv, char *err, size_t errlen)
+{
+    const rs_serve_config *cfg = &srv->cfg;
+    rs_http *h = calloc(1, sizeof *h);
+    struct addrinfo hints = {0}, *ai = NULL;
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    h->quiesced_fd = MHD_INVALID_SOCKET;
+    char port[16];
+    snprintf(port, sizeof port, "%d", cfg->port);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    int gai = getaddrinfo(cfg->host, port, &hints, &ai);
+    if (gai != 0) {
+        snprintf(err, errlen, "--host %s: %s", cfg->host, gai_strerror(gai));
+        goto fail;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    /* the logger goes first so that MHD reports option errors through it */
+    h->daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout_seconds,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_memory_bytes,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+    if (!h->daemon) {
+        snprintf(err, errlen, "cannot listen on %s:%d (address in use or not local?)", cfg->host,
+                 cfg->port);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : cfg->port;
+    freeaddrinfo(ai);
+    return h;
+fail:
+    if (ai)
+        freeaddrinfo(ai);
+    free(h);
+    return NULL;
+}
+
+int rs_http_port(const rs_http *h) { return h->port; }
+
+void rs_http_quiesce(rs_http *h)
+{
+    if (h->quiesced_fd != MHD_INVALID_SOCKET)
+        return;
+    h->quiesced_fd = MHD_quiesce_daemon(h->daemon);
+    if (h->quiesced_fd == MHD_INVALID_SOCKET)
+        return;
+    /* Workers no longer accept, but the kernel still completes handshakes
+     * into the backlog, and those clients would hang until the socket
+     * closes and then see a reset.  So: hand what is already queued to the
+     * workers (MHD_add_connection; the listening socket is non-blocking),
+     * then shutdown() the listener, which on Linux stops listening (new
+     * connections are refused at once) while the descriptor stays valid,
+     * as MHD needs until MHD_stop_daemon.  A handshake that completes in
+     * the microseconds between the last accept() and shutdown() is reset
+     * by the kernel: that client never had a request accepted and sees a
+     * failed connection, as with any server that closes its listener. */
+    for (;;) {
+        struct sockaddr_storage addr;
+        socklen_t alen = sizeof addr;
+        int fd = accept(h->quiesced_fd, (struct sockaddr *)&addr, &alen);
+        if (fd < 0)
+            break;
+        /* on failure MHD has closed the socket already */
+        MHD_add_connection(h->daemon, fd, (struct sockaddr *)&addr, alen);
+    }
+    shutdown(h->quiesced_fd, SHUT_RDWR);
+}
+
+unsigned rs_http_connections(const rs_http *h)
+{
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? info->num_connections : 0;
+}
+
+void rs_http_stop(rs_http *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->daemon);
+    if (h->quiesced_fd != MHD_INVALID_SOCKET)
+        close(h->quiesced_fd);
+    free(h);
+}

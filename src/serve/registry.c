@@ -1,0 +1,306 @@
+/*
+ * registry.c — model sets and their atomic replacement (see registry.h).
+ */
+#include "registry.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define SUFFIX ".safetensors"
+
+struct rs_model_set {
+    atomic_int refs;
+    int n;
+    rs_model **models; /* (n) sorted by file name */
+    rs_pool **pools;   /* (n) */
+    char *info;        /* /v1/models body */
+    size_t info_len;
+};
+
+struct rs_registry {
+    char *dir;
+    rs_registry_limits limits;
+    /* Guards only the pointer swap and the reference increment that must
+     * happen before a reload can drop the registry's own reference. */
+    pthread_mutex_t lock;
+    rs_model_set *current;
+};
+
+int rs_model_set_count(const rs_model_set *set) { return set->n; }
+const rs_model *rs_model_set_model(const rs_model_set *set, int i) { return set->models[i]; }
+rs_pool *rs_model_set_pool(const rs_model_set *set, int i) { return set->pools[i]; }
+
+int rs_model_set_find(const rs_model_set *set, const char *name)
+{
+    for (int i = 0; i < set->n; i++)
+        if (strcmp(rs_model_name(set->models[i]), name) == 0)
+            return i;
+    return -1;
+}
+
+int rs_model_set_first(const rs_model_set *set, rs_task task)
+{
+    for (int i = 0; i < set->n; i++)
+        if (rs_model_config(set->models[i])->task == task)
+            return i;
+    return -1;
+}
+
+const char *rs_model_set_info(const rs_model_set *set, size_t *len)
+{
+    *len = set->info_len;
+    return set->info;
+}
+
+static void set_destroy(rs_model_set *set)
+{
+    if (!set)
+        return;
+    for (int i = 0; i < set->n; i++) {
+        rs_pool_destroy(set->pools[i]);
+        rs_model_close(set->models[i]);
+    }
+    free(set->models);
+    free(set->pools);
+    free(set->info);
+    free(set);
+}
+
+void rs_model_set_release(rs_model_set *set)
+{
+    if (set && atomic_fetch_sub(&set->refs, 1) == 1)
+        set_destroy(set);
+}
+
+static cJSON *string_array(const rs_model *m, int n, const char *(*get)(const rs_model *, int))
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; arr && i < n; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateString(get(m, i)));
+    return arr;
+}
+
+/* One entry of /v1/models: the metadata a client needs to call the model. */
+static cJSON *model_info(const rs_model *m)
+{
+    const rs_config *cfg = rs_model_config(m);
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "name", rs_model_name(m));
+    cJSON_AddStringToObject(o, "task", cfg->task == RS_TASK_CLASSIFIER ? "classifier" : "generator");
+    cJSON_AddStringToObject(o, "cell", rs_cell_name(cfg->cell));
+    cJSON_AddNumberToObject(o, "num_layers", cfg->num_layers);
+    cJSON_AddNumberToObject(o, "hidden_size", cfg->hidden_size);
+    cJSON_AddNumberToObject(o, "embedding_dim", cfg->embedding_dim);
+    if (cfg->n_categories > 0)
+        cJSON_AddNumberToObject(o, "category_dim", cfg->category_dim);
+    cJSON_AddBoolToObject(o, "bidirectional", cfg->bidirectional);
+    cJSON_AddNumberToObject(o, "vocab_size", cfg->vocab_size);
+    cJSON_AddNumberToObject(o, "parameters", (double)rs_param_count(cfg));
+    if (cfg->task == RS_TASK_CLASSIFIER)
+        cJSON_AddItemToObject(o, "labels", string_array(m, cfg->n_outputs, rs_model_label));
+    else if (cfg->n_categories > 0)
+        cJSON_AddItemToObject(o, "categories",
+                              string_array(m, cfg->n_categories, rs_model_category));
+    cJSON_AddStringToObject(o, "normalize", rs_normalize_name(rs_model_normalize(m)));
+    /* "training" is a JSON object stored as a string (safetensors metadata
+     * values are strings); clients get it parsed, or {} if it is not one. */
+    const char *training = rs_model_metadata(m, "training");
+    cJSON *t = training ? cJSON_Parse(training) : NULL;
+    if (!cJSON_IsObject(t)) {
+        cJSON_Delete(t);
+        t = cJSON_CreateObject();
+    }
+    cJSON_AddItemToObject(o, "training", t);
+    return o;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int has_suffix(const char *name)
+{
+    size_t n = strlen(name), s = strlen(SUFFIX);
+    return name[0] != '.' && n > s && strcmp(name + n - s, SUFFIX) == 0;
+}
+
+/* The sorted model file names of dir (malloc'd array of malloc'd names). */
+static int list_models(const char *dir, char ***out, int *n_out, char *err, size_t errlen)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(err, errlen, "%s: cannot open the model folder: %s", dir, strerror(errno));
+        return -1;
+    }
+    char **names = NULL;
+    int n = 0, cap = 0, status = -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!has_suffix(e->d_name))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **grown = realloc(names, (size_t)cap * sizeof *names);
+            if (!grown)
+                goto fail;
+            names = grown;
+        }
+        if (!(names[n] = strdup(e->d_name)))
+            goto fail;
+        n++;
+    }
+    qsort(names, (size_t)n, sizeof *names, by_name);
+    *out = names;
+    *n_out = n;
+    names = NULL;
+    status = 0;
+fail:
+    if (status != 0) {
+        snprintf(err, errlen, "%s: out of memory listing the model folder", dir);
+        for (int i = 0; i < n; i++)
+            free(names[i]);
+        free(names);
+    }
+    closedir(d);
+    return status;
+}
+
+static rs_model_set *set_build(const rs_registry *r, char *err, size_t errlen)
+{
+    char **names = NULL;
+    int n = 0;
+    rs_model_set *set = NULL;
+    cJSON *info = NULL;
+    if (list_models(r->dir, &names, &n, err, errlen) != 0)
+        return NULL;
+    set = calloc(1, sizeof *set);
+    if (!set || (n && (!(set->models = calloc((size_t)n, sizeof *set->models)) ||
+                       !(set->pools = calloc((size_t)n, sizeof *set->pools))))) {
+        snprintf(err, errlen, "%s: out of memory", r->dir);
+        goto fail;
+    }
+    atomic_init(&set->refs, 1);
+    info = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(info, "models");
+    if (!list) {
+        snprintf(err, errlen, "%s: out of memory", r->dir);
+        goto fail;
+    }
+    for (int i = 0; i < n; i++) {
+        size_t plen = strlen(r->dir) + strlen(names[i]) + 2;
+        char *path = malloc(plen);
+        if (!path) {
+            snprintf(err, errlen, "%s: out of memory", names[i]);
+            goto fail;
+        }
+        snprintf(path, plen, "%s/%s", r->dir, names[i]);
+        struct stat st;
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+            /* a dangling link or a folder named *.safetensors is a broken
+             * deployment like any unreadable model */
+            snprintf(err, errlen, "%s: not a readable regular file", path);
+            free(path);
+            goto fail;
+        }
+        int rc = rs_model_open(path, &set->models[set->n], err, errlen);
+        free(path);
+        if (rc != 0)
+            goto fail;
+        const rs_model *m = set->models[set->n++];
+        int max_len = rs_model_config(m)->task == RS_TASK_CLASSIFIER
+                          ? r->limits.classifier_max_len
+                          : r->limits.generator_max_len;
+        set->pools[set->n - 1] = rs_pool_create(m, r->limits.slots, max_len);
+        cJSON *entry = model_info(m);
+        if (!set->pools[set->n - 1] || !entry) {
+            cJSON_Delete(entry);
+            snprintf(err, errlen, "%s: out of memory for its scratch", rs_model_path(m));
+            goto fail;
+        }
+        cJSON_AddItemToArray(list, entry);
+    }
+    set->info = cJSON_PrintUnformatted(info);
+    if (!set->info) {
+        snprintf(err, errlen, "%s: out of memory", r->dir);
+        goto fail;
+    }
+    set->info_len = strlen(set->info);
+    cJSON_Delete(info);
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return set;
+fail:
+    cJSON_Delete(info);
+    set_destroy(set);
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return NULL;
+}
+
+rs_registry *rs_registry_create(const char *dir, const rs_registry_limits *limits)
+{
+    rs_registry *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->dir = strdup(dir);
+    r->limits = *limits;
+    if (!r->dir || pthread_mutex_init(&r->lock, NULL) != 0) {
+        free(r->dir);
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void rs_registry_destroy(rs_registry *r)
+{
+    if (!r)
+        return;
+    rs_model_set_release(r->current);
+    pthread_mutex_destroy(&r->lock);
+    free(r->dir);
+    free(r);
+}
+
+int rs_registry_load(rs_registry *r, char *err, size_t errlen)
+{
+    rs_model_set *set = set_build(r, err, errlen);
+    if (!set)
+        return -1;
+    /* An emptied folder is far more often a mount that went missing than
+     * a wish to serve nothing: keep what is serving. */
+    if (set->n == 0 && r->current && r->current->n > 0) {
+        snprintf(err, errlen, "%s: no *.safetensors files; keeping the %d models loaded", r->dir,
+                 r->current->n);
+        set_destroy(set);
+        return -1;
+    }
+    pthread_mutex_lock(&r->lock);
+    rs_model_set *old = r->current;
+    r->current = set;
+    pthread_mutex_unlock(&r->lock);
+    rs_model_set_release(old); /* freed now, or by the last request using it */
+    return set->n;
+}
+
+rs_model_set *rs_registry_acquire(rs_registry *r)
+{
+    pthread_mutex_lock(&r->lock);
+    rs_model_set *set = r->current;
+    if (set)
+        atomic_fetch_add(&set->refs, 1);
+    pthread_mutex_unlock(&r->lock);
+    return set;
+}

@@ -1,0 +1,139 @@
+/*
+ * routes.c — dispatch and the operational routes: /v1/models, /healthz,
+ * /readyz, /metrics (see handlers.h).
+ */
+#include "handlers.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef void (*model_handler)(const rs_server *, const rs_model_set *, const char *, size_t,
+                              rs_reply *);
+
+int rs_server_ready(rs_server *srv)
+{
+    if (atomic_load(&srv->draining))
+        return 0;
+    rs_model_set *set = rs_registry_acquire(srv->registry);
+    int ready = set && rs_model_set_count(set) > 0;
+    rs_model_set_release(set);
+    return ready;
+}
+
+void rs_dispatch(rs_server *srv, rs_route route, rs_method method, const char *path,
+                 const char *body, size_t len, rs_reply *r)
+{
+    if (route == RS_ROUTE_OTHER) {
+        rs_reply_error(r, 404, RS_ERR_NOT_FOUND, NULL,
+                       "no route %s; the routes are POST /generate, /classify, /score and GET "
+                       "/v1/models, /healthz, /readyz, /metrics",
+                       path);
+        return;
+    }
+    if (!rs_route_allows(route, method)) {
+        rs_reply_error(r, 405, RS_ERR_METHOD, NULL, "%s accepts %s only", rs_route_label(route),
+                       rs_route_allow_header(route));
+        r->allow = rs_route_allow_header(route);
+        return;
+    }
+    model_handler handler = NULL;
+    switch (route) {
+    case RS_ROUTE_GENERATE:
+        handler = rs_handle_generate;
+        break;
+    case RS_ROUTE_CLASSIFY:
+        handler = rs_handle_classify;
+        break;
+    case RS_ROUTE_SCORE:
+        handler = rs_handle_score;
+        break;
+    case RS_ROUTE_MODELS:
+        rs_handle_models(srv, r);
+        return;
+    case RS_ROUTE_HEALTHZ:
+        rs_handle_healthz(r);
+        return;
+    case RS_ROUTE_READYZ:
+        rs_handle_readyz(srv, r);
+        return;
+    case RS_ROUTE_METRICS:
+        rs_handle_metrics(srv, r);
+        return;
+    case RS_ROUTE_OTHER:
+    case RS_ROUTE_COUNT:
+        break;
+    }
+    if (!handler)
+        return;
+    /* The set stays ours until the reply is built, even if a reload
+     * replaces it meanwhile: the reply never points into it. */
+    rs_model_set *set = rs_registry_acquire(srv->registry);
+    if (!set || rs_model_set_count(set) == 0)
+        rs_reply_error(r, 503, RS_ERR_NOT_READY, NULL, "no models are loaded yet");
+    else
+        handler(srv, set, body, len, r);
+    rs_model_set_release(set);
+}
+
+void rs_handle_models(rs_server *srv, rs_reply *r)
+{
+    rs_model_set *set = rs_registry_acquire(srv->registry);
+    if (!set) {
+        static const char none[] = "{\"models\":[]}";
+        rs_reply_copy(r, 200, "application/json", none, sizeof none - 1);
+        return;
+    }
+    size_t len;
+    const char *info = rs_model_set_info(set, &len);
+    rs_reply_copy(r, 200, "application/json", info, len);
+    rs_model_set_release(set);
+}
+
+void rs_handle_healthz(rs_reply *r)
+{
+    static const char ok[] = "{\"status\":\"ok\"}";
+    rs_reply_copy(r, 200, "application/json", ok, sizeof ok - 1);
+}
+
+void rs_handle_readyz(rs_server *srv, rs_reply *r)
+{
+    if (atomic_load(&srv->draining)) {
+        rs_reply_error(r, 503, RS_ERR_NOT_READY, NULL, "shutting down");
+        return;
+    }
+    rs_model_set *set = rs_registry_acquire(srv->registry);
+    int n = set ? rs_model_set_count(set) : 0;
+    rs_model_set_release(set);
+    if (n == 0) {
+        rs_reply_error(r, 503, RS_ERR_NOT_READY, NULL,
+                       set ? "the model folder has no *.safetensors files"
+                           : "models are still loading");
+        return;
+    }
+    char body[64];
+    int len = snprintf(body, sizeof body, "{\"status\":\"ready\",\"models\":%d}", n);
+    rs_reply_copy(r, 200, "application/json", body, (size_t)len);
+}
+
+void rs_handle_metrics(rs_server *srv, rs_reply *r)
+{
+    size_t len = 0;
+    char *text = rs_metrics_render(srv->metrics, rs_server_ready(srv), &len);
+    rs_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+void rs_list_categories(const rs_model *m, char *out, size_t cap)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    int n = rs_model_category_count(m);
+    for (int i = 0; i < n; i++) {
+        const char *c = rs_model_category(m, i);
+        size_t need = strlen(c) + (i ? 2 : 0);
+        if (used + need + 8 >= cap) { /* keep room for ", …" */
+            snprintf(out + used, cap - used, "%s…", i ? ", " : "");
+            return;
+        }
+        used += (size_t)snprintf(out + used, cap - used, "%s%s", i ? ", " : "", c);
+    }
+}

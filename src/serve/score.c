@@ -1,0 +1,98 @@
+/*
+ * score.c — POST /score: the log-likelihood of a text under a generator,
+ * log p(<eos> | …) included, i.e. −(tokens × nll_per_token) of
+ * `rnntrain eval` on a one-line file.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "handlers.h"
+#include "request.h"
+#include "rnnserve/text.h"
+
+void rs_handle_score(const rs_server *srv, const rs_model_set *set, const char *body, size_t len,
+                     rs_reply *r)
+{
+    rs_pool *pool = NULL;
+    rs_scratch *s = NULL;
+    cJSON *req = rs_request_parse(body, len, r);
+    if (!req)
+        return;
+    int mi = rs_request_model(set, req, RS_TASK_GENERATOR, r);
+    if (mi < 0)
+        goto done;
+    const rs_model *m = rs_model_set_model(set, mi);
+    snprintf(r->model, sizeof r->model, "%s", rs_model_name(m));
+    const char *text, *category_name = NULL;
+    size_t text_len;
+    int got = rs_field_string(req, "text", &text, &text_len, r);
+    if (got == RS_FIELD_BAD)
+        goto done;
+    if (got == RS_FIELD_ABSENT) {
+        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "text", "text (a string) is required");
+        goto done;
+    }
+    int limit = srv->cfg.max_length;
+    if (rs_utf8_length(text, text_len) > limit) {
+        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "text",
+                       "text is longer than %d characters", limit);
+        goto done;
+    }
+    if ((got = rs_field_string(req, "category", &category_name, NULL, r)) == RS_FIELD_BAD)
+        goto done;
+    int category = -1;
+    char valid[300];
+    if (rs_model_category_count(m) > 0) {
+        rs_list_categories(m, valid, sizeof valid);
+        if (got == RS_FIELD_ABSENT) {
+            rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "category",
+                           "model \"%s\" is conditioned on a category: give one of %s",
+                           rs_model_name(m), valid);
+            goto done;
+        }
+        category = rs_model_category_id(m, category_name);
+        if (category < 0) {
+            rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "category",
+                           "model \"%s\" has no category \"%s\"; it knows %s", rs_model_name(m),
+                           category_name, valid);
+            goto done;
+        }
+    } else if (got == RS_FIELD_OK) {
+        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "category",
+                       "model \"%s\" is not conditioned on categories", rs_model_name(m));
+        goto done;
+    }
+    rs_special_ids special = {rs_model_pad_id(m), rs_model_bos_id(m), rs_model_eos_id(m),
+                              rs_model_unk_id(m)};
+    if (special.bos < 0 || special.eos < 0) {
+        rs_reply_error(r, 500, RS_ERR_INTERNAL, "model",
+                       "model \"%s\" cannot score: its vocabulary lacks <bos> or <eos>",
+                       rs_model_name(m));
+        goto done;
+    }
+
+    pool = rs_model_set_pool(set, mi);
+    s = rs_pool_acquire(pool);
+    int n = rs_request_encode(m, "text", text, text_len, s->ids,
+                              limit < s->max_len ? limit : s->max_len, r);
+    if (n < 0)
+        goto done;
+    double log_prob = 0.0;
+    int tokens = rs_infer_score(s->inf, rs_model_params(m), &special, s->ids, n, category,
+                                &log_prob);
+    if (tokens <= 0) {
+        rs_reply_error(r, 500, RS_ERR_INTERNAL, NULL, "scoring failed");
+        goto done;
+    }
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "model", rs_model_name(m));
+    if (category >= 0)
+        cJSON_AddStringToObject(out, "category", rs_model_category(m, category));
+    cJSON_AddNumberToObject(out, "log_prob", log_prob);
+    cJSON_AddNumberToObject(out, "tokens", tokens);
+    cJSON_AddNumberToObject(out, "nll_per_token", -log_prob / tokens);
+    rs_reply_json(r, 200, out);
+done:
+    rs_pool_release(pool, s);
+    cJSON_Delete(req);
+}

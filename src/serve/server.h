@@ -1,0 +1,24 @@
+/*
+ * server.h — the state every part of the daemon shares: settings, the
+ * model registry, metrics and the lifecycle flags.  One instance, created
+ * by main.c and passed by pointer (libmicrohttpd hands it back to the
+ * access handler as its closure), so no module keeps global state of its
+ * own.
+ */
+#ifndef RNNSERVE_SERVE_SERVER_H
+#define RNNSERVE_SERVE_SERVER_H
+
+#include <stdatomic.h>
+
+#include "config.h"
+#include "metrics.h"
+#include "registry.h"
+
+typedef struct rs_server {
+    rs_serve_config cfg;
+    rs_registry *registry;
+    rs_metrics *metrics;
+    atomic_int draining; /* set by SIGTERM/SIGINT: /readyz 503, replies close the connection */
+} rs_server;
+
+#endif
