@@ -159,7 +159,8 @@ static int list_models(const char *dir, char ***out, int *n_out, char *err, size
             goto fail;
         n++;
     }
-    qsort(names, (size_t)n, sizeof *names, by_name);
+    if (n > 1) /* qsort(NULL, 0, …) is undefined: its pointer is declared nonnull */
+        qsort(names, (size_t)n, sizeof *names, by_name);
     *out = names;
     *n_out = n;
     names = NULL;
