@@ -11,6 +11,7 @@
 #ifndef RNNSERVE_INFER_H
 #define RNNSERVE_INFER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rnnserve/nn.h"
@@ -23,6 +24,22 @@ typedef struct rs_infer rs_infer;
 rs_infer *rs_infer_create(const rs_config *cfg, int max_len);
 void rs_infer_destroy(rs_infer *inf);
 int rs_infer_max_len(const rs_infer *inf);
+
+/*
+ * Tables precomputed from a model's weights (layer 0's input projection of
+ * every vocabulary entry and category, see infer.c), so that a step does
+ * only the recurrent work.  Read-only once built: one rs_infer_tables may
+ * serve every rs_infer of the same model in every thread.  It must outlive
+ * them and be built from the same rs_params that are passed to the calls
+ * below.  NULL on allocation failure.
+ */
+typedef struct rs_infer_tables rs_infer_tables;
+rs_infer_tables *rs_infer_tables_create(const rs_config *cfg, const rs_params *p);
+void rs_infer_tables_destroy(rs_infer_tables *t);
+size_t rs_infer_tables_bytes(const rs_infer_tables *t);
+/* Makes inf read its first layer's input projections from t (NULL: compute
+ * them every time).  -1 if t was built for another configuration. */
+int rs_infer_use_tables(rs_infer *inf, const rs_infer_tables *t);
 
 /* Classifier: logits (K) for tokens[0..n), 1 <= n <= max_len.  Returns 0 or
  * -1 when n is out of range.  The returned pointer is the scratch's. */
@@ -63,8 +80,8 @@ typedef struct rs_special_ids {
  */
 int rs_infer_generate(rs_infer *inf, const rs_params *p, const rs_special_ids *ids,
                       const int32_t *prefix, int n_prefix, int category, int max_length,
-                      const rs_sampler *s, rs_rng *rng, int32_t *out, int *n_out,
-                      double *log_prob, int *finished);
+                      const rs_sampler *s, rs_rng *rng, int32_t *out, int *n_out, double *log_prob,
+                      int *finished);
 
 /* Log-likelihood of <bos> tokens[0..n) <eos> under a generator: fills
  * *log_prob and returns the number of predicted tokens (n + 1), or -1. */

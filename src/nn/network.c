@@ -31,45 +31,21 @@
 #include <string.h>
 
 #include "blas.h"
+#include "fastmath.h"
 #include "rnnserve/nn.h"
 
 #ifdef RS_REAL_IS_DOUBLE
-#define EXP exp
+#define EXP  exp
 #define TANH tanh
 #else
-#define EXP exp_inline
-#define TANH tanh_from_exp
-/*
- * e^x without a call into libm, so that the gate loops vectorise (glibc's
- * expf and tanhf were a quarter of a training profile).  Cody–Waite range
- * reduction x = n·ln2 + r, |r| <= ln2/2, then a degree-6 Taylor polynomial:
- * relative error below 2e-7 (about 1 ulp) over the whole float range; the
- * result saturates to 0 / a huge value outside [-87, 88].
- */
-static inline float exp_inline(float x)
-{
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    const float round_magic = 12582912.0f; /* 1.5·2^23: adding it rounds to an integer */
-    float n = (x * 1.44269504f + round_magic) - round_magic;
-    float r = x - n * 0.693145752f - n * 1.42860677e-6f;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.66666672e-1f +
-                          r * (4.16666679e-2f + r * (8.33333377e-3f + r * 1.38888892e-3f)))));
-    int32_t bits = ((int32_t)n + 127) << 23; /* 2^n */
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-
-/* tanh through one exponential, exact in sign and saturation */
-static inline float tanh_from_exp(float x)
-{
-    float e = exp_inline(-2.0f * fabsf(x));
-    float t = (1.0f - e) / (1.0f + e);
-    return x < 0 ? -t : t;
-}
+#define EXP  rs_exp_inline
+#define TANH rs_tanh_inline
 #endif
 
-static inline rs_real sigmoid(rs_real x) { return (rs_real)1 / ((rs_real)1 + EXP(-x)); }
+static inline rs_real sigmoid(rs_real x)
+{
+    return (rs_real)1 / ((rs_real)1 + EXP(-x));
+}
 
 /* Buffers of one layer and direction. */
 typedef struct dir_state {
@@ -79,9 +55,9 @@ typedef struct dir_state {
 } dir_state;
 
 typedef struct layer_state {
-    rs_real *out;      /* (T + 2, B, H·D): outputs with zero slabs */
-    rs_real *in;       /* (T, B, In): this layer's input (after dropout for l > 0) */
-    rs_real *in_mask;  /* (T, B, In): dropout mask of the input */
+    rs_real *out;     /* (T + 2, B, H·D): outputs with zero slabs */
+    rs_real *in;      /* (T, B, In): this layer's input (after dropout for l > 0) */
+    rs_real *in_mask; /* (T, B, In): dropout mask of the input */
     dir_state dir[2];
 } layer_state;
 
@@ -94,14 +70,14 @@ struct rs_workspace {
     rs_real *logits;       /* classifier (B, K); generator (T, B, K) */
     rs_real *recur;        /* (B, G): W_hh h + b_hh of one step */
     /* backward scratch */
-    rs_real *dlogits;  /* as logits */
-    rs_real *dfeat;    /* as features */
-    rs_real *dout;     /* (T + 2, B, H·D) gradient w.r.t. a layer's outputs */
-    rs_real *din;      /* (T, B, max In) gradient w.r.t. a layer's input */
-    rs_real *dgate_x;  /* (T, B, G) gradient w.r.t. the input projection */
-    rs_real *dgate_h;  /* (T, B, G) gradient w.r.t. W_hh h + b_hh (GRU only) */
-    rs_real *dh;       /* (B, H) gradient flowing to the previous state */
-    rs_real *dc;       /* (B, H) LSTM cell gradient flowing back */
+    rs_real *dlogits;    /* as logits */
+    rs_real *dfeat;      /* as features */
+    rs_real *dout;       /* (T + 2, B, H·D) gradient w.r.t. a layer's outputs */
+    rs_real *din;        /* (T, B, max In) gradient w.r.t. a layer's input */
+    rs_real *dgate_x;    /* (T, B, G) gradient w.r.t. the input projection */
+    rs_real *dgate_h;    /* (T, B, G) gradient w.r.t. W_hh h + b_hh (GRU only) */
+    rs_real *dh;         /* (B, H) gradient flowing to the previous state */
+    rs_real *dc;         /* (B, H) LSTM cell gradient flowing back */
     rs_real *row_weight; /* (rows) class weight of each target, 0 for padded steps */
     /* what the last forward saw */
     int B, T;
@@ -198,9 +174,15 @@ void rs_workspace_destroy(rs_workspace *ws)
     free(ws);
 }
 
-const rs_real *rs_workspace_logits(const rs_workspace *ws) { return ws->logits; }
+const rs_real *rs_workspace_logits(const rs_workspace *ws)
+{
+    return ws->logits;
+}
 
-static int token_at(const rs_batch *b, int row, int t) { return b->tokens[(size_t)row * b->T + t]; }
+static int token_at(const rs_batch *b, int row, int t)
+{
+    return b->tokens[(size_t)row * b->T + t];
+}
 
 /* x0 (T, B, E + Ec) = concat(embedding[token], category_embedding[category]). */
 static void embed(const rs_workspace *ws, const rs_params *p, const rs_batch *batch, rs_real *x0)
@@ -251,8 +233,14 @@ static int active_rows(const rs_batch *batch, int t)
 }
 
 /* The step processed k-th by direction dir, and the neighbour its state comes from. */
-static int step_time(int dir, int k, int T) { return dir ? T - 1 - k : k; }
-static int prev_time(int dir, int t) { return dir ? t + 1 : t - 1; }
+static int step_time(int dir, int k, int T)
+{
+    return dir ? T - 1 - k : k;
+}
+static int prev_time(int dir, int t)
+{
+    return dir ? t + 1 : t - 1;
+}
 
 /* Forward of one layer and direction over the whole batch. */
 static void direction_forward(rs_workspace *ws, const rs_rnn_weights *w, layer_state *ls, int dir,
@@ -380,7 +368,8 @@ double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch,
         for (int d = 0; d < D; d++) {
             if (ls->dir[d].cell) {
                 memset(ls->dir[d].cell, 0, (size_t)B * H * sizeof(rs_real));
-                memset(ls->dir[d].cell + (size_t)(T + 1) * B * H, 0, (size_t)B * H * sizeof(rs_real));
+                memset(ls->dir[d].cell + (size_t)(T + 1) * B * H, 0,
+                       (size_t)B * H * sizeof(rs_real));
             }
             direction_forward(ws, &p->rnn[l][d], ls, d, In, batch);
         }
@@ -534,7 +523,8 @@ static void direction_backward(rs_workspace *ws, const rs_rnn_weights *w, rs_rnn
 
     /* weight gradients and din, step by step over the active rows (inactive
      * rows have zero gradient, so skipping them changes nothing) */
-    const rs_real *hprev_all = out + (ptrdiff_t)(dir ? 1 : -1) * B * HD + dir * H; /* (T·B, H), stride HD */
+    const rs_real *hprev_all =
+        out + (ptrdiff_t)(dir ? 1 : -1) * B * HD + dir * H; /* (T·B, H), stride HD */
     for (int t = 0; t < T; t++) {
         int a = active_rows(batch, t);
         size_t r0 = (size_t)t * B;

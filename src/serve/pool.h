@@ -7,7 +7,9 @@
  * slot is never shared between two threads at once.  There are as many
  * slots as worker threads plus a spare, and only workers take them, so
  * acquire does not wait in practice; if it ever must, it blocks on a
- * condition variable instead of allocating.  Nothing here touches HTTP.
+ * condition variable instead of allocating.  The pool also owns the
+ * model's rs_infer_tables (input projections precomputed at load), which
+ * every slot reads.  Nothing here touches HTTP.
  */
 #ifndef RNNSERVE_SERVE_POOL_H
 #define RNNSERVE_SERVE_POOL_H
@@ -20,14 +22,14 @@
 
 /* One slot.  Plain data: the handlers use the buffers directly. */
 typedef struct rs_scratch {
-    rs_infer *inf;    /* sequences of up to max_len tokens */
-    int max_len;      /* tokens per sequence */
-    int32_t *ids;     /* (max_len) encoded input */
-    int32_t *out;     /* (max_len) generated tokens */
-    char *text;       /* (text_cap) decoded output text, NUL-terminated */
-    size_t text_cap;  /* max_len × longest token + 1 */
-    double *probs;    /* (K) classifier probabilities */
-    int *order;       /* (K) label order */
+    rs_infer *inf;   /* sequences of up to max_len tokens */
+    int max_len;     /* tokens per sequence */
+    int32_t *ids;    /* (max_len) encoded input */
+    int32_t *out;    /* (max_len) generated tokens */
+    char *text;      /* (text_cap) decoded output text, NUL-terminated */
+    size_t text_cap; /* max_len × longest token + 1 */
+    double *probs;   /* (K) classifier probabilities */
+    int *order;      /* (K) label order */
 } rs_scratch;
 
 typedef struct rs_pool rs_pool;

@@ -56,6 +56,7 @@ int rs_sample_main(int argc, char **argv)
         seed = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20);
     rs_model *m = NULL;
     rs_infer *inf = NULL;
+    rs_infer_tables *tables = NULL;
     cJSON *out = NULL;
     int status = 1;
     if (rs_model_open(model_path, &m, err, sizeof err) != 0) {
@@ -75,7 +76,8 @@ int rs_sample_main(int argc, char **argv)
         }
         cat = rs_model_category_id(m, category);
         if (cat < 0) {
-            fprintf(stderr, "rnntrain sample: category \"%s\" is not one the model knows:", category);
+            fprintf(stderr,
+                    "rnntrain sample: category \"%s\" is not one the model knows:", category);
             for (int i = 0; i < cfg->n_categories; i++)
                 fprintf(stderr, "%s %s", i ? "," : "", rs_model_category(m, i));
             fputc('\n', stderr);
@@ -86,10 +88,11 @@ int rs_sample_main(int argc, char **argv)
     char unknown[256];
     int n_prefix = 0;
     if (prefix[0]) {
-        n_prefix = rs_model_encode(m, prefix, strlen(prefix), ids, max_length, unknown,
-                                   sizeof unknown);
+        n_prefix =
+            rs_model_encode(m, prefix, strlen(prefix), ids, max_length, unknown, sizeof unknown);
         if (n_prefix == RS_EUNKNOWN) {
-            fprintf(stderr, "rnntrain sample: the prefix has characters the model cannot read: %s\n",
+            fprintf(stderr,
+                    "rnntrain sample: the prefix has characters the model cannot read: %s\n",
                     unknown);
             goto done;
         }
@@ -103,8 +106,11 @@ int rs_sample_main(int argc, char **argv)
             goto done;
         }
     }
+    /* the daemon's arithmetic (precomputed input projections), so that a
+     * seed gives the same names here and from POST /generate */
     inf = rs_infer_create(cfg, RS_DATA_MAX_CHARS + 1);
-    if (!inf) {
+    tables = rs_infer_tables_create(cfg, rs_model_params(m));
+    if (!inf || !tables || rs_infer_use_tables(inf, tables) != 0) {
         fprintf(stderr, "rnntrain sample: out of memory\n");
         goto done;
     }
@@ -156,6 +162,7 @@ int rs_sample_main(int argc, char **argv)
 done:
     cJSON_Delete(out);
     rs_infer_destroy(inf);
+    rs_infer_tables_destroy(tables);
     rs_model_close(m);
     return status;
 }

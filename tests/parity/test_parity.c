@@ -96,10 +96,10 @@ static void diff_merge(diff *acc, const diff *d)
 #define CHECK_DIFF(label, what, d)                                                                 \
     do {                                                                                           \
         test_checks_++;                                                                            \
-        printf("    %-36s n %4zu  max abs %.2e  max rel %.2e  err/tol %.3f  %s\n", (what),        \
-               (d)->n, (d)->max_abs, (d)->max_rel, (d)->worst, (d)->n_bad ? "FAIL" : "ok");        \
+        printf("    %-36s n %4zu  max abs %.2e  max rel %.2e  err/tol %.3f  %s\n", (what), (d)->n, \
+               (d)->max_abs, (d)->max_rel, (d)->worst, (d)->n_bad ? "FAIL" : "ok");                \
         if ((d)->n_bad || (d)->n == 0)                                                             \
-            TEST_FAIL_("%s: %s: %zu of %zu values beyond tolerance; first at index %zu: got "     \
+            TEST_FAIL_("%s: %s: %zu of %zu values beyond tolerance; first at index %zu: got "      \
                        "%.9g, expected %.9g",                                                      \
                        (label), (what), (d)->n_bad, (d)->n, (d)->first_bad, (d)->bad_got,          \
                        (d)->bad_want);                                                             \
@@ -322,17 +322,26 @@ done:
     free(grad);
 }
 
-/* One-sequence inference, row by row, against the batched golden logits. */
-static void check_inference(const char *label, const rs_model *m, const golden *g, summary *sum)
+/* One-sequence inference, row by row, against the batched golden logits;
+ * with_tables: through precomputed input projections (rs_infer_tables), as
+ * the daemon runs it. */
+static void check_inference(const char *case_label, const rs_model *m, const golden *g,
+                            int with_tables, summary *sum)
 {
     const rs_config *cfg = rs_model_config(m);
     const rs_params *p = rs_model_params(m);
+    char label[256];
+    snprintf(label, sizeof label, "%s%s", case_label, with_tables ? " (tables)" : "");
     rs_infer *inf = rs_infer_create(cfg, g->T);
+    rs_infer_tables *tables = with_tables ? rs_infer_tables_create(cfg, p) : NULL;
     test_checks_++;
-    if (!inf) {
-        TEST_FAIL_("%s: rs_infer_create failed", label);
+    if (!inf || (with_tables && !tables)) {
+        TEST_FAIL_("%s: rs_infer_create or rs_infer_tables_create failed", label);
+        rs_infer_destroy(inf);
+        rs_infer_tables_destroy(tables);
         return;
     }
+    ASSERT_EQ(0, rs_infer_use_tables(inf, tables));
     size_t T = (size_t)g->T, K = (size_t)g->K;
     if (cfg->task == RS_TASK_CLASSIFIER) {
         diff d = {0};
@@ -347,9 +356,12 @@ static void check_inference(const char *label, const rs_model *m, const golden *
             for (size_t k = 0; k < K; k++)
                 diff_add(&d, z[k], g->logits[(size_t)b * K + k]);
         }
-        CHECK_DIFF(label, "rs_infer_classify logits", &d);
+        CHECK_DIFF(label,
+                   with_tables ? "rs_infer_classify logits, tables" : "rs_infer_classify logits",
+                   &d);
         diff_merge(&sum->infer, &d);
         rs_infer_destroy(inf);
+        rs_infer_tables_destroy(tables);
         return;
     }
 
@@ -380,11 +392,14 @@ static void check_inference(const char *label, const rs_model *m, const golden *
         ASSERT_EQ(n, got);
         diff_add(&dscore, lp, -nll);
     }
-    CHECK_DIFF(label, "rs_infer_step logits", &dstep);
-    CHECK_DIFF(label, "rs_infer_score log_prob", &dscore);
+    CHECK_DIFF(label, with_tables ? "rs_infer_step logits, tables" : "rs_infer_step logits",
+               &dstep);
+    CHECK_DIFF(label, with_tables ? "rs_infer_score log_prob, tables" : "rs_infer_score log_prob",
+               &dscore);
     diff_merge(&sum->infer, &dstep);
     diff_merge(&sum->infer, &dscore);
     rs_infer_destroy(inf);
+    rs_infer_tables_destroy(tables);
 }
 
 static void run_case(const char *dir, const char *name, summary *sum)
@@ -415,8 +430,12 @@ static void run_case(const char *dir, const char *name, summary *sum)
     if (golden_read(ex, name, cfg, &g) != 0)
         goto done;
 
-    rs_batch batch = {.B = g.B, .T = g.T, .tokens = g.tokens, .lengths = g.lengths,
-                      .categories = g.categories, .targets = g.targets};
+    rs_batch batch = {.B = g.B,
+                      .T = g.T,
+                      .tokens = g.tokens,
+                      .lengths = g.lengths,
+                      .categories = g.categories,
+                      .targets = g.targets};
     ws = rs_workspace_create(cfg, g.B, g.T);
     test_checks_++;
     if (!ws) {
@@ -487,7 +506,8 @@ static void run_case(const char *dir, const char *name, summary *sum)
                    (double)g.small_norms[0]);
 
     /* 4. one-sequence inference */
-    check_inference(name, m, &g, sum);
+    check_inference(name, m, &g, 0, sum);
+    check_inference(name, m, &g, 1, sum);
 
 done:
     free(grad);
