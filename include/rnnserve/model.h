@@ -20,10 +20,10 @@
 #include "rnnserve/text.h"
 
 #define RS_FORMAT_TAG "rnnserve/1"
-#define RS_TOKEN_PAD "<pad>"
-#define RS_TOKEN_BOS "<bos>"
-#define RS_TOKEN_EOS "<eos>"
-#define RS_TOKEN_UNK "<unk>"
+#define RS_TOKEN_PAD  "<pad>"
+#define RS_TOKEN_BOS  "<bos>"
+#define RS_TOKEN_EOS  "<eos>"
+#define RS_TOKEN_UNK  "<unk>"
 
 typedef struct rs_model rs_model;
 

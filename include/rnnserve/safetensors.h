@@ -18,19 +18,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RS_ST_MAX_DIMS 8
-#define RS_ST_MAX_HEADER (100u * 1024u * 1024u)
+#define RS_ST_MAX_DIMS    8
+#define RS_ST_MAX_HEADER  (100u * 1024u * 1024u)
 #define RS_ST_MAX_TENSORS 4096
 
 typedef enum { RS_DTYPE_F32 = 0, RS_DTYPE_I32 = 1, RS_DTYPE_I64 = 2, RS_DTYPE_F64 = 3 } rs_dtype;
 
 typedef struct rs_st_tensor {
-    char *name;                    /* owned by the file */
+    char *name; /* owned by the file */
     rs_dtype dtype;
-    int ndim;                      /* 0..RS_ST_MAX_DIMS */
+    int ndim; /* 0..RS_ST_MAX_DIMS */
     size_t shape[RS_ST_MAX_DIMS];
     size_t numel;
-    const void *data;              /* inside the mapping; may be unaligned */
+    const void *data; /* inside the mapping; may be unaligned */
     size_t nbytes;
 } rs_st_tensor;
 

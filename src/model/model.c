@@ -220,9 +220,10 @@ static int read_config(rs_model *m, char *err, size_t errlen)
     }
     const char *task = rs_st_metadata(f, "task");
     if (!task || (strcmp(task, "classifier") != 0 && strcmp(task, "generator") != 0)) {
-        snprintf(err, errlen, "%s: metadata 'task' is %s%s%s, expected \"classifier\" or "
-                 "\"generator\"", path, task ? "\"" : "", task ? task : "missing",
-                 task ? "\"" : "");
+        snprintf(err, errlen,
+                 "%s: metadata 'task' is %s%s%s, expected \"classifier\" or "
+                 "\"generator\"",
+                 path, task ? "\"" : "", task ? task : "missing", task ? "\"" : "");
         return RS_EFORMAT;
     }
     cfg->task = strcmp(task, "classifier") == 0 ? RS_TASK_CLASSIFIER : RS_TASK_GENERATOR;
@@ -234,8 +235,7 @@ static int read_config(rs_model *m, char *err, size_t errlen)
     }
     if ((status = meta_int(f, "num_layers", 1, RS_MAX_LAYERS, &cfg->num_layers, err, errlen)) ||
         (status = meta_int(f, "hidden_size", 1, RS_MAX_HIDDEN, &cfg->hidden_size, err, errlen)) ||
-        (status = meta_int(f, "embedding_dim", 1, RS_MAX_HIDDEN, &cfg->embedding_dim, err,
-                           errlen)))
+        (status = meta_int(f, "embedding_dim", 1, RS_MAX_HIDDEN, &cfg->embedding_dim, err, errlen)))
         return status;
     cfg->category_dim = 0;
     if (rs_st_metadata(f, "category_dim") &&
@@ -251,8 +251,10 @@ static int read_config(rs_model *m, char *err, size_t errlen)
     const char *norm = rs_st_metadata(f, "normalize");
     m->normalize = RS_NORMALIZE_NONE;
     if (norm && rs_normalize_from_name(norm, &m->normalize) != 0) {
-        snprintf(err, errlen, "%s: metadata 'normalize' is \"%s\", expected \"none\" or "
-                 "\"ascii-fold\"", path, norm);
+        snprintf(err, errlen,
+                 "%s: metadata 'normalize' is \"%s\", expected \"none\" or "
+                 "\"ascii-fold\"",
+                 path, norm);
         return RS_EFORMAT;
     }
     if ((status = meta_strings(f, "vocab", &m->vocab, &cfg->vocab_size, err, errlen)))
@@ -572,7 +574,8 @@ int rs_model_write(const char *path, const rs_model_spec *spec, const rs_params 
     rs_params p = *params;
     for (int i = 0; i < n; i++) {
         rs_tensor_describe(cfg, i, &descs[i]);
-        outs[i] = (rs_st_out){.name = descs[i].name, .dtype = RS_DTYPE_F32,
+        outs[i] = (rs_st_out){.name = descs[i].name,
+                              .dtype = RS_DTYPE_F32,
                               .ndim = descs[i].ndim,
                               .data = *rs_params_slot(cfg, &p, i)};
         outs[i].shape[0] = descs[i].shape[0];

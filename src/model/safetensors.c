@@ -26,7 +26,7 @@ typedef struct meta_pair {
 
 struct rs_st_file {
     char *path;
-    void *map;        /* mmap'd file, or NULL for rs_st_parse */
+    void *map; /* mmap'd file, or NULL for rs_st_parse */
     size_t map_len;
     const unsigned char *bytes;
     size_t len;
@@ -401,7 +401,10 @@ void rs_st_copy(const rs_st_tensor *t, void *dst)
 
 /* ---- writer ---- */
 
-static int write_all(FILE *fp, const void *p, size_t n) { return fwrite(p, 1, n, fp) == n ? 0 : -1; }
+static int write_all(FILE *fp, const void *p, size_t n)
+{
+    return fwrite(p, 1, n, fp) == n ? 0 : -1;
+}
 
 int rs_st_write(const char *path, const rs_st_out *tensors, int n_tensors, const char *const *keys,
                 const char *const *values, int n_meta, char *err, size_t errlen)

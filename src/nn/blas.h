@@ -15,8 +15,7 @@
 void rs_gemm(int trans_a, int trans_b, int M, int N, int K, rs_real alpha, const rs_real *A,
              int lda, const rs_real *B, int ldb, rs_real beta, rs_real *C, int ldc);
 
-void rs_gemm_naive(int trans_a, int trans_b, int M, int N, int K, rs_real alpha,
-                   const rs_real *A, int lda, const rs_real *B, int ldb, rs_real beta,
-                   rs_real *C, int ldc);
+void rs_gemm_naive(int trans_a, int trans_b, int M, int N, int K, rs_real alpha, const rs_real *A,
+                   int lda, const rs_real *B, int ldb, rs_real beta, rs_real *C, int ldc);
 
 #endif

@@ -43,9 +43,6 @@ static inline float rs_tanh_inline(float x)
     return x < 0 ? -t : t;
 }
 
-static inline float rs_sigmoid_inline(float x)
-{
-    return 1.0f / (1.0f + rs_exp_inline(-x));
-}
+static inline float rs_sigmoid_inline(float x) { return 1.0f / (1.0f + rs_exp_inline(-x)); }
 
 #endif

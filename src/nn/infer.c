@@ -90,10 +90,7 @@ void rs_infer_tables_destroy(rs_infer_tables *t)
     free(t);
 }
 
-size_t rs_infer_tables_bytes(const rs_infer_tables *t)
-{
-    return t ? t->bytes : 0;
-}
+size_t rs_infer_tables_bytes(const rs_infer_tables *t) { return t ? t->bytes : 0; }
 
 int rs_infer_use_tables(rs_infer *inf, const rs_infer_tables *t)
 {
@@ -158,10 +155,7 @@ void rs_infer_destroy(rs_infer *inf)
     free(inf);
 }
 
-int rs_infer_max_len(const rs_infer *inf)
-{
-    return inf->max_len;
-}
+int rs_infer_max_len(const rs_infer *inf) { return inf->max_len; }
 
 /* One cell update of h (and c) in place from ax = W_ih x + b_ih and rh = W_hh h. */
 static void cell_update(rs_cell cell, int H, const float *ax, const float *rh, const float *bias_hh,

@@ -42,10 +42,7 @@
 #define TANH rs_tanh_inline
 #endif
 
-static inline rs_real sigmoid(rs_real x)
-{
-    return (rs_real)1 / ((rs_real)1 + EXP(-x));
-}
+static inline rs_real sigmoid(rs_real x) { return (rs_real)1 / ((rs_real)1 + EXP(-x)); }
 
 /* Buffers of one layer and direction. */
 typedef struct dir_state {
@@ -174,15 +171,9 @@ void rs_workspace_destroy(rs_workspace *ws)
     free(ws);
 }
 
-const rs_real *rs_workspace_logits(const rs_workspace *ws)
-{
-    return ws->logits;
-}
+const rs_real *rs_workspace_logits(const rs_workspace *ws) { return ws->logits; }
 
-static int token_at(const rs_batch *b, int row, int t)
-{
-    return b->tokens[(size_t)row * b->T + t];
-}
+static int token_at(const rs_batch *b, int row, int t) { return b->tokens[(size_t)row * b->T + t]; }
 
 /* x0 (T, B, E + Ec) = concat(embedding[token], category_embedding[category]). */
 static void embed(const rs_workspace *ws, const rs_params *p, const rs_batch *batch, rs_real *x0)
@@ -233,14 +224,8 @@ static int active_rows(const rs_batch *batch, int t)
 }
 
 /* The step processed k-th by direction dir, and the neighbour its state comes from. */
-static int step_time(int dir, int k, int T)
-{
-    return dir ? T - 1 - k : k;
-}
-static int prev_time(int dir, int t)
-{
-    return dir ? t + 1 : t - 1;
-}
+static int step_time(int dir, int k, int T) { return dir ? T - 1 - k : k; }
+static int prev_time(int dir, int t) { return dir ? t + 1 : t - 1; }
 
 /* Forward of one layer and direction over the whole batch. */
 static void direction_forward(rs_workspace *ws, const rs_rnn_weights *w, layer_state *ls, int dir,

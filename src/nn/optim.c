@@ -14,8 +14,13 @@
 
 int rs_optim_init(rs_optim *opt, rs_optim_kind kind, size_t n, double lr, double weight_decay)
 {
-    *opt = (rs_optim){.kind = kind, .lr = lr, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
-                      .weight_decay = weight_decay, .n = n};
+    *opt = (rs_optim){.kind = kind,
+                      .lr = lr,
+                      .beta1 = 0.9,
+                      .beta2 = 0.999,
+                      .eps = 1e-8,
+                      .weight_decay = weight_decay,
+                      .n = n};
     if (kind == RS_OPTIM_ADAM) {
         opt->m = calloc(n ? n : 1, sizeof *opt->m);
         opt->v = calloc(n ? n : 1, sizeof *opt->v);

@@ -27,12 +27,12 @@ static int encode_name(const rs_server *srv, const rs_model *m, const cJSON *ite
     }
     int limit = srv->cfg.max_name_chars;
     if (rs_utf8_length(name, len) > limit) {
-        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, field,
-                       "%s is longer than %d characters", field, limit);
+        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, field, "%s is longer than %d characters",
+                       field, limit);
         return -1;
     }
-    int n = rs_request_encode(m, field, name, len, s->ids, limit < s->max_len ? limit : s->max_len,
-                              r);
+    int n =
+        rs_request_encode(m, field, name, len, s->ids, limit < s->max_len ? limit : s->max_len, r);
     if (n == 0) {
         rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, field,
                        "%s has no characters left after normalisation", field);
@@ -43,8 +43,7 @@ static int encode_name(const rs_server *srv, const rs_model *m, const cJSON *ite
 
 /* The top_k labels of logits (K) as [{"label","probability"}…], most
  * likely first (lower label index first on ties, for stable output). */
-static cJSON *predictions(const rs_model *m, const float *logits, int K, int top_k,
-                          rs_scratch *s)
+static cJSON *predictions(const rs_model *m, const float *logits, int K, int top_k, rs_scratch *s)
 {
     /* softmax in double, max subtracted */
     float mx = logits[0];
@@ -76,8 +75,8 @@ static cJSON *predictions(const rs_model *m, const float *logits, int K, int top
     return list;
 }
 
-void rs_handle_classify(const rs_server *srv, const rs_model_set *set, const char *body,
-                        size_t len, rs_reply *r)
+void rs_handle_classify(const rs_server *srv, const rs_model_set *set, const char *body, size_t len,
+                        rs_reply *r)
 {
     rs_pool *pool = NULL;
     rs_scratch *s = NULL;

@@ -42,8 +42,7 @@ static const setting settings[] = {
      "names per /classify request"},
     {"max-name-chars", "RNNSERVE_MAX_NAME_CHARS", KIND_INT, FIELD(max_name_chars), 1, 1024,
      "characters per name to classify"},
-    {"max-n", "RNNSERVE_MAX_N", KIND_INT, FIELD(max_n), 1, 1024,
-     "samples per /generate request"},
+    {"max-n", "RNNSERVE_MAX_N", KIND_INT, FIELD(max_n), 1, 1024, "samples per /generate request"},
     {"max-length", "RNNSERVE_MAX_LENGTH", KIND_INT, FIELD(max_length), 1, 1024,
      "characters per generated text (prefix included) and per /score text"},
     {"timeout-seconds", "RNNSERVE_TIMEOUT_SECONDS", KIND_INT, FIELD(timeout_seconds), 1, 3600,
@@ -71,7 +70,9 @@ static void defaults(rs_serve_config *cfg)
         .models = "models",
         .host = "0.0.0.0",
         .port = 8080,
-        .threads = cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : (int)cores,
+        .threads = cores < 1             ? 1
+                   : cores > MAX_THREADS ? MAX_THREADS
+                                         : (int)cores,
         .max_body_bytes = 256 * 1024,
         .max_batch = 256,
         .max_name_chars = 64,
@@ -114,8 +115,8 @@ static int assign(rs_serve_config *cfg, const setting *s, const char *text, cons
         errno = 0;
         long v = strtol(text, &end, 10);
         if (errno || end == text || *end || v < s->lo || v > s->hi) {
-            snprintf(err, errlen, "%s is \"%s\", expected an integer from %ld to %ld", source,
-                     text, s->lo, s->hi);
+            snprintf(err, errlen, "%s is \"%s\", expected an integer from %ld to %ld", source, text,
+                     s->lo, s->hi);
             return -1;
         }
         int iv = (int)v;
@@ -162,10 +163,10 @@ static void print_help(void)
         }
         char usage[64];
         snprintf(usage, sizeof usage, "%s %s", s->flag,
-                 s->kind == KIND_INT      ? "N"
-                 : s->kind == KIND_LEVEL  ? "LEVEL"
+                 s->kind == KIND_INT          ? "N"
+                 : s->kind == KIND_LEVEL      ? "LEVEL"
                  : !strcmp(s->flag, "models") ? "DIR"
-                                          : "ADDR");
+                                              : "ADDR");
         printf("  --%-26s %s\n  %-28s (%s; default %s%s)\n", usage, s->help, "", s->env, def,
                bounds);
     }

@@ -18,7 +18,7 @@
 #include "rnnserve/text.h"
 
 #define DEFAULT_MAX_LENGTH 24
-#define MAX_TOP_K 1000000
+#define MAX_TOP_K          1000000
 
 /* Seeds for requests that bring none: one generator per worker thread,
  * seeded from the kernel once, so requests never contend for it. */
@@ -114,8 +114,8 @@ static int read_args(const rs_server *srv, const cJSON *req, const rs_model *m, 
     return 0;
 }
 
-void rs_handle_generate(const rs_server *srv, const rs_model_set *set, const char *body,
-                        size_t len, rs_reply *r)
+void rs_handle_generate(const rs_server *srv, const rs_model_set *set, const char *body, size_t len,
+                        rs_reply *r)
 {
     rs_pool *pool = NULL;
     rs_scratch *s = NULL;

@@ -26,10 +26,10 @@ void rs_dispatch(rs_server *srv, rs_route route, rs_method method, const char *p
 /* 1 when models are loaded and the server is not draining. */
 int rs_server_ready(rs_server *srv);
 
-void rs_handle_classify(const rs_server *srv, const rs_model_set *set, const char *body,
-                        size_t len, rs_reply *r);
-void rs_handle_generate(const rs_server *srv, const rs_model_set *set, const char *body,
-                        size_t len, rs_reply *r);
+void rs_handle_classify(const rs_server *srv, const rs_model_set *set, const char *body, size_t len,
+                        rs_reply *r);
+void rs_handle_generate(const rs_server *srv, const rs_model_set *set, const char *body, size_t len,
+                        rs_reply *r);
 void rs_handle_score(const rs_server *srv, const rs_model_set *set, const char *body, size_t len,
                      rs_reply *r);
 

@@ -123,9 +123,8 @@ static enum MHD_Result queue_reply(rs_server *srv, struct MHD_Connection *c, req
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
     (void)version;
     rs_server *srv = cls;
@@ -192,10 +191,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     rs_log_int(&l, "bytes", (long long)q->reply_bytes);
     rs_log_int(&l, "request_bytes", (long long)q->received);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-        rs_log_str(&l, "aborted", toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
-                                  : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN
-                                      ? "shutdown"
-                                      : "connection");
+        rs_log_str(&l, "aborted",
+                   toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED   ? "timeout"
+                   : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "shutdown"
+                                                                   : "connection");
     rs_log_end(&l);
     free(q->body);
     free(q);
@@ -232,8 +231,8 @@ rs_http *rs_http_start(rs_server *srv, char *err, size_t errlen)
         snprintf(err, errlen, "--host %s: %s", cfg->host, gai_strerror(gai));
         goto fail;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* the logger goes first so that MHD reports option errors through it */

@@ -10,14 +10,14 @@
 #include <string.h>
 
 #define MIN_STATUS 100
-#define N_STATUS 500 /* 100..599 */
+#define N_STATUS   500 /* 100..599 */
 
 /* Upper bounds of the latency buckets, in microseconds: 100 µs … 10 s, a
  * range that covers a classification (tens of µs of compute plus HTTP) up
  * to a large batch on a loaded machine. */
-static const uint64_t bucket_us[] = {100,    250,    500,     1000,    2500,    5000,   10000,
-                                     25000,  50000,  100000,  250000,  500000,  1000000,
-                                     2500000, 5000000, 10000000};
+static const uint64_t bucket_us[] = {100,     250,     500,     1000,    2500,   5000,
+                                     10000,   25000,   50000,   100000,  250000, 500000,
+                                     1000000, 2500000, 5000000, 10000000};
 #define N_BUCKETS (sizeof bucket_us / sizeof bucket_us[0])
 
 struct rs_metrics {
@@ -144,7 +144,8 @@ char *rs_metrics_render(const rs_metrics *cm, int ready, size_t *len)
         for (size_t b = 0; b <= N_BUCKETS; b++) {
             cumulative += atomic_load_explicit(&m->latency[r][b], memory_order_relaxed);
             if (b < N_BUCKETS)
-                appendf(&t, "rnnserve_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+                appendf(&t,
+                        "rnnserve_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
                         label, (double)bucket_us[b] / 1e6, (unsigned long long)cumulative);
             else
                 appendf(&t,

@@ -95,7 +95,8 @@ static cJSON *model_info(const rs_model *m)
     if (!o)
         return NULL;
     cJSON_AddStringToObject(o, "name", rs_model_name(m));
-    cJSON_AddStringToObject(o, "task", cfg->task == RS_TASK_CLASSIFIER ? "classifier" : "generator");
+    cJSON_AddStringToObject(o, "task",
+                            cfg->task == RS_TASK_CLASSIFIER ? "classifier" : "generator");
     cJSON_AddStringToObject(o, "cell", rs_cell_name(cfg->cell));
     cJSON_AddNumberToObject(o, "num_layers", cfg->num_layers);
     cJSON_AddNumberToObject(o, "hidden_size", cfg->hidden_size);
@@ -218,9 +219,8 @@ static rs_model_set *set_build(const rs_registry *r, char *err, size_t errlen)
         if (rc != 0)
             goto fail;
         const rs_model *m = set->models[set->n++];
-        int max_len = rs_model_config(m)->task == RS_TASK_CLASSIFIER
-                          ? r->limits.classifier_max_len
-                          : r->limits.generator_max_len;
+        int max_len = rs_model_config(m)->task == RS_TASK_CLASSIFIER ? r->limits.classifier_max_len
+                                                                     : r->limits.generator_max_len;
         set->pools[set->n - 1] = rs_pool_create(m, r->limits.slots, max_len);
         cJSON *entry = model_info(m);
         if (!set->pools[set->n - 1] || !entry) {

@@ -55,8 +55,7 @@ void rs_reply_text(rs_reply *r, int status, const char *content_type, char *body
     r->free_body = free;
 }
 
-void rs_reply_copy(rs_reply *r, int status, const char *content_type, const char *body,
-                   size_t len)
+void rs_reply_copy(rs_reply *r, int status, const char *content_type, const char *body, size_t len)
 {
     char *copy = malloc(len ? len : 1);
     if (copy)
@@ -80,8 +79,8 @@ void rs_reply_json(rs_reply *r, int status, cJSON *json)
     r->free_body = cJSON_free;
 }
 
-void rs_reply_error(rs_reply *r, int status, const char *code, const char *field,
-                    const char *fmt, ...)
+void rs_reply_error(rs_reply *r, int status, const char *code, const char *field, const char *fmt,
+                    ...)
 {
     char message[512];
     va_list ap;

@@ -14,14 +14,14 @@
 #include <stddef.h>
 
 /* Stable error codes (the "code" of the error object). */
-#define RS_ERR_INVALID_JSON "invalid_json"         /* 400: not parseable as JSON */
-#define RS_ERR_INVALID_ARGUMENT "invalid_argument" /* 400: wrong type, range, value */
-#define RS_ERR_NOT_FOUND "not_found"               /* 404: route or model */
-#define RS_ERR_METHOD "method_not_allowed"         /* 405 */
-#define RS_ERR_TOO_LARGE "payload_too_large"       /* 413 */
-#define RS_ERR_UNPROCESSABLE "unprocessable"       /* 422: characters the model cannot read */
-#define RS_ERR_NOT_READY "not_ready"               /* 503 */
-#define RS_ERR_INTERNAL "internal"                 /* 500: out of memory */
+#define RS_ERR_INVALID_JSON     "invalid_json"       /* 400: not parseable as JSON */
+#define RS_ERR_INVALID_ARGUMENT "invalid_argument"   /* 400: wrong type, range, value */
+#define RS_ERR_NOT_FOUND        "not_found"          /* 404: route or model */
+#define RS_ERR_METHOD           "method_not_allowed" /* 405 */
+#define RS_ERR_TOO_LARGE        "payload_too_large"  /* 413 */
+#define RS_ERR_UNPROCESSABLE    "unprocessable"      /* 422: characters the model cannot read */
+#define RS_ERR_NOT_READY        "not_ready"          /* 503 */
+#define RS_ERR_INTERNAL         "internal"           /* 500: out of memory */
 
 typedef struct rs_reply {
     int status;
@@ -43,11 +43,10 @@ void rs_reply_json(rs_reply *r, int status, cJSON *json);
 /* Takes ownership of a malloc'd body. */
 void rs_reply_text(rs_reply *r, int status, const char *content_type, char *body, size_t len);
 /* Copies body. */
-void rs_reply_copy(rs_reply *r, int status, const char *content_type, const char *body,
-                   size_t len);
+void rs_reply_copy(rs_reply *r, int status, const char *content_type, const char *body, size_t len);
 /* The error object; field may be NULL.  Always succeeds: on allocation
  * failure it falls back to a static 500 body. */
-void rs_reply_error(rs_reply *r, int status, const char *code, const char *field,
-                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void rs_reply_error(rs_reply *r, int status, const char *code, const char *field, const char *fmt,
+                    ...) __attribute__((format(printf, 5, 6)));
 
 #endif

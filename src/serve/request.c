@@ -107,8 +107,7 @@ int rs_check_string(const cJSON *item, const char *field, const char **out, size
     return RS_FIELD_OK;
 }
 
-int rs_field_string(const cJSON *obj, const char *key, const char **out, size_t *len,
-                    rs_reply *r)
+int rs_field_string(const cJSON *obj, const char *key, const char **out, size_t *len, rs_reply *r)
 {
     const cJSON *item = rs_field_get(obj, key);
     if (!item)
@@ -127,8 +126,8 @@ int rs_field_int(const cJSON *obj, const char *key, long long lo, long long hi, 
      * values outside long long */
     if (!cJSON_IsNumber(item) || !isfinite(v) || v != floor(v) || v < (double)lo ||
         v > (double)hi) {
-        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, key, "%s must be an integer from %lld to %lld",
-                       key, lo, hi);
+        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, key,
+                       "%s must be an integer from %lld to %lld", key, lo, hi);
         return RS_FIELD_BAD;
     }
     *out = (long long)v;

@@ -34,8 +34,7 @@ const cJSON *rs_field_get(const cJSON *obj, const char *key);
 /* A string item named field in messages: valid UTF-8 (len bytes). */
 int rs_check_string(const cJSON *item, const char *field, const char **out, size_t *len,
                     rs_reply *r);
-int rs_field_string(const cJSON *obj, const char *key, const char **out, size_t *len,
-                    rs_reply *r);
+int rs_field_string(const cJSON *obj, const char *key, const char **out, size_t *len, rs_reply *r);
 /* An integral number in [lo, hi]. */
 int rs_field_int(const cJSON *obj, const char *key, long long lo, long long hi, long long *out,
                  rs_reply *r);

@@ -34,8 +34,8 @@ void rs_handle_score(const rs_server *srv, const rs_model_set *set, const char *
     }
     int limit = srv->cfg.max_length;
     if (rs_utf8_length(text, text_len) > limit) {
-        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "text",
-                       "text is longer than %d characters", limit);
+        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "text", "text is longer than %d characters",
+                       limit);
         goto done;
     }
     if ((got = rs_field_string(req, "category", &category_name, NULL, r)) == RS_FIELD_BAD)
@@ -78,8 +78,8 @@ void rs_handle_score(const rs_server *srv, const rs_model_set *set, const char *
     if (n < 0)
         goto done;
     double log_prob = 0.0;
-    int tokens = rs_infer_score(s->inf, rs_model_params(m), &special, s->ids, n, category,
-                                &log_prob);
+    int tokens =
+        rs_infer_score(s->inf, rs_model_params(m), &special, s->ids, n, category, &log_prob);
     if (tokens <= 0) {
         rs_reply_error(r, 500, RS_ERR_INTERNAL, NULL, "scoring failed");
         goto done;

@@ -29,7 +29,8 @@ static int ends_with(const char *s, const char *suffix)
 }
 
 /* Checks one field: valid UTF-8, no control characters, 1..MAX characters. */
-static const char *field_fault(const char *s, size_t len, const char *what, char *buf, size_t buflen)
+static const char *field_fault(const char *s, size_t len, const char *what, char *buf,
+                               size_t buflen)
 {
     if (len == 0) {
         snprintf(buf, buflen, "empty %s", what);

@@ -114,10 +114,11 @@ static cJSON *eval_classifier(const rs_model *m, const eval_rows *r)
             lengths[b] = r->len[start + b];
             targets[b] = r->label[start + b];
             for (int t = 0; t < Tb; t++)
-                tokens[(size_t)b * Tb + t] = t < lengths[b] ? r->ids[(size_t)(start + b) * W + t] : 0;
+                tokens[(size_t)b * Tb + t] =
+                    t < lengths[b] ? r->ids[(size_t)(start + b) * W + t] : 0;
         }
-        rs_batch batch = {.B = B, .T = Tb, .tokens = tokens, .lengths = lengths,
-                          .targets = targets};
+        rs_batch batch = {
+            .B = B, .T = Tb, .tokens = tokens, .lengths = lengths, .targets = targets};
         nll += rs_forward(ws, rs_model_params(m), &batch, NULL) * B;
         const float *logits = rs_workspace_logits(ws);
         for (int b = 0; b < B; b++) {
@@ -214,7 +215,10 @@ static cJSON *eval_generator(const rs_model *m, const eval_rows *r)
                 targets[(size_t)b * Tb + t] = t < L ? ids[t] : (t == L ? eos : 0);
             }
         }
-        rs_batch batch = {.B = B, .T = Tb, .tokens = tokens, .lengths = lengths,
+        rs_batch batch = {.B = B,
+                          .T = Tb,
+                          .tokens = tokens,
+                          .lengths = lengths,
                           .categories = cfg->n_categories ? categories : NULL,
                           .targets = targets};
         total += rs_forward(ws, rs_model_params(m), &batch, NULL) * (double)steps;

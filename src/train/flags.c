@@ -35,8 +35,8 @@ static int set_value(flag *f, const char *value, char *err, size_t errlen)
             return -1;
         }
         if (v < f->min || v > f->max) {
-            snprintf(err, errlen, "--%s must be between %g and %g, got %s", f->name, f->min,
-                     f->max, value);
+            snprintf(err, errlen, "--%s must be between %g and %g, got %s", f->name, f->min, f->max,
+                     value);
             return -1;
         }
         if (f->kind == FLAG_INT)
@@ -110,12 +110,14 @@ int flags_parse(flag *flags, int n, int argc, char **argv, char *err, size_t err
         size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
         flag *f = NULL;
         for (int k = 0; k < n && !f; k++)
-            if ((strlen(flags[k].name) == name_len && strncmp(flags[k].name, name, name_len) == 0) ||
+            if ((strlen(flags[k].name) == name_len &&
+                 strncmp(flags[k].name, name, name_len) == 0) ||
                 (flags[k].alias && strlen(flags[k].alias) == name_len &&
                  strncmp(flags[k].alias, name, name_len) == 0))
                 f = &flags[k];
         if (!f) {
-            snprintf(err, errlen, "unknown flag \"%.*s\" (see --help)", (int)(name_len + (size_t)(name - arg)), arg);
+            snprintf(err, errlen, "unknown flag \"%.*s\" (see --help)",
+                     (int)(name_len + (size_t)(name - arg)), arg);
             return -1;
         }
         if (f->seen) {

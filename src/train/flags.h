@@ -17,11 +17,11 @@ typedef struct flag {
     const char *name;  /* without dashes: "hidden" */
     const char *alias; /* a short form without dash ("n"), or NULL */
     flag_kind kind;
-    void *target;           /* int*, double*, const char**, int* (bool, choice), uint64_t* */
-    double min, max;        /* inclusive range for numbers */
+    void *target;               /* int*, double*, const char**, int* (bool, choice), uint64_t* */
+    double min, max;            /* inclusive range for numbers */
     const char *const *choices; /* NULL-terminated, FLAG_CHOICE: target gets the index */
     const char *help;
-    int seen;               /* set by the parser */
+    int seen; /* set by the parser */
 } flag;
 
 /* Parses argv[0..argc) against flags[0..n).  0, or -1 with a message in err. */

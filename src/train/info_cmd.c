@@ -57,7 +57,8 @@ int rs_info_main(int argc, char **argv)
     if (json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "name", rs_model_name(m));
-        cJSON_AddStringToObject(j, "task", cfg->task == RS_TASK_CLASSIFIER ? "classifier" : "generator");
+        cJSON_AddStringToObject(j, "task",
+                                cfg->task == RS_TASK_CLASSIFIER ? "classifier" : "generator");
         cJSON_AddStringToObject(j, "cell", rs_cell_name(cfg->cell));
         cJSON_AddNumberToObject(j, "num_layers", cfg->num_layers);
         cJSON_AddNumberToObject(j, "hidden_size", cfg->hidden_size);
@@ -68,8 +69,10 @@ int rs_info_main(int argc, char **argv)
         cJSON_AddNumberToObject(j, "parameters", (double)rs_param_count(cfg));
         cJSON_AddNumberToObject(j, "file_bytes", (double)size);
         cJSON_AddStringToObject(j, "normalize", rs_normalize_name(rs_model_normalize(m)));
-        cJSON *labels = cJSON_AddArrayToObject(j, cfg->task == RS_TASK_CLASSIFIER ? "labels" : "categories");
-        int n = cfg->task == RS_TASK_CLASSIFIER ? rs_model_label_count(m) : rs_model_category_count(m);
+        cJSON *labels =
+            cJSON_AddArrayToObject(j, cfg->task == RS_TASK_CLASSIFIER ? "labels" : "categories");
+        int n =
+            cfg->task == RS_TASK_CLASSIFIER ? rs_model_label_count(m) : rs_model_category_count(m);
         for (int i = 0; i < n; i++)
             cJSON_AddItemToArray(labels, cJSON_CreateString(cfg->task == RS_TASK_CLASSIFIER
                                                                 ? rs_model_label(m, i)
@@ -87,9 +90,8 @@ int rs_info_main(int argc, char **argv)
         printf("%-14s %s (%lld bytes)\n", "file", rs_model_path(m), size);
         printf("%-14s %s\n", "task", cfg->task == RS_TASK_CLASSIFIER ? "classifier" : "generator");
         printf("%-14s %s%s, %d layer%s, hidden %d, embedding %d", "network",
-               cfg->bidirectional ? "bidirectional " : "", rs_cell_name(cfg->cell),
-               cfg->num_layers, cfg->num_layers > 1 ? "s" : "", cfg->hidden_size,
-               cfg->embedding_dim);
+               cfg->bidirectional ? "bidirectional " : "", rs_cell_name(cfg->cell), cfg->num_layers,
+               cfg->num_layers > 1 ? "s" : "", cfg->hidden_size, cfg->embedding_dim);
         if (cfg->category_dim)
             printf(", category embedding %d", cfg->category_dim);
         printf("\n%-14s %zu\n", "parameters", rs_param_count(cfg));

@@ -9,15 +9,14 @@
 
 static void usage(FILE *fp)
 {
-    fprintf(fp,
-            "usage: rnntrain COMMAND [options]   (rnntrain COMMAND --help for its options)\n\n"
-            "commands:\n"
-            "  classifier  train a text classifier from a TSV (text<TAB>label)\n"
-            "  generator   train a generator from a TSV or a one-item-per-line file\n"
-            "  eval        a model's figures on a dataset (--json for one JSON object)\n"
-            "  sample      generate texts from a generator\n"
-            "  info        what a model file holds, after full validation\n"
-            "  split       cut a dataset into train and held-out test files\n");
+    fprintf(fp, "usage: rnntrain COMMAND [options]   (rnntrain COMMAND --help for its options)\n\n"
+                "commands:\n"
+                "  classifier  train a text classifier from a TSV (text<TAB>label)\n"
+                "  generator   train a generator from a TSV or a one-item-per-line file\n"
+                "  eval        a model's figures on a dataset (--json for one JSON object)\n"
+                "  sample      generate texts from a generator\n"
+                "  info        what a model file holds, after full validation\n"
+                "  split       cut a dataset into train and held-out test files\n");
 }
 
 int main(int argc, char **argv)

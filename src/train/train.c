@@ -156,7 +156,10 @@ static long fill_batch(batch_buf *bb, const encoded *e, const int *idx_in, int n
             bb->targets[i] = e->targets[it];
         chars += L;
     }
-    bb->batch = (rs_batch){.B = n, .T = T, .tokens = bb->tokens, .lengths = bb->lengths,
+    bb->batch = (rs_batch){.B = n,
+                           .T = T,
+                           .tokens = bb->tokens,
+                           .lengths = bb->lengths,
                            .categories = conditional ? bb->categories : NULL,
                            .targets = bb->targets};
     return chars;
@@ -284,10 +287,23 @@ static char *training_json(const train_opts *o, const rs_dataset *d, const char 
 int rs_train_main(rs_task task, int argc, char **argv)
 {
     int generator = task == RS_TASK_GENERATOR;
-    train_opts o = {.cell = generator ? 1 : 2, .layers = 1, .hidden = 128, .embed = 64,
-                    .category_dim = 16, .dropout = 0.1, .epochs = 20, .batch_size = 64,
-                    .lr = 3e-3, .clip = 1.0, .schedule = 1, .valid_fraction = 0.1,
-                    .patience = 0, .seed = 1, .threads = 0, .normalize = 1, .dedupe = 1};
+    train_opts o = {.cell = generator ? 1 : 2,
+                    .layers = 1,
+                    .hidden = 128,
+                    .embed = 64,
+                    .category_dim = 16,
+                    .dropout = 0.1,
+                    .epochs = 20,
+                    .batch_size = 64,
+                    .lr = 3e-3,
+                    .clip = 1.0,
+                    .schedule = 1,
+                    .valid_fraction = 0.1,
+                    .patience = 0,
+                    .seed = 1,
+                    .threads = 0,
+                    .normalize = 1,
+                    .dedupe = 1};
     flag flags[] = {
         {"data", NULL, FLAG_STRING, &o.data, 0, 0, NULL, "training data (.tsv or .txt)", 0},
         {"out", NULL, FLAG_STRING, &o.out, 0, 0, NULL, "model file to write", 0},
@@ -375,12 +391,14 @@ int rs_train_main(rs_task task, int argc, char **argv)
         goto done;
     }
     if (!generator && !d.tsv) {
-        fprintf(stderr, "rnntrain classifier: %s: a classifier needs a .tsv file (name<TAB>label)\n",
+        fprintf(stderr,
+                "rnntrain classifier: %s: a classifier needs a .tsv file (name<TAB>label)\n",
                 o.data);
         goto done;
     }
     if (o.conditional && !d.tsv) {
-        fprintf(stderr, "rnntrain generator: %s: --conditional needs a .tsv file (name<TAB>category)\n",
+        fprintf(stderr,
+                "rnntrain generator: %s: --conditional needs a .tsv file (name<TAB>category)\n",
                 o.data);
         goto done;
     }
@@ -414,16 +432,22 @@ int rs_train_main(rs_task task, int argc, char **argv)
         goto done;
     }
     if (n_train == 0 || n_valid == 0) {
-        fprintf(stderr, "rnntrain %s: %s: too few distinct texts (%d) to hold out a validation "
-                "set\n", cmd, o.data, d.n);
+        fprintf(stderr,
+                "rnntrain %s: %s: too few distinct texts (%d) to hold out a validation "
+                "set\n",
+                cmd, o.data, d.n);
         goto done;
     }
 
-    rs_config cfg = {.task = task, .cell = (rs_cell)o.cell, .num_layers = o.layers,
-                     .hidden_size = o.hidden, .embedding_dim = o.embed,
+    rs_config cfg = {.task = task,
+                     .cell = (rs_cell)o.cell,
+                     .num_layers = o.layers,
+                     .hidden_size = o.hidden,
+                     .embedding_dim = o.embed,
                      .category_dim = o.conditional ? o.category_dim : 0,
                      .n_categories = o.conditional ? d.n_labels : 0,
-                     .bidirectional = o.bidirectional, .vocab_size = SPECIALS + cs.n};
+                     .bidirectional = o.bidirectional,
+                     .vocab_size = SPECIALS + cs.n};
     cfg.n_outputs = generator ? cfg.vocab_size : d.n_labels;
     if (rs_config_check(&cfg, err, sizeof err) != 0) {
         fprintf(stderr, "rnntrain %s: %s\n", cmd, err);
@@ -461,7 +485,8 @@ int rs_train_main(rs_task task, int argc, char **argv)
             counts[e.label[train_idx[i]]]++;
         double mean = 0.0;
         for (int k = 0; k < cfg.n_outputs; k++) {
-            class_weight[k] = counts[k] ? (rs_real)pow((double)counts[k], -o.class_weight_power) : 0;
+            class_weight[k] =
+                counts[k] ? (rs_real)pow((double)counts[k], -o.class_weight_power) : 0;
             mean += counts[k] * (double)class_weight[k];
         }
         mean /= n_train;
@@ -477,7 +502,8 @@ int rs_train_main(rs_task task, int argc, char **argv)
     rs_params_init(&cfg, &p, &rng);
     rs_forward_opts fopts = {.dropout = (rs_real)o.dropout,
                              .input_dropout = (rs_real)o.input_dropout,
-                             .class_weight = class_weight, .rng = &rng};
+                             .class_weight = class_weight,
+                             .rng = &rng};
 
     if (o.log) {
         logf = fopen(o.log, "w");
@@ -485,7 +511,8 @@ int rs_train_main(rs_task task, int argc, char **argv)
             fprintf(stderr, "rnntrain %s: %s: cannot create the log\n", cmd, o.log);
             goto done;
         }
-        fprintf(logf, "epoch,steps,train_loss,valid_loss,valid_accuracy,lr,chars_per_s,elapsed_s\n");
+        fprintf(logf,
+                "epoch,steps,train_loss,valid_loss,valid_accuracy,lr,chars_per_s,elapsed_s\n");
     }
 
     int tty = isatty(STDERR_FILENO);
@@ -523,15 +550,16 @@ int rs_train_main(rs_task task, int argc, char **argv)
             if (tty && now - last_print > 0.25) {
                 double rate = chars / (now - te + 1e-9);
                 double eta = (double)(total_steps - step) * (now - t0) / (double)step;
-                fprintf(stderr, "\repoch %d/%d  step %ld/%ld  loss %.4f  %.0f chars/s  ETA %.0fs   ",
-                        epoch, o.epochs, step - (epoch - 1) * steps_per_epoch, steps_per_epoch,
+                fprintf(stderr,
+                        "\repoch %d/%d  step %ld/%ld  loss %.4f  %.0f chars/s  ETA %.0fs   ", epoch,
+                        o.epochs, step - (epoch - 1) * steps_per_epoch, steps_per_epoch,
                         epoch_loss / epoch_weight, rate, eta);
                 last_print = now;
             }
         }
         double elapsed = now_seconds() - te, acc = 0.0;
-        double vloss = evaluate_split(ws, &p, &cfg, &bb, &e, valid_idx, n_valid, eval_b,
-                                      o.conditional, &acc);
+        double vloss =
+            evaluate_split(ws, &p, &cfg, &bb, &e, valid_idx, n_valid, eval_b, o.conditional, &acc);
         double lr_now = rs_schedule_lr((rs_schedule)o.schedule, o.lr, step, total_steps);
         int improved = vloss < best_loss;
         if (improved) {
@@ -551,8 +579,7 @@ int rs_train_main(rs_task task, int argc, char **argv)
         }
         if (tty)
             fputc('\r', stderr);
-        fprintf(stderr,
-                "epoch %d/%d  train %.4f  valid %.4f", epoch, o.epochs,
+        fprintf(stderr, "epoch %d/%d  train %.4f  valid %.4f", epoch, o.epochs,
                 epoch_loss / epoch_weight, vloss);
         if (!generator)
             fprintf(stderr, "  valid accuracy %.4f", acc);
@@ -581,8 +608,8 @@ int rs_train_main(rs_task task, int argc, char **argv)
         rs_params pa;
         rs_params_bind(&cfg, avg, &pa);
         double acc = 0.0;
-        double vloss = evaluate_split(ws, &pa, &cfg, &bb, &e, valid_idx, n_valid, eval_b,
-                                      o.conditional, &acc);
+        double vloss =
+            evaluate_split(ws, &pa, &cfg, &bb, &e, valid_idx, n_valid, eval_b, o.conditional, &acc);
         fprintf(stderr, "mean of the last %d epochs: valid %.4f (best single epoch %.4f)\n",
                 o.average, vloss, best_loss);
         if (vloss < best_loss) {
@@ -613,10 +640,12 @@ int rs_train_main(rs_task task, int argc, char **argv)
                           best_acc, generator);
     rs_params pb;
     rs_params_bind(&cfg, best, &pb);
-    rs_model_spec spec = {.cfg = cfg, .vocab = (const char *const *)vocab,
+    rs_model_spec spec = {.cfg = cfg,
+                          .vocab = (const char *const *)vocab,
                           .labels = generator ? NULL : (const char *const *)d.labels,
                           .categories = o.conditional ? (const char *const *)d.labels : NULL,
-                          .normalize = (rs_normalize)o.normalize, .training_json = tjson};
+                          .normalize = (rs_normalize)o.normalize,
+                          .training_json = tjson};
     if (rs_model_write(o.out, &spec, &pb, err, sizeof err) != 0) {
         fprintf(stderr, "rnntrain %s: %s\n", cmd, err);
         goto done;

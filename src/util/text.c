@@ -122,10 +122,7 @@ int rs_utf8_encode(uint32_t cp, char out[4])
     return 4;
 }
 
-int rs_utf8_valid(const char *s, size_t len)
-{
-    return rs_utf8_length(s, len) >= 0;
-}
+int rs_utf8_valid(const char *s, size_t len) { return rs_utf8_length(s, len) >= 0; }
 
 long rs_utf8_length(const char *s, size_t len)
 {

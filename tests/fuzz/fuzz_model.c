@@ -24,8 +24,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_PARAMS 1000000u
-#define MAX_VOCAB 10000
-#define MAX_IDS 16
+#define MAX_VOCAB  10000
+#define MAX_IDS    16
 
 /* A fault the validator should have caught: abort so the fuzzer keeps the input. */
 static void require(int cond)

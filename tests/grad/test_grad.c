@@ -60,8 +60,12 @@ static void make_fixture(fixture *fx, rs_task task, rs_cell cell, int layers, in
             fx->targets[b * T + t] = (int32_t)rs_rng_below(&rng, (uint32_t)cfg->n_outputs);
         }
     }
-    fx->batch = (rs_batch){.B = B, .T = T, .tokens = fx->tokens, .lengths = fx->lengths,
-                           .categories = cond ? fx->categories : NULL, .targets = fx->targets};
+    fx->batch = (rs_batch){.B = B,
+                           .T = T,
+                           .tokens = fx->tokens,
+                           .lengths = fx->lengths,
+                           .categories = cond ? fx->categories : NULL,
+                           .targets = fx->targets};
     fx->dropout = dropout;
     for (int k = 0; k < 7; k++)
         fx->class_weight[k] = 0.5 + 0.25 * k;
@@ -88,8 +92,10 @@ static double loss_at(rs_workspace *ws, const rs_params *p, const fixture *fx)
 {
     rs_rng rng;
     rs_rng_seed(&rng, 99); /* the same dropout masks on every evaluation */
-    rs_forward_opts opts = {.dropout = fx->dropout, .input_dropout = fx->input_dropout,
-                            .class_weight = fx->weighted ? fx->class_weight : NULL, .rng = &rng};
+    rs_forward_opts opts = {.dropout = fx->dropout,
+                            .input_dropout = fx->input_dropout,
+                            .class_weight = fx->weighted ? fx->class_weight : NULL,
+                            .rng = &rng};
     return rs_forward(ws, p, &fx->batch, &opts);
 }
 
@@ -228,7 +234,10 @@ static void padded_batch_equals_rows_alone(void)
                     tok[t] = fx.tokens[b * T + t];
                     tgt[t] = fx.targets[b * T + t];
                 }
-                rs_batch one = {.B = 1, .T = L, .tokens = tok, .lengths = &L,
+                rs_batch one = {.B = 1,
+                                .T = L,
+                                .tokens = tok,
+                                .lengths = &L,
                                 .categories = fx.batch.categories ? &fx.categories[b] : NULL,
                                 .targets = task == RS_TASK_CLASSIFIER ? &fx.targets[b] : tgt};
                 double w = task == RS_TASK_CLASSIFIER ? 1.0 : L;

@@ -191,15 +191,24 @@ static void write_fold_model(const char *path)
     for (int i = 0; i < 52; i++)
         vocab[3 + i] = letters[i];
     const char *labels[3] = {"Czech", "Polish", "Other"};
-    rs_config cfg = {.task = RS_TASK_CLASSIFIER, .cell = RS_CELL_LSTM, .num_layers = 1,
-                     .hidden_size = 8, .embedding_dim = 4, .vocab_size = 55, .n_outputs = 3};
+    rs_config cfg = {.task = RS_TASK_CLASSIFIER,
+                     .cell = RS_CELL_LSTM,
+                     .num_layers = 1,
+                     .hidden_size = 8,
+                     .embedding_dim = 4,
+                     .vocab_size = 55,
+                     .n_outputs = 3};
     float *flat = calloc(rs_param_count(&cfg), sizeof *flat);
     rs_params p;
     rs_params_bind(&cfg, flat, &p);
     rs_rng rng;
     rs_rng_seed(&rng, 42);
     rs_params_init(&cfg, &p, &rng);
-    rs_model_spec spec = {cfg, vocab, labels, NULL, RS_NORMALIZE_ASCII_FOLD,
+    rs_model_spec spec = {cfg,
+                          vocab,
+                          labels,
+                          NULL,
+                          RS_NORMALIZE_ASCII_FOLD,
                           "{\"note\":\"written by test_http\",\"epochs\":0}"};
     char err[512];
     if (rs_model_write(path, &spec, &p, err, sizeof err) != 0) {
@@ -503,8 +512,8 @@ static void expect_error_at(const char *file, int line, const daemon_proc *d, co
     const cJSON *e = r.json ? jget(r.json, "error") : NULL;
     const cJSON *f = e ? jget(e, "field") : NULL;
     const char *got_code = e ? jstr(e, "code") : NULL, *msg = e ? jstr(e, "message") : NULL;
-    int field_ok = field ? (cJSON_IsString(f) && strcmp(f->valuestring, field) == 0)
-                         : cJSON_IsNull(f);
+    int field_ok =
+        field ? (cJSON_IsString(f) && strcmp(f->valuestring, field) == 0) : cJSON_IsNull(f);
     CHECK_AT(file, line,
              r.rc == CURLE_OK && r.status == status && got_code && strcmp(got_code, code) == 0 &&
                  field_ok && msg && (!message_part || strstr(msg, message_part)),
@@ -710,8 +719,7 @@ static void check_predictions_at(const char *file, int line, const cJSON *preds,
     int K = 0;
     char path[512];
     snprintf(path, sizeof path, "%s/%s", main_dir, model_file);
-    CHECK_AT(file, line, library_classify(path, name, probs, &K) == 0, "library classify %s",
-             name);
+    CHECK_AT(file, line, library_classify(path, name, probs, &K) == 0, "library classify %s", name);
     CHECK_AT(file, line, cJSON_GetArraySize(preds) == top_k, "%d predictions expected, got %d",
              top_k, cJSON_GetArraySize(preds));
     char err[512];
@@ -774,8 +782,7 @@ static void classify_batch_equals_single_requests(void)
         for (int i = 0; i < 4 && i < cJSON_GetArraySize(results); i++) {
             const cJSON *one = cJSON_GetArrayItem(results, i);
             ASSERT_STREQ(names[i], jstr(one, "name"));
-            CHECK_PREDICTIONS(jget(one, "predictions"), "tiny-classifier.safetensors", names[i],
-                              2);
+            CHECK_PREDICTIONS(jget(one, "predictions"), "tiny-classifier.safetensors", names[i], 2);
         }
     }
     resp_free(&r);
@@ -783,8 +790,8 @@ static void classify_batch_equals_single_requests(void)
     char body[256 * 8 + 64];
     size_t n = (size_t)snprintf(body, sizeof body, "{\"names\":[");
     for (int i = 0; i < 257; i++)
-        n += (size_t)snprintf(body + n, sizeof body - n, "%s\"%c%c\"", i ? "," : "",
-                              'a' + i % 9, 'a' + (i / 9) % 9);
+        n += (size_t)snprintf(body + n, sizeof body - n, "%s\"%c%c\"", i ? "," : "", 'a' + i % 9,
+                              'a' + (i / 9) % 9);
     snprintf(body + n, sizeof body - n, "]}");
     EXPECT_ERROR(&main_d, "/classify", body, 400, "invalid_argument", "names", "1 to 256");
     char *cut = strrchr(body, ',');
@@ -799,8 +806,8 @@ static void classify_folds_accents_like_the_training_data(void)
     resp a, b;
     if (POST_OK(&main_d, "/classify",
                 "{\"name\":\"\xc5\x9alus\xc3\xa0rski\",\"model\":\"tiny-fold\",\"top_k\":3}", &a) &&
-        POST_OK(&main_d, "/classify", "{\"name\":\"Slusarski\",\"model\":\"tiny-fold\",\"top_k\":3}",
-                &b)) {
+        POST_OK(&main_d, "/classify",
+                "{\"name\":\"Slusarski\",\"model\":\"tiny-fold\",\"top_k\":3}", &b)) {
         ASSERT_STREQ("\xc5\x9alus\xc3\xa0rski", jstr(a.json, "name"));
         CHECK_PREDICTIONS(jget(a.json, "predictions"), "tiny-fold.safetensors", "Slusarski", 3);
         char *pa = cJSON_PrintUnformatted(jget(a.json, "predictions"));
@@ -830,8 +837,8 @@ static void generate_with_a_seed_is_reproducible(void)
             const cJSON *s = cJSON_GetArrayItem(samples, i);
             const char *text = jstr(s, "text"), *cat = jstr(s, "category");
             ASSERT_TRUE(text && strncmp(text, "ab", 2) == 0 && strlen(text) <= 24);
-            ASSERT_TRUE(cat && (!strcmp(cat, "Czech") || !strcmp(cat, "Greek") ||
-                                !strcmp(cat, "Irish")));
+            ASSERT_TRUE(cat &&
+                        (!strcmp(cat, "Czech") || !strcmp(cat, "Greek") || !strcmp(cat, "Irish")));
             ASSERT_TRUE(jnum(s, "log_prob") < 0);
             ASSERT_TRUE(cJSON_IsBool(jget(s, "finished")));
         }
@@ -855,8 +862,8 @@ static void generate_with_a_seed_is_reproducible(void)
 static void generate_at_temperature_zero_is_greedy_and_deterministic(void)
 {
     resp a, b;
-    if (POST_OK(&main_d, "/generate", "{\"temperature\":0,\"category\":\"Greek\",\"n\":2,\"seed\":1}",
-                &a) &&
+    if (POST_OK(&main_d, "/generate",
+                "{\"temperature\":0,\"category\":\"Greek\",\"n\":2,\"seed\":1}", &a) &&
         POST_OK(&main_d, "/generate", "{\"temperature\":0,\"category\":\"Greek\",\"seed\":99}",
                 &b)) {
         const cJSON *s1 = cJSON_GetArrayItem(jget(a.json, "samples"), 0);
@@ -946,8 +953,9 @@ static void score_matches_rnntrain_eval(void)
             char data[256], cmd[2048];
             snprintf(data, sizeof data, "%s/one.txt", tmp_root);
             write_bytes(data, "abc\n", 4);
-            snprintf(cmd, sizeof cmd, "'%s' eval --model '%s/tiny-lm.safetensors' --data '%s' --json",
-                     rnntrain_path, main_dir, data);
+            snprintf(cmd, sizeof cmd,
+                     "'%s' eval --model '%s/tiny-lm.safetensors' --data '%s' --json", rnntrain_path,
+                     main_dir, data);
             FILE *p = popen(cmd, "r");
             char out[4096] = "";
             size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
@@ -998,30 +1006,28 @@ static void every_bad_request_gets_its_error(void)
     EXPECT_ERROR(d, "/classify", "{\"names\":[]}", 400, "invalid_argument", "names", NULL);
     EXPECT_ERROR(d, "/classify", "{\"names\":[\"abc\",7]}", 400, "invalid_argument", "names[1]",
                  "string");
-    EXPECT_ERROR(d, "/classify", "{\"names\":[\"abc\",\"\"]}", 400, "invalid_argument",
-                 "names[1]", "empty");
-    EXPECT_ERROR(d, "/classify", "{\"names\":[\"abc\",\"abz\"]}", 422, "unprocessable",
-                 "names[1]", "\"z\"");
-    EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"names\":[\"abc\"]}", 400,
-                 "invalid_argument", "names", "not both");
+    EXPECT_ERROR(d, "/classify", "{\"names\":[\"abc\",\"\"]}", 400, "invalid_argument", "names[1]",
+                 "empty");
+    EXPECT_ERROR(d, "/classify", "{\"names\":[\"abc\",\"abz\"]}", 422, "unprocessable", "names[1]",
+                 "\"z\"");
+    EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"names\":[\"abc\"]}", 400, "invalid_argument",
+                 "names", "not both");
     EXPECT_ERROR(d, "/classify", "{\"name\":\"\"}", 400, "invalid_argument", "name", "empty");
     char longname[128];
     snprintf(longname, sizeof longname, "{\"name\":\"%065d\"}", 0);
     memset(strchr(longname, '0'), 'a', 65);
     EXPECT_ERROR(d, "/classify", longname, 400, "invalid_argument", "name", "longer than 64");
-    EXPECT_ERROR(d, "/classify", "{\"name\":\"ab\xff\"}", 400, "invalid_argument", "name",
-                 "UTF-8");
-    EXPECT_ERROR(d, "/classify", "{\"name\":\"ab\xc3\"}", 400, "invalid_argument", "name",
-                 "UTF-8");
+    EXPECT_ERROR(d, "/classify", "{\"name\":\"ab\xff\"}", 400, "invalid_argument", "name", "UTF-8");
+    EXPECT_ERROR(d, "/classify", "{\"name\":\"ab\xc3\"}", 400, "invalid_argument", "name", "UTF-8");
     EXPECT_ERROR(d, "/classify", "{\"name\":\"\xed\xa0\x80\"}", 400, "invalid_argument", "name",
                  "UTF-8");
     EXPECT_ERROR(d, "/classify", "{\"name\":\"abz\"}", 422, "unprocessable", "name", "\"z\"");
     EXPECT_ERROR(d, "/classify", "{\"name\":\"aXbYX\"}", 422, "unprocessable", "name",
                  "\"X\", \"Y\"");
-    EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"top_k\":0}", 400, "invalid_argument",
-                 "top_k", "from 1 to 4");
-    EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"top_k\":5}", 400, "invalid_argument",
-                 "top_k", "from 1 to 4");
+    EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"top_k\":0}", 400, "invalid_argument", "top_k",
+                 "from 1 to 4");
+    EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"top_k\":5}", 400, "invalid_argument", "top_k",
+                 "from 1 to 4");
     EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"top_k\":1.5}", 400, "invalid_argument",
                  "top_k", NULL);
     EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"top_k\":\"3\"}", 400, "invalid_argument",
@@ -1030,25 +1036,25 @@ static void every_bad_request_gets_its_error(void)
                  "top_k", NULL);
     EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"top_k\":1e999}", 400, "invalid_argument",
                  "top_k", NULL);
-    EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"model\":\"nope\"}", 404, "not_found",
-                 "model", "nope");
+    EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"model\":\"nope\"}", 404, "not_found", "model",
+                 "nope");
     EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"model\":\"tiny-generator\"}", 400,
                  "invalid_argument", "model", "generator");
-    EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"model\":5}", 400, "invalid_argument",
-                 "model", "string");
+    EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"model\":5}", 400, "invalid_argument", "model",
+                 "string");
     /* /generate fields */
     EXPECT_ERROR(d, "/generate", "{\"n\":0}", 400, "invalid_argument", "n", "from 1 to 64");
     EXPECT_ERROR(d, "/generate", "{\"n\":65}", 400, "invalid_argument", "n", "from 1 to 64");
     EXPECT_ERROR(d, "/generate", "{\"n\":2.5}", 400, "invalid_argument", "n", NULL);
     EXPECT_ERROR(d, "/generate", "{\"n\":\"2\"}", 400, "invalid_argument", "n", NULL);
-    EXPECT_ERROR(d, "/generate", "{\"temperature\":-0.1}", 400, "invalid_argument",
-                 "temperature", "between 0 and 5");
+    EXPECT_ERROR(d, "/generate", "{\"temperature\":-0.1}", 400, "invalid_argument", "temperature",
+                 "between 0 and 5");
     EXPECT_ERROR(d, "/generate", "{\"temperature\":5.5}", 400, "invalid_argument", "temperature",
                  "between 0 and 5");
-    EXPECT_ERROR(d, "/generate", "{\"temperature\":1e999}", 400, "invalid_argument",
-                 "temperature", "finite");
-    EXPECT_ERROR(d, "/generate", "{\"temperature\":-1e999}", 400, "invalid_argument",
-                 "temperature", "finite");
+    EXPECT_ERROR(d, "/generate", "{\"temperature\":1e999}", 400, "invalid_argument", "temperature",
+                 "finite");
+    EXPECT_ERROR(d, "/generate", "{\"temperature\":-1e999}", 400, "invalid_argument", "temperature",
+                 "finite");
     EXPECT_ERROR(d, "/generate", "{\"temperature\":\"hot\"}", 400, "invalid_argument",
                  "temperature", NULL);
     EXPECT_ERROR(d, "/generate", "{\"top_p\":0}", 400, "invalid_argument", "top_p",
@@ -1073,8 +1079,8 @@ static void every_bad_request_gets_its_error(void)
     EXPECT_ERROR(d, "/generate", "{\"seed\":1.5}", 400, "invalid_argument", "seed", NULL);
     EXPECT_ERROR(d, "/generate", "{\"seed\":1e300}", 400, "invalid_argument", "seed",
                  "9007199254740991");
-    EXPECT_ERROR(d, "/generate", "{\"category\":\"Klingon\"}", 400, "invalid_argument",
-                 "category", "Czech, Greek, Irish");
+    EXPECT_ERROR(d, "/generate", "{\"category\":\"Klingon\"}", 400, "invalid_argument", "category",
+                 "Czech, Greek, Irish");
     EXPECT_ERROR(d, "/generate", "{\"category\":1}", 400, "invalid_argument", "category", NULL);
     EXPECT_ERROR(d, "/generate", "{\"category\":\"Greek\",\"model\":\"tiny-lm\"}", 400,
                  "invalid_argument", "category", "not conditioned");
@@ -1101,9 +1107,12 @@ static void every_bad_request_gets_its_error(void)
     EXPECT_ERROR_RAW(d, "POST", "/v2/models", "{}", 2, 404, "not_found", NULL, NULL);
     struct {
         const char *method, *path, *allow;
-    } wrong[] = {{"GET", "/classify", "POST"},      {"GET", "/generate", "POST"},
-                 {"PUT", "/score", "POST"},         {"POST", "/healthz", "GET, HEAD"},
-                 {"DELETE", "/v1/models", "GET, HEAD"}, {"POST", "/metrics", "GET, HEAD"},
+    } wrong[] = {{"GET", "/classify", "POST"},
+                 {"GET", "/generate", "POST"},
+                 {"PUT", "/score", "POST"},
+                 {"POST", "/healthz", "GET, HEAD"},
+                 {"DELETE", "/v1/models", "GET, HEAD"},
+                 {"POST", "/metrics", "GET, HEAD"},
                  {"PATCH", "/readyz", "GET, HEAD"}};
     for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
         resp r;
@@ -1196,7 +1205,8 @@ static void metrics_count_requests_by_route_and_status(void)
 {
     double before = metric(&main_d, "rnnserve_requests_total{route=\"/score\",status=\"200\"}");
     double before404 = metric(&main_d, "rnnserve_requests_total{route=\"other\",status=\"404\"}");
-    double count_before = metric(&main_d, "rnnserve_request_duration_seconds_count{route=\"/score\"}");
+    double count_before =
+        metric(&main_d, "rnnserve_request_duration_seconds_count{route=\"/score\"}");
     resp r;
     for (int i = 0; i < 5; i++) {
         POST_OK(&main_d, "/score", "{\"text\":\"abc\",\"model\":\"tiny-lm\"}", &r);
@@ -1204,16 +1214,21 @@ static void metrics_count_requests_by_route_and_status(void)
     }
     request(&main_d, "GET", "/does-not-exist", NULL, &r);
     resp_free(&r);
-    ASSERT_EQ(before + 5, metric(&main_d, "rnnserve_requests_total{route=\"/score\",status=\"200\"}"));
+    ASSERT_EQ(before + 5,
+              metric(&main_d, "rnnserve_requests_total{route=\"/score\",status=\"200\"}"));
     ASSERT_EQ(before404 + 1,
               metric(&main_d, "rnnserve_requests_total{route=\"other\",status=\"404\"}"));
     ASSERT_EQ(count_before + 5,
               metric(&main_d, "rnnserve_request_duration_seconds_count{route=\"/score\"}"));
-    ASSERT_EQ(count_before + 5,
-              metric(&main_d, "rnnserve_request_duration_seconds_bucket{route=\"/score\",le=\"+Inf\"}"));
-    ASSERT_TRUE(metric(&main_d, "rnnserve_requests_total{route=\"/classify\",status=\"413\"}") >= 1);
-    ASSERT_TRUE(metric(&main_d, "rnnserve_requests_total{route=\"/classify\",status=\"422\"}") >= 1);
-    ASSERT_TRUE(metric(&main_d, "rnnserve_requests_total{route=\"/classify\",status=\"405\"}") >= 1);
+    ASSERT_EQ(
+        count_before + 5,
+        metric(&main_d, "rnnserve_request_duration_seconds_bucket{route=\"/score\",le=\"+Inf\"}"));
+    ASSERT_TRUE(metric(&main_d, "rnnserve_requests_total{route=\"/classify\",status=\"413\"}") >=
+                1);
+    ASSERT_TRUE(metric(&main_d, "rnnserve_requests_total{route=\"/classify\",status=\"422\"}") >=
+                1);
+    ASSERT_TRUE(metric(&main_d, "rnnserve_requests_total{route=\"/classify\",status=\"405\"}") >=
+                1);
     ASSERT_EQ(4, metric(&main_d, "rnnserve_models_loaded"));
     ASSERT_EQ(0, metric(&main_d, "rnnserve_reloads_total"));
     ASSERT_EQ(0, metric(&main_d, "rnnserve_reload_failures_total"));
@@ -1262,7 +1277,7 @@ static void access_log_has_one_json_line_per_request(void)
 
 /* ---- concurrency ---- */
 
-#define CLIENTS 16
+#define CLIENTS    16
 #define PER_CLIENT 50
 static const char *const mix[][2] = {
     {"/classify", "{\"name\":\"bead\"}"},
@@ -1618,12 +1633,27 @@ static void help_lists_every_setting_and_bad_flags_exit_2(void)
     static char out[16384];
     const char *help[] = {rnnserve_path, "--help", NULL};
     ASSERT_EQ(0, run_command(help, NULL, out, sizeof out));
-    const char *expect[] = {"--models", "RNNSERVE_MODELS", "--host", "--port", "--threads",
-                            "--max-body-bytes", "RNNSERVE_MAX_BODY_BYTES", "default 262144",
-                            "1024..67108864", "--max-batch", "default 256", "--max-name-chars",
-                            "--max-n", "--max-length", "--timeout-seconds", "--max-connections",
-                            "--connection-memory-bytes", "--shutdown-grace-seconds",
-                            "--shutdown-timeout-seconds", "--log-level", "RNNSERVE_LOG_LEVEL"};
+    const char *expect[] = {"--models",
+                            "RNNSERVE_MODELS",
+                            "--host",
+                            "--port",
+                            "--threads",
+                            "--max-body-bytes",
+                            "RNNSERVE_MAX_BODY_BYTES",
+                            "default 262144",
+                            "1024..67108864",
+                            "--max-batch",
+                            "default 256",
+                            "--max-name-chars",
+                            "--max-n",
+                            "--max-length",
+                            "--timeout-seconds",
+                            "--max-connections",
+                            "--connection-memory-bytes",
+                            "--shutdown-grace-seconds",
+                            "--shutdown-timeout-seconds",
+                            "--log-level",
+                            "RNNSERVE_LOG_LEVEL"};
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++)
         ASSERT_CONTAINS(out, expect[i]);
     const char *bad1[] = {rnnserve_path, "--port", "70000", NULL};
@@ -1697,8 +1727,8 @@ static void *drain_client(void *arg)
         } else {
             if (!c->failed)
                 snprintf(c->first_failure, sizeof c->first_failure,
-                         "curl %d (%s) status %ld body %.200s", (int)r.rc,
-                         curl_easy_strerror(r.rc), r.status, r.body ? r.body : "");
+                         "curl %d (%s) status %ld body %.200s", (int)r.rc, curl_easy_strerror(r.rc),
+                         r.status, r.body ? r.body : "");
             c->failed++;
             resp_free(&r);
             break;
@@ -1765,7 +1795,7 @@ static void sigterm_under_load_drains_and_exits_0(void)
     }
     ASSERT_EQ(0, status);
     ASSERT_EQ(0, failed);
-    ASSERT_EQ(N, refused + resets); /* each client ended on a closed listener */
+    ASSERT_EQ(N, refused + resets);       /* each client ended on a closed listener */
     ASSERT_TRUE(ok_total(c, N) > during); /* requests kept being served while draining */
     ASSERT_TRUE(took >= 1.9 && took < 20);
     /* the daemon's side: every /generate it answered reached a client, and
@@ -1780,8 +1810,9 @@ static void sigterm_under_load_drains_and_exits_0(void)
     ASSERT_EQ(ok_total(c, N), answered);
     ASSERT_EQ(0, aborted);
     ASSERT_TRUE(log_contains(&d, "\"event\":\"stopping\"", "\"requests_in_flight\":0"));
-    fprintf(stderr, "     %d requests answered, exit 0 after %.2f s (grace 2 s), %d of %d clients "
-                    "ended refused, %d reset at accept\n",
+    fprintf(stderr,
+            "     %d requests answered, exit 0 after %.2f s (grace 2 s), %d of %d clients "
+            "ended refused, %d reset at accept\n",
             ok_total(c, N), took, refused, N, resets);
 }
 

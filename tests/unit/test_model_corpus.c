@@ -62,8 +62,8 @@ static void replay_file(const char *path)
     int rc_mem = rs_model_parse(bytes, len, path, &from_mem, err_mem, sizeof err_mem);
     int rc_file = rs_model_open(path, &from_file, err_file, sizeof err_file);
     if (rc_mem != rc_file || strcmp(err_mem, err_file) != 0)
-        TEST_FAIL_("%s: rs_model_parse gave %d (%s), rs_model_open %d (%s)", path, rc_mem,
-                   err_mem, rc_file, err_file);
+        TEST_FAIL_("%s: rs_model_parse gave %d (%s), rs_model_open %d (%s)", path, rc_mem, err_mem,
+                   rc_file, err_file);
     test_checks_++;
     accepted += rc_mem == 0 && rc_file == 0;
     rs_model_close(from_mem);

@@ -527,7 +527,10 @@ static int write_with_header(const char *path, const base_file *base, const char
     return rc;
 }
 
-static cJSON *meta_of(cJSON *root) { return cJSON_GetObjectItemCaseSensitive(root, "__metadata__"); }
+static cJSON *meta_of(cJSON *root)
+{
+    return cJSON_GetObjectItemCaseSensitive(root, "__metadata__");
+}
 
 static cJSON *entry_of(cJSON *root, const char *name)
 {
@@ -666,7 +669,8 @@ static const corrupt_case corrupt_cases[] = {
     {"no_format", EDIT, edit_no_format, 0, "metadata 'format' is missing"},
     {"no_vocab", EDIT, edit_no_vocab, 0, "metadata 'vocab' is missing"},
     {"bad_cell", EDIT, edit_bad_cell, 0, "metadata 'cell' is transformer"},
-    {"meta_not_string", EDIT, edit_meta_number, 1, "metadata value of 'num_layers' is not a string"},
+    {"meta_not_string", EDIT, edit_meta_number, 1,
+     "metadata value of 'num_layers' is not a string"},
     {"listed_twice", EDIT, edit_listed_twice, 1, "tensor 'head.bias' appears twice"},
 };
 #define N_CORRUPT ((int)(sizeof corrupt_cases / sizeof corrupt_cases[0]))
