@@ -2,8 +2,12 @@
 # Installs what is missing, builds with warnings as errors, and runs every
 # test suite twice: in a release build, and in a clang build with
 # AddressSanitizer and UndefinedBehaviorSanitizer; then the daemon's http
-# suite once more under ThreadSanitizer.  Exits non-zero if
-# anything fails; the last line is "tests: N passed, N failed".
+# suite once more under ThreadSanitizer; then the deployment files' checks
+# (scripts/validate-deploy.sh) and the container image's end-to-end test
+# (scripts/container-test.sh, podman; set RNNSERVE_SKIP_CONTAINER=1 to leave
+# it out on a machine without root).  Exits non-zero if anything fails; the
+# last line is "tests: N passed, N failed", every check of the two scripts
+# counted as one test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,6 +58,28 @@ if [ ! -d build-tsan ]; then
 fi
 meson compile -C build-tsan
 TSAN_OPTIONS=halt_on_error=1 run_suites build-tsan "thread sanitizer (http)" --suite http || status=1
+
+# deployment manifests and unit (offline checks), then the container image
+script_counts() { # label, script: counts its PASS/FAIL lines
+  local label=$1 log status=0
+  shift
+  log=$(mktemp)
+  "$@" 2>&1 | tee "$log" || status=$?
+  local ok fail
+  ok=$(grep -c '^PASS' "$log" || true)
+  fail=$(grep -c '^FAIL' "$log" || true)
+  [ "$status" -ne 0 ] && [ "$fail" -eq 0 ] && fail=1 # died before its checks
+  rm -f "$log"
+  echo "$label: $ok passed, $fail failed"
+  echo "$ok $fail" >>build-summary.txt
+  return "$status"
+}
+script_counts "deployment files" ./scripts/validate-deploy.sh || status=1
+if [ "${RNNSERVE_SKIP_CONTAINER:-0}" = 1 ]; then
+  echo "container image: skipped (RNNSERVE_SKIP_CONTAINER=1)"
+else
+  script_counts "container image" ./scripts/container-test.sh || status=1
+fi
 
 read -r ok fail < <(awk '{o+=$1; f+=$2} END {print o, f}' build-summary.txt)
 rm -f build-summary.txt
