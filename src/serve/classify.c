@@ -69,7 +69,7 @@ static cJSON *predictions(const rs_model *m, const float *logits, int K, int top
     for (int i = 0; list && i < top_k; i++) {
         cJSON *p = cJSON_CreateObject();
         cJSON_AddStringToObject(p, "label", rs_model_label(m, s->order[i]));
-        cJSON_AddNumberToObject(p, "probability", s->probs[s->order[i]]);
+        rs_json_add_real(p, "probability", s->probs[s->order[i]]);
         cJSON_AddItemToArray(list, p);
     }
     return list;

@@ -199,7 +199,7 @@ void rs_handle_generate(const rs_server *srv, const rs_model_set *set, const cha
         s->text[used] = '\0';
         cJSON *sample = cJSON_CreateObject();
         cJSON_AddStringToObject(sample, "text", s->text);
-        cJSON_AddNumberToObject(sample, "log_prob", log_prob);
+        rs_json_add_real(sample, "log_prob", log_prob);
         if (category >= 0)
             cJSON_AddStringToObject(sample, "category", rs_model_category(m, category));
         cJSON_AddBoolToObject(sample, "finished", finished);

@@ -3,6 +3,8 @@
  */
 #include "reply.h"
 
+#include <math.h>
+
 #include "rnnserve/text.h"
 
 #include <stdarg.h>
@@ -102,4 +104,13 @@ void rs_reply_error(rs_reply *r, int status, const char *code, const char *field
         return;
     }
     rs_reply_json(r, status, root);
+}
+
+cJSON *rs_json_add_real(cJSON *obj, const char *name, double value)
+{
+    if (!isfinite(value))
+        return cJSON_AddNullToObject(obj, name);
+    char text[32];
+    snprintf(text, sizeof text, "%.7g", value);
+    return cJSON_AddRawToObject(obj, name, text);
 }

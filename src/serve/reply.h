@@ -33,6 +33,12 @@ typedef struct rs_reply {
     char model[256];          /* model that answered, for the access log ("" if none) */
 } rs_reply;
 
+/* Adds a computed real (a probability, a log-likelihood) to a JSON object
+ * with 7 significant digits, the precision of the float arithmetic behind
+ * it, instead of cJSON's 17 digits of noise.  A non-finite value becomes
+ * null.  Returns the item or NULL when out of memory. */
+cJSON *rs_json_add_real(cJSON *obj, const char *name, double value);
+
 /* Zeroes a reply; status 500 with an empty model until a handler fills it. */
 void rs_reply_init(rs_reply *r);
 /* Frees the body if the reply still owns it. */

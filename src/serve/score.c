@@ -88,9 +88,9 @@ void rs_handle_score(const rs_server *srv, const rs_model_set *set, const char *
     cJSON_AddStringToObject(out, "model", rs_model_name(m));
     if (category >= 0)
         cJSON_AddStringToObject(out, "category", rs_model_category(m, category));
-    cJSON_AddNumberToObject(out, "log_prob", log_prob);
+    rs_json_add_real(out, "log_prob", log_prob);
     cJSON_AddNumberToObject(out, "tokens", tokens);
-    cJSON_AddNumberToObject(out, "nll_per_token", -log_prob / tokens);
+    rs_json_add_real(out, "nll_per_token", -log_prob / tokens);
     rs_reply_json(r, 200, out);
 done:
     rs_pool_release(pool, s);
