@@ -5,6 +5,9 @@
  * and as much as the matrix work when serving one name at a time.
  *
  * Private to src/nn.  The double build of the gradient checks uses libm.
+ * Branch-free (ternaries that become min/max, copysignf) so that GCC can
+ * vectorise a loop of them; see gate_math_args in meson.build for the flags
+ * that lets it.
  */
 #ifndef RNNSERVE_NN_FASTMATH_H
 #define RNNSERVE_NN_FASTMATH_H
@@ -40,7 +43,7 @@ static inline float rs_tanh_inline(float x)
 {
     float e = rs_exp_inline(-2.0f * fabsf(x));
     float t = (1.0f - e) / (1.0f + e);
-    return x < 0 ? -t : t;
+    return copysignf(t, x);
 }
 
 static inline float rs_sigmoid_inline(float x) { return 1.0f / (1.0f + rs_exp_inline(-x)); }

@@ -158,8 +158,8 @@ void rs_infer_destroy(rs_infer *inf)
 int rs_infer_max_len(const rs_infer *inf) { return inf->max_len; }
 
 /* One cell update of h (and c) in place from ax = W_ih x + b_ih and rh = W_hh h. */
-static void cell_update(rs_cell cell, int H, const float *ax, const float *rh, const float *bias_hh,
-                        float *h, float *c)
+static void cell_update(rs_cell cell, int H, const float *restrict ax, const float *restrict rh,
+                        const float *restrict bias_hh, float *restrict h, float *restrict c)
 {
     switch (cell) {
     case RS_CELL_RNN:
