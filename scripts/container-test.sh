@@ -26,6 +26,7 @@ pass=0
 fail=0
 ok() { pass=$((pass + 1)); echo "PASS $*"; }
 bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+quiet() { "$@" >/dev/null; } # a command's output hidden, not check's PASS line
 check() { # check NAME COMMAND...: PASS when the command succeeds
   local name=$1
   shift
@@ -114,11 +115,11 @@ check "image has a HEALTHCHECK" \
 check "image exposes 8080/tcp" \
   grep -q 8080/tcp <<<"$(podman inspect -f '{{range $p, $_ := .Config.ExposedPorts}}{{$p}} {{end}}' "$IMAGE")"
 check "no compiler, curl or wget in the image" \
-  podman run --rm --no-healthcheck --network host --entrypoint /bin/sh "$IMAGE" \
-  -c '! command -v gcc && ! command -v cc && ! command -v curl && ! command -v wget' >/dev/null
+  quiet podman run --rm --no-healthcheck --network host --entrypoint /bin/sh "$IMAGE" \
+  -c '! command -v gcc && ! command -v cc && ! command -v curl && ! command -v wget'
 check "rnntrain runs in the image" \
-  podman run --rm --no-healthcheck --network host --entrypoint rnntrain "$IMAGE" \
-  info --model /opt/rnnserve/models/names-classifier.safetensors >/dev/null
+  quiet podman run --rm --no-healthcheck --network host --entrypoint rnntrain "$IMAGE" \
+  info --model /opt/rnnserve/models/names-classifier.safetensors
 
 # --- the daemon with the shipped models ----------------------------------------
 echo "== serving the shipped models"

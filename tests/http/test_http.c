@@ -1697,6 +1697,18 @@ static void environment_sets_limits_and_flags_override_it(void)
     ASSERT_TRUE(!log_contains(&d, "\"event\":\"access\"", NULL)); /* warn: no access log */
 }
 
+/* Prints a sanitizer report from a daemon's log file, if it has one. */
+static void dump_sanitizer_report(const char *path)
+{
+    char *log = read_file(path, NULL);
+    const char *at = log ? strstr(log, "==WARNING: ") : NULL;
+    if (!at && log)
+        at = strstr(log, "==ERROR: ");
+    if (at)
+        fprintf(stderr, "     daemon's sanitizer report (%s):\n%.6000s\n", path, at);
+    free(log);
+}
+
 /* ---- graceful stop ---- */
 
 static void *drain_client(void *arg)
@@ -1796,6 +1808,8 @@ static void sigterm_under_load_drains_and_exits_0(void)
             fprintf(stderr, "     client %d: %s\n", i, c[i].first_failure);
     }
     ASSERT_EQ(0, status);
+    if (status != 0) /* a sanitizer's report (exit 66 under TSan) is in the daemon's log */
+        dump_sanitizer_report(d.log);
     ASSERT_EQ(0, failed);
     ASSERT_EQ(N, refused + resets);       /* each client ended on a closed listener */
     ASSERT_TRUE(ok_total(c, N) > during); /* requests kept being served while draining */
