@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Checks that the README's HTTP examples answer exactly as shown.
+
+Starts rnnserve on a free loopback port with the shipped models, runs every
+`$ curl ... localhost:8080...` line of README.md against it (port
+substituted), and compares the reply with the line printed under it in the
+README, byte for byte.  Prints one line per example and a summary; exits 1
+if any differs (or the daemon does not start), so a change of model, number
+format or API that is not reflected in the README fails the tests.
+
+  check_readme_examples.py RNNSERVE README.md MODELS_DIR
+"""
+import json
+import re
+import shlex
+import subprocess
+import sys
+import time
+
+
+def start_daemon(binary, models):
+    proc = subprocess.Popen(
+        [binary, "--models", models, "--port", "0", "--host", "127.0.0.1", "--threads", "2"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("event") == "listening":
+            return proc, int(event["port"])
+    proc.kill()
+    sys.exit("rnnserve did not print its listening line")
+
+
+def wait_ready(port):
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        out = subprocess.run(["curl", "-s", f"http://127.0.0.1:{port}/readyz"],
+                             capture_output=True, text=True).stdout
+        if '"ready"' in out:
+            return
+        time.sleep(0.1)
+    sys.exit("rnnserve did not become ready")
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    binary, readme, models = sys.argv[1:]
+    lines = open(readme, encoding="utf-8").read().splitlines()
+    proc, port = start_daemon(binary, models)
+    failed = checked = 0
+    try:
+        wait_ready(port)
+        for i, line in enumerate(lines):
+            if not line.startswith("$ curl") or "localhost:8080" not in line:
+                continue
+            # the command, without a trailing shell comment
+            words = shlex.split(line[2:], comments=True)
+            words = [w.replace("localhost:8080", f"127.0.0.1:{port}") for w in words]
+            expected = lines[i + 1] if i + 1 < len(lines) else ""
+            got = subprocess.run(words, capture_output=True, text=True).stdout.strip()
+            checked += 1
+            if got == expected:
+                print(f"ok   README line {i + 1}: {line[2:60]}")
+            else:
+                failed += 1
+                print(f"FAIL README line {i + 1}: {line[2:]}\n     README: {expected}\n     daemon: {got}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    print(f"README examples: {checked - failed} of {checked} answer as shown")
+    if checked == 0 or failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
