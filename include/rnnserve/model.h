@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rnnserve/infer.h"
 #include "rnnserve/nn.h"
 #include "rnnserve/text.h"
 
@@ -71,6 +72,10 @@ int rs_model_pad_id(const rs_model *m);
 int rs_model_bos_id(const rs_model *m);
 int rs_model_eos_id(const rs_model *m);
 int rs_model_unk_id(const rs_model *m);
+/* All four, as generation and scoring take them.  A generator's file is
+ * refused at load unless it has <bos> and <eos>, so for a loaded generator
+ * .bos and .eos are always valid. */
+rs_special_ids rs_model_special_ids(const rs_model *m);
 
 int rs_model_label_count(const rs_model *m);
 const char *rs_model_label(const rs_model *m, int i);

@@ -59,6 +59,8 @@ typedef struct rs_config {
 /* Gate multiplier of a cell: 1 (rnn), 4 (lstm), 3 (gru); G = gates * H. */
 int rs_cell_gates(rs_cell cell);
 const char *rs_cell_name(rs_cell cell);
+/* "classifier" or "generator", as the model file's metadata spells it. */
+const char *rs_task_name(rs_task task);
 int rs_cell_from_name(const char *name, rs_cell *out);
 int rs_config_directions(const rs_config *cfg);
 /* Width of layer l's input: E + Ec for l = 0, H * D above. */

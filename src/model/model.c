@@ -429,6 +429,10 @@ int rs_model_pad_id(const rs_model *m) { return m->pad_id; }
 int rs_model_bos_id(const rs_model *m) { return m->bos_id; }
 int rs_model_eos_id(const rs_model *m) { return m->eos_id; }
 int rs_model_unk_id(const rs_model *m) { return m->unk_id; }
+rs_special_ids rs_model_special_ids(const rs_model *m)
+{
+    return (rs_special_ids){m->pad_id, m->bos_id, m->eos_id, m->unk_id};
+}
 int rs_model_label_count(const rs_model *m) { return m->n_labels; }
 const char *rs_model_label(const rs_model *m, int i)
 {

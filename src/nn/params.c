@@ -37,6 +37,11 @@ const char *rs_cell_name(rs_cell cell)
     }
 }
 
+const char *rs_task_name(rs_task task)
+{
+    return task == RS_TASK_CLASSIFIER ? "classifier" : "generator";
+}
+
 int rs_cell_from_name(const char *name, rs_cell *out)
 {
     if (strcmp(name, "rnn") == 0)

@@ -91,27 +91,9 @@ static int read_args(const rs_server *srv, const cJSON *req, const rs_model *m, 
         a->seed_given = 1;
     }
 
-    a->category = -1;
-    const char *category;
-    if ((got = rs_field_string(req, "category", &category, NULL, r)) == RS_FIELD_BAD)
-        return -1;
-    if (got == RS_FIELD_OK) {
-        char valid[300];
-        if (rs_model_category_count(m) == 0) {
-            rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "category",
-                           "model \"%s\" is not conditioned on categories", rs_model_name(m));
-            return -1;
-        }
-        a->category = rs_model_category_id(m, category);
-        if (a->category < 0) {
-            rs_list_categories(m, valid, sizeof valid);
-            rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "category",
-                           "model \"%s\" has no category \"%s\"; it knows %s", rs_model_name(m),
-                           category, valid);
-            return -1;
-        }
-    }
-    return 0;
+    /* absent: each sample draws one (see rs_handle_generate) */
+    a->category = rs_request_category(m, req, 0, r);
+    return a->category == -2 ? -1 : 0;
 }
 
 void rs_handle_generate(const rs_server *srv, const rs_model_set *set, const char *body, size_t len,
@@ -137,14 +119,7 @@ void rs_handle_generate(const rs_server *srv, const rs_model_set *set, const cha
                        "prefix is longer than %d characters", limit);
         goto done;
     }
-    rs_special_ids special = {rs_model_pad_id(m), rs_model_bos_id(m), rs_model_eos_id(m),
-                              rs_model_unk_id(m)};
-    if (special.bos < 0 || special.eos < 0) {
-        rs_reply_error(r, 500, RS_ERR_INTERNAL, "model",
-                       "model \"%s\" cannot generate: its vocabulary lacks <bos> or <eos>",
-                       rs_model_name(m));
-        goto done;
-    }
+    rs_special_ids special = rs_model_special_ids(m);
 
     pool = rs_model_set_pool(set, mi);
     s = rs_pool_acquire(pool);

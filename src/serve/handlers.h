@@ -38,7 +38,4 @@ void rs_handle_healthz(rs_reply *r);
 void rs_handle_readyz(rs_server *srv, rs_reply *r);
 void rs_handle_metrics(rs_server *srv, rs_reply *r);
 
-/* Writes the categories of m as "A, B, C" (cut short with "…" if need be). */
-void rs_list_categories(const rs_model *m, char *out, size_t cap);
-
 #endif

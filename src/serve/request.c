@@ -11,11 +11,6 @@
 #include "rnnserve/status.h"
 #include "rnnserve/text.h"
 
-const char *rs_task_name(rs_task task)
-{
-    return task == RS_TASK_CLASSIFIER ? "classifier" : "generator";
-}
-
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 cJSON *rs_request_parse(const char *body, size_t len, rs_reply *r)
@@ -208,4 +203,55 @@ int rs_request_encode(const rs_model *m, const char *field, const char *text, si
         return -1;
     }
     return n;
+}
+
+/* Writes the categories of m as "A, B, C" (cut short with "…" if need be). */
+static void list_categories(const rs_model *m, char *out, size_t cap)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    int n = rs_model_category_count(m);
+    for (int i = 0; i < n; i++) {
+        const char *c = rs_model_category(m, i);
+        size_t need = strlen(c) + (i ? 2 : 0);
+        if (used + need + 8 >= cap) { /* keep room for ", …" */
+            snprintf(out + used, cap - used, "%s…", i ? ", " : "");
+            return;
+        }
+        used += (size_t)snprintf(out + used, cap - used, "%s%s", i ? ", " : "", c);
+    }
+}
+
+int rs_request_category(const rs_model *m, const cJSON *req, int required, rs_reply *r)
+{
+    const char *name;
+    int got = rs_field_string(req, "category", &name, NULL, r);
+    if (got == RS_FIELD_BAD)
+        return -2;
+    char valid[300];
+    if (rs_model_category_count(m) == 0) {
+        if (got == RS_FIELD_ABSENT)
+            return -1;
+        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "category",
+                       "model \"%s\" is not conditioned on categories", rs_model_name(m));
+        return -2;
+    }
+    if (got == RS_FIELD_ABSENT) {
+        if (!required)
+            return -1;
+        list_categories(m, valid, sizeof valid);
+        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "category",
+                       "model \"%s\" is conditioned on a category: give one of %s",
+                       rs_model_name(m), valid);
+        return -2;
+    }
+    int id = rs_model_category_id(m, name);
+    if (id < 0) {
+        list_categories(m, valid, sizeof valid);
+        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "category",
+                       "model \"%s\" has no category \"%s\"; it knows %s", rs_model_name(m), name,
+                       valid);
+        return -2;
+    }
+    return id;
 }

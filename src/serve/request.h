@@ -57,7 +57,12 @@ int rs_request_model(const rs_model_set *set, const cJSON *req, rs_task task, rs
 int rs_request_encode(const rs_model *m, const char *field, const char *text, size_t len,
                       int32_t *ids, int cap, rs_reply *r);
 
-/* "classifier" / "generator". */
-const char *rs_task_name(rs_task task);
+/*
+ * The "category" of a request for model m: its index; -1 when absent and
+ * not required; or -2 with a 400 naming the field (not a string, a
+ * category m does not know, any category for a model not conditioned on
+ * one, or absent when required).
+ */
+int rs_request_category(const rs_model *m, const cJSON *req, int required, rs_reply *r);
 
 #endif

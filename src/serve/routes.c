@@ -121,19 +121,3 @@ void rs_handle_metrics(rs_server *srv, rs_reply *r)
     char *text = rs_metrics_render(srv->metrics, rs_server_ready(srv), &len);
     rs_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }
-
-void rs_list_categories(const rs_model *m, char *out, size_t cap)
-{
-    size_t used = 0;
-    out[0] = '\0';
-    int n = rs_model_category_count(m);
-    for (int i = 0; i < n; i++) {
-        const char *c = rs_model_category(m, i);
-        size_t need = strlen(c) + (i ? 2 : 0);
-        if (used + need + 8 >= cap) { /* keep room for ", …" */
-            snprintf(out + used, cap - used, "%s…", i ? ", " : "");
-            return;
-        }
-        used += (size_t)snprintf(out + used, cap - used, "%s%s", i ? ", " : "", c);
-    }
-}

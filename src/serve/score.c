@@ -23,7 +23,7 @@ void rs_handle_score(const rs_server *srv, const rs_model_set *set, const char *
         goto done;
     const rs_model *m = rs_model_set_model(set, mi);
     snprintf(r->model, sizeof r->model, "%s", rs_model_name(m));
-    const char *text, *category_name = NULL;
+    const char *text;
     size_t text_len;
     int got = rs_field_string(req, "text", &text, &text_len, r);
     if (got == RS_FIELD_BAD)
@@ -38,38 +38,10 @@ void rs_handle_score(const rs_server *srv, const rs_model_set *set, const char *
                        limit);
         goto done;
     }
-    if ((got = rs_field_string(req, "category", &category_name, NULL, r)) == RS_FIELD_BAD)
+    int category = rs_request_category(m, req, 1, r);
+    if (category == -2)
         goto done;
-    int category = -1;
-    char valid[300];
-    if (rs_model_category_count(m) > 0) {
-        rs_list_categories(m, valid, sizeof valid);
-        if (got == RS_FIELD_ABSENT) {
-            rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "category",
-                           "model \"%s\" is conditioned on a category: give one of %s",
-                           rs_model_name(m), valid);
-            goto done;
-        }
-        category = rs_model_category_id(m, category_name);
-        if (category < 0) {
-            rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "category",
-                           "model \"%s\" has no category \"%s\"; it knows %s", rs_model_name(m),
-                           category_name, valid);
-            goto done;
-        }
-    } else if (got == RS_FIELD_OK) {
-        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "category",
-                       "model \"%s\" is not conditioned on categories", rs_model_name(m));
-        goto done;
-    }
-    rs_special_ids special = {rs_model_pad_id(m), rs_model_bos_id(m), rs_model_eos_id(m),
-                              rs_model_unk_id(m)};
-    if (special.bos < 0 || special.eos < 0) {
-        rs_reply_error(r, 500, RS_ERR_INTERNAL, "model",
-                       "model \"%s\" cannot score: its vocabulary lacks <bos> or <eos>",
-                       rs_model_name(m));
-        goto done;
-    }
+    rs_special_ids special = rs_model_special_ids(m);
 
     pool = rs_model_set_pool(set, mi);
     s = rs_pool_acquire(pool);

@@ -114,8 +114,7 @@ int rs_sample_main(int argc, char **argv)
         fprintf(stderr, "rnntrain sample: out of memory\n");
         goto done;
     }
-    rs_special_ids special = {rs_model_pad_id(m), rs_model_bos_id(m), rs_model_eos_id(m),
-                              rs_model_unk_id(m)};
+    rs_special_ids special = rs_model_special_ids(m);
     rs_sampler sampler = {(float)temperature, top_k, (float)top_p};
     rs_rng rng;
     rs_rng_seed(&rng, seed);

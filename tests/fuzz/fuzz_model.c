@@ -52,8 +52,7 @@ static void exercise_generator(const rs_model *m, rs_infer *inf, const int32_t *
     const rs_config *cfg = rs_model_config(m);
     const rs_params *p = rs_model_params(m);
     int category = rs_model_category_count(m) > 0 ? 0 : -1;
-    rs_special_ids special = {rs_model_pad_id(m), rs_model_bos_id(m), rs_model_eos_id(m),
-                              rs_model_unk_id(m)};
+    rs_special_ids special = rs_model_special_ids(m);
     rs_infer_reset(inf, category);
     const float *logits = rs_infer_step(inf, p, special.bos);
     require(logits != NULL);

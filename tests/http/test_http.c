@@ -1098,7 +1098,11 @@ static void every_bad_request_gets_its_error(void)
     EXPECT_ERROR(d, "/score", "{\"text\":\"abc\"}", 400, "invalid_argument", "category",
                  "Czech, Greek, Irish");
     EXPECT_ERROR(d, "/score", "{\"text\":\"abc\",\"category\":\"Greek\",\"model\":\"tiny-lm\"}",
-                 400, "invalid_argument", "category", NULL);
+                 400, "invalid_argument", "category", "not conditioned");
+    EXPECT_ERROR(d, "/score", "{\"text\":\"abc\",\"category\":\"Klingon\"}", 400,
+                 "invalid_argument", "category", "has no category \"Klingon\"");
+    EXPECT_ERROR(d, "/score", "{\"text\":\"abc\",\"category\":[]}", 400, "invalid_argument",
+                 "category", NULL);
     char longtext[128];
     snprintf(longtext, sizeof longtext, "{\"text\":\"%065d\",\"model\":\"tiny-lm\"}", 0);
     memset(strchr(longtext, '0'), 'c', 65);

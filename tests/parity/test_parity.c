@@ -365,8 +365,7 @@ static void check_inference(const char *case_label, const rs_model *m, const gol
         return;
     }
 
-    rs_special_ids ids = {rs_model_pad_id(m), rs_model_bos_id(m), rs_model_eos_id(m),
-                          rs_model_unk_id(m)};
+    rs_special_ids ids = rs_model_special_ids(m);
     diff dstep = {0}, dscore = {0};
     for (int b = 0; b < g->B; b++) {
         const int32_t *row = g->tokens + (size_t)b * T;
