@@ -77,6 +77,16 @@ int rs_model_unk_id(const rs_model *m);
  * .bos and .eos are always valid. */
 rs_special_ids rs_model_special_ids(const rs_model *m);
 
+/*
+ * The model as a JSON object (a cJSON *, declared void * so that this header
+ * does not need cJSON's): name, task, cell, sizes, parameters, labels or
+ * categories, normalize, and "training" parsed from its metadata ({} when
+ * absent or not an object).  What GET /v1/models lists and what
+ * `rnntrain info --json` prints.  NULL when out of memory; the caller frees
+ * it with cJSON_Delete.
+ */
+void *rs_model_describe(const rs_model *m);
+
 int rs_model_label_count(const rs_model *m);
 const char *rs_model_label(const rs_model *m, int i);
 int rs_model_category_count(const rs_model *m);

@@ -429,6 +429,49 @@ int rs_model_pad_id(const rs_model *m) { return m->pad_id; }
 int rs_model_bos_id(const rs_model *m) { return m->bos_id; }
 int rs_model_eos_id(const rs_model *m) { return m->eos_id; }
 int rs_model_unk_id(const rs_model *m) { return m->unk_id; }
+static cJSON *string_array(const rs_model *m, int n, const char *(*get)(const rs_model *, int))
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; arr && i < n; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateString(get(m, i)));
+    return arr;
+}
+
+void *rs_model_describe(const rs_model *m)
+{
+    const rs_config *cfg = rs_model_config(m);
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "name", rs_model_name(m));
+    cJSON_AddStringToObject(o, "task", rs_task_name(cfg->task));
+    cJSON_AddStringToObject(o, "cell", rs_cell_name(cfg->cell));
+    cJSON_AddNumberToObject(o, "num_layers", cfg->num_layers);
+    cJSON_AddNumberToObject(o, "hidden_size", cfg->hidden_size);
+    cJSON_AddNumberToObject(o, "embedding_dim", cfg->embedding_dim);
+    if (cfg->n_categories > 0)
+        cJSON_AddNumberToObject(o, "category_dim", cfg->category_dim);
+    cJSON_AddBoolToObject(o, "bidirectional", cfg->bidirectional);
+    cJSON_AddNumberToObject(o, "vocab_size", cfg->vocab_size);
+    cJSON_AddNumberToObject(o, "parameters", (double)rs_param_count(cfg));
+    if (cfg->task == RS_TASK_CLASSIFIER)
+        cJSON_AddItemToObject(o, "labels", string_array(m, cfg->n_outputs, rs_model_label));
+    else if (cfg->n_categories > 0)
+        cJSON_AddItemToObject(o, "categories",
+                              string_array(m, cfg->n_categories, rs_model_category));
+    cJSON_AddStringToObject(o, "normalize", rs_normalize_name(rs_model_normalize(m)));
+    /* "training" is a JSON object stored as a string (safetensors metadata
+     * values are strings); clients get it parsed, or {} if it is not one. */
+    const char *training = rs_model_metadata(m, "training");
+    cJSON *t = training ? cJSON_Parse(training) : NULL;
+    if (!cJSON_IsObject(t)) {
+        cJSON_Delete(t);
+        t = cJSON_CreateObject();
+    }
+    cJSON_AddItemToObject(o, "training", t);
+    return o;
+}
+
 rs_special_ids rs_model_special_ids(const rs_model *m)
 {
     return (rs_special_ids){m->pad_id, m->bos_id, m->eos_id, m->unk_id};
@@ -593,7 +636,7 @@ int rs_model_write(const char *path, const rs_model_spec *spec, const rs_params 
     const char *keys[16], *values[16];
     int k = 0;
     keys[k] = "format", values[k++] = RS_FORMAT_TAG;
-    keys[k] = "task", values[k++] = cfg->task == RS_TASK_CLASSIFIER ? "classifier" : "generator";
+    keys[k] = "task", values[k++] = rs_task_name(cfg->task);
     keys[k] = "cell", values[k++] = rs_cell_name(cfg->cell);
     keys[k] = "num_layers", values[k++] = layers;
     keys[k] = "hidden_size", values[k++] = hidden;

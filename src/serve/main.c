@@ -131,8 +131,7 @@ static int reload(rs_server *srv, int at_start)
         rs_log_begin(&d, RS_LOG_DEBUG, "model");
         rs_log_str(&d, "name", rs_model_name(m));
         rs_log_str(&d, "path", rs_model_path(m));
-        rs_log_str(&d, "task",
-                   rs_model_config(m)->task == RS_TASK_CLASSIFIER ? "classifier" : "generator");
+        rs_log_str(&d, "task", rs_task_name(rs_model_config(m)->task));
         rs_log_int(&d, "parameters", (long long)rs_param_count(rs_model_config(m)));
         rs_log_end(&d);
     }

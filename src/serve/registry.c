@@ -79,51 +79,6 @@ void rs_model_set_release(rs_model_set *set)
         set_destroy(set);
 }
 
-static cJSON *string_array(const rs_model *m, int n, const char *(*get)(const rs_model *, int))
-{
-    cJSON *arr = cJSON_CreateArray();
-    for (int i = 0; arr && i < n; i++)
-        cJSON_AddItemToArray(arr, cJSON_CreateString(get(m, i)));
-    return arr;
-}
-
-/* One entry of /v1/models: the metadata a client needs to call the model. */
-static cJSON *model_info(const rs_model *m)
-{
-    const rs_config *cfg = rs_model_config(m);
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
-    cJSON_AddStringToObject(o, "name", rs_model_name(m));
-    cJSON_AddStringToObject(o, "task",
-                            cfg->task == RS_TASK_CLASSIFIER ? "classifier" : "generator");
-    cJSON_AddStringToObject(o, "cell", rs_cell_name(cfg->cell));
-    cJSON_AddNumberToObject(o, "num_layers", cfg->num_layers);
-    cJSON_AddNumberToObject(o, "hidden_size", cfg->hidden_size);
-    cJSON_AddNumberToObject(o, "embedding_dim", cfg->embedding_dim);
-    if (cfg->n_categories > 0)
-        cJSON_AddNumberToObject(o, "category_dim", cfg->category_dim);
-    cJSON_AddBoolToObject(o, "bidirectional", cfg->bidirectional);
-    cJSON_AddNumberToObject(o, "vocab_size", cfg->vocab_size);
-    cJSON_AddNumberToObject(o, "parameters", (double)rs_param_count(cfg));
-    if (cfg->task == RS_TASK_CLASSIFIER)
-        cJSON_AddItemToObject(o, "labels", string_array(m, cfg->n_outputs, rs_model_label));
-    else if (cfg->n_categories > 0)
-        cJSON_AddItemToObject(o, "categories",
-                              string_array(m, cfg->n_categories, rs_model_category));
-    cJSON_AddStringToObject(o, "normalize", rs_normalize_name(rs_model_normalize(m)));
-    /* "training" is a JSON object stored as a string (safetensors metadata
-     * values are strings); clients get it parsed, or {} if it is not one. */
-    const char *training = rs_model_metadata(m, "training");
-    cJSON *t = training ? cJSON_Parse(training) : NULL;
-    if (!cJSON_IsObject(t)) {
-        cJSON_Delete(t);
-        t = cJSON_CreateObject();
-    }
-    cJSON_AddItemToObject(o, "training", t);
-    return o;
-}
-
 static int by_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -222,7 +177,7 @@ static rs_model_set *set_build(const rs_registry *r, char *err, size_t errlen)
         int max_len = rs_model_config(m)->task == RS_TASK_CLASSIFIER ? r->limits.classifier_max_len
                                                                      : r->limits.generator_max_len;
         set->pools[set->n - 1] = rs_pool_create(m, r->limits.slots, max_len);
-        cJSON *entry = model_info(m);
+        cJSON *entry = rs_model_describe(m);
         if (!set->pools[set->n - 1] || !entry) {
             cJSON_Delete(entry);
             snprintf(err, errlen, "%s: out of memory for its scratch", rs_model_path(m));

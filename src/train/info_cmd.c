@@ -55,31 +55,9 @@ int rs_info_main(int argc, char **argv)
     long long size = stat(model_path, &st) == 0 ? (long long)st.st_size : -1;
     const char *training = rs_model_metadata(m, "training");
     if (json) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "name", rs_model_name(m));
-        cJSON_AddStringToObject(j, "task",
-                                cfg->task == RS_TASK_CLASSIFIER ? "classifier" : "generator");
-        cJSON_AddStringToObject(j, "cell", rs_cell_name(cfg->cell));
-        cJSON_AddNumberToObject(j, "num_layers", cfg->num_layers);
-        cJSON_AddNumberToObject(j, "hidden_size", cfg->hidden_size);
-        cJSON_AddNumberToObject(j, "embedding_dim", cfg->embedding_dim);
-        cJSON_AddNumberToObject(j, "category_dim", cfg->category_dim);
-        cJSON_AddBoolToObject(j, "bidirectional", cfg->bidirectional);
-        cJSON_AddNumberToObject(j, "vocab_size", cfg->vocab_size);
-        cJSON_AddNumberToObject(j, "parameters", (double)rs_param_count(cfg));
+        /* GET /v1/models's description, plus what only a file has */
+        cJSON *j = rs_model_describe(m);
         cJSON_AddNumberToObject(j, "file_bytes", (double)size);
-        cJSON_AddStringToObject(j, "normalize", rs_normalize_name(rs_model_normalize(m)));
-        cJSON *labels =
-            cJSON_AddArrayToObject(j, cfg->task == RS_TASK_CLASSIFIER ? "labels" : "categories");
-        int n =
-            cfg->task == RS_TASK_CLASSIFIER ? rs_model_label_count(m) : rs_model_category_count(m);
-        for (int i = 0; i < n; i++)
-            cJSON_AddItemToArray(labels, cJSON_CreateString(cfg->task == RS_TASK_CLASSIFIER
-                                                                ? rs_model_label(m, i)
-                                                                : rs_model_category(m, i)));
-        cJSON *t = training ? cJSON_Parse(training) : NULL;
-        if (t)
-            cJSON_AddItemToObject(j, "training", t);
         cJSON_AddStringToObject(j, "checks", "ok");
         char *s = cJSON_PrintUnformatted(j);
         printf("%s\n", s);
@@ -88,7 +66,7 @@ int rs_info_main(int argc, char **argv)
     } else {
         printf("%-14s %s\n", "model", rs_model_name(m));
         printf("%-14s %s (%lld bytes)\n", "file", rs_model_path(m), size);
-        printf("%-14s %s\n", "task", cfg->task == RS_TASK_CLASSIFIER ? "classifier" : "generator");
+        printf("%-14s %s\n", "task", rs_task_name(cfg->task));
         printf("%-14s %s%s, %d layer%s, hidden %d, embedding %d", "network",
                cfg->bidirectional ? "bidirectional " : "", rs_cell_name(cfg->cell), cfg->num_layers,
                cfg->num_layers > 1 ? "s" : "", cfg->hidden_size, cfg->embedding_dim);

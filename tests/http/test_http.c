@@ -708,6 +708,25 @@ static void models_lists_every_model_with_its_metadata(void)
     const cJSON *lm = cJSON_GetArrayItem(models, 3);
     ASSERT_TRUE(jget(lm, "categories") == NULL);
     ASSERT_TRUE(cJSON_IsFalse(jget(lm, "bidirectional")));
+    /* `rnntrain info --json` describes each file as /v1/models does, plus
+     * file_bytes and checks */
+    for (int i = 0; rnntrain_path && i < 4 && i < cJSON_GetArraySize(models); i++) {
+        char cmd[2048];
+        snprintf(cmd, sizeof cmd, "'%s' info --json --model '%s/%s.safetensors'", rnntrain_path,
+                 main_dir, names[i]);
+        FILE *p = popen(cmd, "r");
+        char out[8192] = "";
+        size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+        out[n] = '\0';
+        ASSERT_EQ(0, p ? pclose(p) : -1);
+        cJSON *info = cJSON_Parse(out);
+        ASSERT_TRUE(jnum(info, "file_bytes") > 0);
+        ASSERT_STREQ("ok", jstr(info, "checks"));
+        cJSON_DeleteItemFromObject(info, "file_bytes");
+        cJSON_DeleteItemFromObject(info, "checks");
+        ASSERT_TRUE(cJSON_Compare(info, cJSON_GetArrayItem(models, i), 1));
+        cJSON_Delete(info);
+    }
     resp_free(&r);
 }
 
