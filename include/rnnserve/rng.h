@@ -25,5 +25,8 @@ double rs_rng_uniform(rs_rng *rng);
 uint32_t rs_rng_below(rs_rng *rng, uint32_t n);
 /* Standard normal (Box–Muller). */
 double rs_rng_normal(rs_rng *rng);
+/* Shuffles v[0..n) in place (Fisher–Yates, one rs_rng_below per swap from
+ * the end), so a seed gives the same order on every machine. */
+void rs_rng_shuffle(rs_rng *rng, int *v, int n);
 
 #endif

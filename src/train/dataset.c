@@ -269,16 +269,6 @@ void rs_dataset_dedupe(rs_dataset *d)
     free(idx);
 }
 
-static void shuffle(int *v, int n, rs_rng *rng)
-{
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)rs_rng_below(rng, (uint32_t)i + 1);
-        int t = v[i];
-        v[i] = v[j];
-        v[j] = t;
-    }
-}
-
 int rs_dataset_split(const rs_dataset *d, double fraction, uint64_t seed, int **a, int *na, int **b,
                      int *nb)
 {
@@ -311,7 +301,7 @@ int rs_dataset_split(const rs_dataset *d, double fraction, uint64_t seed, int **
         for (int g = 0; g < n_groups; g++)
             if ((d->n_labels ? d->items[first[g]].label : 0) == s)
                 members[m++] = g;
-        shuffle(members, m, &rng);
+        rs_rng_shuffle(&rng, members, m);
         int take = (int)(fraction * m + 0.5);
         for (int k = 0; k < take; k++)
             to_b[members[k]] = 1;

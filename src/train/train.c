@@ -197,16 +197,6 @@ static double evaluate_split(rs_workspace *ws, const rs_params *p, const rs_conf
     return weight > 0 ? total / weight : 0.0;
 }
 
-static void shuffle(int *v, int n, rs_rng *rng)
-{
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)rs_rng_below(rng, (uint32_t)i + 1);
-        int t = v[i];
-        v[i] = v[j];
-        v[j] = t;
-    }
-}
-
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -528,7 +518,7 @@ int rs_train_main(rs_task task, int argc, char **argv)
     double best_loss = INFINITY, best_acc = 0.0, t0 = now_seconds();
     int best_epoch = 0, since_best = 0, epoch = 0, best_is_average = 0;
     for (epoch = 1; epoch <= o.epochs; epoch++) {
-        shuffle(train_idx, n_train, &rng);
+        rs_rng_shuffle(&rng, train_idx, n_train);
         double epoch_loss = 0.0, epoch_weight = 0.0, te = now_seconds(), last_print = 0;
         long chars = 0;
         for (int start = 0; start < n_train; start += o.batch_size) {

@@ -50,3 +50,13 @@ double rs_rng_normal(rs_rng *rng)
         u1 = 1e-300;
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
+
+void rs_rng_shuffle(rs_rng *rng, int *v, int n)
+{
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)rs_rng_below(rng, (uint32_t)i + 1);
+        int t = v[i];
+        v[i] = v[j];
+        v[j] = t;
+    }
+}
