@@ -271,9 +271,9 @@ int rs_eval_main(int argc, char **argv)
     const char *model_path = NULL, *data = NULL;
     int json = 0;
     flag flags[] = {
-        {"model", NULL, FLAG_STRING, &model_path, 0, 0, NULL, "model file", 0},
-        {"data", NULL, FLAG_STRING, &data, 0, 0, NULL, "dataset (.tsv or .txt)", 0},
-        {"json", NULL, FLAG_BOOL, &json, 0, 0, NULL, "print one JSON object", 0},
+        {"model", NULL, FLAG_STRING, &model_path, 0, 0, NULL, "model file", 0, NULL},
+        {"data", NULL, FLAG_STRING, &data, 0, 0, NULL, "dataset (.tsv or .txt)", 0, NULL},
+        {"json", NULL, FLAG_BOOL, &json, 0, 0, NULL, "print one JSON object", 0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
     for (int i = 0; i < argc; i++)

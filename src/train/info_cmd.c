@@ -26,8 +26,8 @@ int rs_info_main(int argc, char **argv)
     const char *model_path = NULL;
     int json = 0;
     flag flags[] = {
-        {"model", NULL, FLAG_STRING, &model_path, 0, 0, NULL, "model file", 0},
-        {"json", NULL, FLAG_BOOL, &json, 0, 0, NULL, "print one JSON object", 0},
+        {"model", NULL, FLAG_STRING, &model_path, 0, 0, NULL, "model file", 0, NULL},
+        {"json", NULL, FLAG_BOOL, &json, 0, 0, NULL, "print one JSON object", 0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
     for (int i = 0; i < argc; i++)

@@ -22,18 +22,21 @@ int rs_sample_main(int argc, char **argv)
     double temperature = 1.0, top_p = 1.0;
     uint64_t seed = 0;
     flag flags[] = {
-        {"model", NULL, FLAG_STRING, &model_path, 0, 0, NULL, "generator model file", 0},
-        {"prefix", NULL, FLAG_STRING, &prefix, 0, 0, NULL, "text every sample starts with", 0},
+        {"model", NULL, FLAG_STRING, &model_path, 0, 0, NULL, "generator model file", 0, NULL},
+        {"prefix", NULL, FLAG_STRING, &prefix, 0, 0, NULL, "text every sample starts with", 0,
+         NULL},
         {"category", NULL, FLAG_STRING, &category, 0, 0, NULL,
-         "category (conditional models; default a random one per sample)", 0},
-        {"count", "n", FLAG_INT, &count, 1, 10000, NULL, "number of samples", 0},
-        {"temperature", NULL, FLAG_DOUBLE, &temperature, 0, 5, NULL, "0 = greedy", 0},
-        {"top-k", NULL, FLAG_INT, &top_k, 0, 1000000, NULL, "keep the k likeliest, 0 = all", 0},
-        {"top-p", NULL, FLAG_DOUBLE, &top_p, 1e-6, 1, NULL, "nucleus mass, 1 = all", 0},
+         "category (conditional models; default a random one per sample)", 0, NULL},
+        {"count", "n", FLAG_INT, &count, 1, 10000, NULL, "number of samples", 0, NULL},
+        {"temperature", NULL, FLAG_DOUBLE, &temperature, 0, 5, NULL, "0 = greedy", 0, NULL},
+        {"top-k", NULL, FLAG_INT, &top_k, 0, 1000000, NULL, "keep the k likeliest, 0 = all", 0,
+         NULL},
+        {"top-p", NULL, FLAG_DOUBLE, &top_p, 1e-6, 1, NULL, "nucleus mass, 1 = all", 0, NULL},
         {"max-length", NULL, FLAG_INT, &max_length, 1, RS_DATA_MAX_CHARS, NULL,
-         "characters at most, prefix included", 0},
-        {"seed", NULL, FLAG_U64, &seed, 0, 0, NULL, "random seed (default: from the clock)", 0},
-        {"json", NULL, FLAG_BOOL, &json, 0, 0, NULL, "print one JSON object", 0},
+         "characters at most, prefix included", 0, NULL},
+        {"seed", NULL, FLAG_U64, &seed, 0, 0, NULL, "random seed (default: from the clock)", 0,
+         NULL},
+        {"json", NULL, FLAG_BOOL, &json, 0, 0, NULL, "print one JSON object", 0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
     for (int i = 0; i < argc; i++)

@@ -61,15 +61,17 @@ int rs_split_main(int argc, char **argv)
     int normalize = 1, dedupe = 0;
     static const char *const normalize_choices[] = {"none", "ascii-fold", NULL};
     flag flags[] = {
-        {"data", NULL, FLAG_STRING, &data, 0, 0, NULL, "dataset to split (.tsv or .txt)", 0},
-        {"train-out", NULL, FLAG_STRING, &train_out, 0, 0, NULL, "file for the training part", 0},
-        {"test-out", NULL, FLAG_STRING, &test_out, 0, 0, NULL, "file for the held-out part", 0},
+        {"data", NULL, FLAG_STRING, &data, 0, 0, NULL, "dataset to split (.tsv or .txt)", 0, NULL},
+        {"train-out", NULL, FLAG_STRING, &train_out, 0, 0, NULL, "file for the training part", 0,
+         NULL},
+        {"test-out", NULL, FLAG_STRING, &test_out, 0, 0, NULL, "file for the held-out part", 0,
+         NULL},
         {"test-fraction", NULL, FLAG_DOUBLE, &fraction, 0.01, 0.9, NULL,
-         "share of distinct texts held out", 0},
-        {"seed", NULL, FLAG_U64, &seed, 0, 0, NULL, "random seed", 0},
-        {"dedupe", NULL, FLAG_BOOL, &dedupe, 0, 0, NULL, "write each (text, label) once", 0},
+         "share of distinct texts held out", 0, NULL},
+        {"seed", NULL, FLAG_U64, &seed, 0, 0, NULL, "random seed", 0, NULL},
+        {"dedupe", NULL, FLAG_BOOL, &dedupe, 0, 0, NULL, "write each (text, label) once", 0, NULL},
         {"normalize", NULL, FLAG_CHOICE, &normalize, 0, 0, normalize_choices,
-         "normalisation applied before grouping", 0},
+         "normalisation applied before grouping", 0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
     for (int i = 0; i < argc; i++)

@@ -1665,10 +1665,10 @@ static void help_lists_every_setting_and_bad_flags_exit_2(void)
                             "--threads",
                             "--max-body-bytes",
                             "RNNSERVE_MAX_BODY_BYTES",
-                            "default 262144",
+                            "[262144]",
                             "1024..67108864",
                             "--max-batch",
-                            "default 256",
+                            "[256]",
                             "--max-name-chars",
                             "--max-n",
                             "--max-length",
@@ -1683,7 +1683,7 @@ static void help_lists_every_setting_and_bad_flags_exit_2(void)
         ASSERT_CONTAINS(out, expect[i]);
     const char *bad1[] = {rnnserve_path, "--port", "70000", NULL};
     ASSERT_EQ(2, run_command(bad1, NULL, out, sizeof out));
-    ASSERT_CONTAINS(out, "--port is \"70000\", expected an integer from 0 to 65535");
+    ASSERT_CONTAINS(out, "--port must be between 0 and 65535, got 70000");
     const char *bad2[] = {rnnserve_path, "--no-such-flag", NULL};
     ASSERT_EQ(2, run_command(bad2, NULL, out, sizeof out));
     ASSERT_CONTAINS(out, "unknown flag");

@@ -18,7 +18,9 @@ const flag *flags_find(const flag *flags, int n, const char *name)
     return NULL;
 }
 
-static int set_value(flag *f, const char *value, char *err, size_t errlen)
+/* Stores value into f; source ("--port" or "RNNSERVE_PORT") names it in
+ * messages. */
+static int set_value(flag *f, const char *source, const char *value, char *err, size_t errlen)
 {
     char *end = NULL;
     errno = 0;
@@ -27,16 +29,16 @@ static int set_value(flag *f, const char *value, char *err, size_t errlen)
     case FLAG_DOUBLE: {
         double v = strtod(value, &end);
         if (end == value || *end != '\0' || errno == ERANGE || !isfinite(v)) {
-            snprintf(err, errlen, "--%s: \"%s\" is not a number", f->name, value);
+            snprintf(err, errlen, "%s: \"%s\" is not a number", source, value);
             return -1;
         }
         if (f->kind == FLAG_INT && v != floor(v)) {
-            snprintf(err, errlen, "--%s: \"%s\" is not a whole number", f->name, value);
+            snprintf(err, errlen, "%s: \"%s\" is not a whole number", source, value);
             return -1;
         }
         if (v < f->min || v > f->max) {
-            snprintf(err, errlen, "--%s must be between %g and %g, got %s", f->name, f->min, f->max,
-                     value);
+            snprintf(err, errlen, "%s must be between %.15g and %.15g, got %s", source, f->min,
+                     f->max, value);
             return -1;
         }
         if (f->kind == FLAG_INT)
@@ -47,12 +49,12 @@ static int set_value(flag *f, const char *value, char *err, size_t errlen)
     }
     case FLAG_U64: {
         if (value[0] == '-') {
-            snprintf(err, errlen, "--%s: \"%s\" must be a non-negative integer", f->name, value);
+            snprintf(err, errlen, "%s: \"%s\" must be a non-negative integer", source, value);
             return -1;
         }
         unsigned long long v = strtoull(value, &end, 10);
         if (end == value || *end != '\0' || errno == ERANGE) {
-            snprintf(err, errlen, "--%s: \"%s\" is not a non-negative integer", f->name, value);
+            snprintf(err, errlen, "%s: \"%s\" is not a non-negative integer", source, value);
             return -1;
         }
         *(uint64_t *)f->target = (uint64_t)v;
@@ -60,7 +62,7 @@ static int set_value(flag *f, const char *value, char *err, size_t errlen)
     }
     case FLAG_STRING:
         if (value[0] == '\0') {
-            snprintf(err, errlen, "--%s: empty value", f->name);
+            snprintf(err, errlen, "%s: empty value", source);
             return -1;
         }
         *(const char **)f->target = value;
@@ -76,7 +78,7 @@ static int set_value(flag *f, const char *value, char *err, size_t errlen)
             for (int i = 0; f->choices[i]; i++)
                 snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
                          f->choices[i]);
-            snprintf(err, errlen, "--%s: \"%s\" is not one of %s", f->name, value, list);
+            snprintf(err, errlen, "%s: \"%s\" is not one of %s", source, value, list);
         }
         return -1;
     case FLAG_BOOL:
@@ -86,7 +88,7 @@ static int set_value(flag *f, const char *value, char *err, size_t errlen)
         else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
             *(int *)f->target = 0;
         else {
-            snprintf(err, errlen, "--%s: \"%s\" is not true or false", f->name, value);
+            snprintf(err, errlen, "%s: \"%s\" is not true or false", source, value);
             return -1;
         }
         return 0;
@@ -139,7 +141,19 @@ int flags_parse(flag *flags, int n, int argc, char **argv, char *err, size_t err
             snprintf(err, errlen, "--%s needs a value", f->name);
             return -1;
         }
-        if (set_value(f, value, err, errlen) != 0)
+        char source[64];
+        snprintf(source, sizeof source, "--%s", f->name);
+        if (set_value(f, source, value, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int flags_parse_env(flag *flags, int n, char *err, size_t errlen)
+{
+    for (int i = 0; i < n; i++) {
+        const char *value = flags[i].env ? getenv(flags[i].env) : NULL;
+        if (value && set_value(&flags[i], flags[i].env, value, err, errlen) != 0)
             return -1;
     }
     return 0;
@@ -177,5 +191,9 @@ void flags_print(const flag *flags, int n)
                  f->alias ? ", " : "");
         snprintf(name + strlen(name), sizeof name - strlen(name), "--%s", f->name);
         printf("  %-22s %s%s%s%s\n", name, f->help, def[0] ? " [" : "", def, def[0] ? "]" : "");
+        if (f->env && (f->kind == FLAG_INT || f->kind == FLAG_DOUBLE))
+            printf("  %-22s (%s; %.15g..%.15g)\n", "", f->env, f->min, f->max);
+        else if (f->env)
+            printf("  %-22s (%s)\n", "", f->env);
     }
 }

@@ -1,13 +1,16 @@
 /*
- * flags.h — table-driven command-line flags for rnntrain's subcommands.
+ * flags.h — table-driven command-line flags, for rnntrain's subcommands and
+ * rnnserve's settings.
  *
- * Each subcommand declares a table of flags with their type and range; the
+ * Each program declares a table of flags with their type and range; the
  * parser accepts `--name value` and `--name=value`, refuses unknown flags,
  * missing values and out-of-range numbers with one clear message, and
- * prints the table as help.
+ * prints the table as help.  A flag may also name an environment variable
+ * (rnnserve's RNNSERVE_*): flags_parse_env reads those first, so that a
+ * flag given on the command line wins over its variable.
  */
-#ifndef RNNTRAIN_FLAGS_H
-#define RNNTRAIN_FLAGS_H
+#ifndef RNNSERVE_FLAGS_H
+#define RNNSERVE_FLAGS_H
 
 #include <stddef.h>
 
@@ -21,12 +24,17 @@ typedef struct flag {
     double min, max;            /* inclusive range for numbers */
     const char *const *choices; /* NULL-terminated, FLAG_CHOICE: target gets the index */
     const char *help;
-    int seen; /* set by the parser */
+    int seen;        /* set by the parser */
+    const char *env; /* environment variable that also sets it, or NULL */
 } flag;
 
+/* Reads the environment variable of every flag that has one.  0, or -1 with
+ * a message naming the variable in err. */
+int flags_parse_env(flag *flags, int n, char *err, size_t errlen);
 /* Parses argv[0..argc) against flags[0..n).  0, or -1 with a message in err. */
 int flags_parse(flag *flags, int n, int argc, char **argv, char *err, size_t errlen);
-/* Prints one line per flag with its default. */
+/* Prints one line per flag with its default (and its variable and range,
+ * when it has a variable). */
 void flags_print(const flag *flags, int n);
 /* The flag named name, for checking `seen`. */
 const flag *flags_find(const flag *flags, int n, const char *name);
