@@ -108,7 +108,6 @@ void rs_handle_classify(const rs_server *srv, const rs_model_set *set, const cha
     if (mi < 0)
         goto done;
     const rs_model *m = rs_model_set_model(set, mi);
-    snprintf(r->model, sizeof r->model, "%s", rs_model_name(m));
     int K = rs_model_label_count(m);
     long long top_k = K < 3 ? K : 3;
     if (rs_field_int(req, "top_k", 1, K, &top_k, r) == RS_FIELD_BAD)

@@ -109,7 +109,6 @@ void rs_handle_generate(const rs_server *srv, const rs_model_set *set, const cha
     if (mi < 0)
         goto done;
     const rs_model *m = rs_model_set_model(set, mi);
-    snprintf(r->model, sizeof r->model, "%s", rs_model_name(m));
     gen_args a;
     if (read_args(srv, req, m, &a, r) != 0)
         goto done;

@@ -153,7 +153,8 @@ int rs_field_number(const cJSON *obj, const char *key, double lo, double hi, int
     return RS_FIELD_OK;
 }
 
-int rs_request_model(const rs_model_set *set, const cJSON *req, rs_task task, rs_reply *r)
+/* The model of a request, without recording it (see rs_request_model). */
+static int find_model(const rs_model_set *set, const cJSON *req, rs_task task, rs_reply *r)
 {
     const char *name = NULL;
     int got = rs_field_string(req, "model", &name, NULL, r);
@@ -179,6 +180,14 @@ int rs_request_model(const rs_model_set *set, const cJSON *req, rs_task task, rs
                        rs_task_name(task));
         return -1;
     }
+    return i;
+}
+
+int rs_request_model(const rs_model_set *set, const cJSON *req, rs_task task, rs_reply *r)
+{
+    int i = find_model(set, req, task, r);
+    if (i >= 0) /* the access log names the model that answered */
+        snprintf(r->model, sizeof r->model, "%s", rs_model_name(rs_model_set_model(set, i)));
     return i;
 }
 

@@ -44,8 +44,9 @@ int rs_field_number(const cJSON *obj, const char *key, double lo, double hi, int
 
 /*
  * The model a request asks for with "model", or the first loaded model of
- * task.  Returns its index in set, or -1 with 404 (unknown name, or no
- * model of the task) or 400 (a model of another task).
+ * task.  Returns its index in set, with its name in r->model for the access
+ * log, or -1 with 404 (unknown name, or no model of the task) or 400 (a
+ * model of another task).
  */
 int rs_request_model(const rs_model_set *set, const cJSON *req, rs_task task, rs_reply *r);
 

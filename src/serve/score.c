@@ -22,7 +22,6 @@ void rs_handle_score(const rs_server *srv, const rs_model_set *set, const char *
     if (mi < 0)
         goto done;
     const rs_model *m = rs_model_set_model(set, mi);
-    snprintf(r->model, sizeof r->model, "%s", rs_model_name(m));
     const char *text;
     size_t text_len;
     int got = rs_field_string(req, "text", &text, &text_len, r);
