@@ -133,6 +133,22 @@ typedef struct rs_workspace rs_workspace;
 rs_workspace *rs_workspace_create(const rs_config *cfg, int max_batch, int max_time);
 void rs_workspace_destroy(rs_workspace *ws);
 
+/*
+ * How a forward pass computes layer 0's input projection W_ih·[emb; cat] + b_ih.
+ * Per row: one GEMM over the batch's (step, row) inputs, and in the backward
+ * the weight and embedding gradients from every row.  Tables: the projection
+ * of every token (V, G) and category (C, G) once per batch, then a lookup per
+ * row; the backward sums each token's gate gradients first, so its GEMMs
+ * have V rows instead of one per (step, row).  Both give the same numbers up
+ * to float rounding; the tables cannot apply input dropout, which makes a
+ * different input per row.
+ */
+typedef enum rs_input_path {
+    RS_INPUT_AUTO = 0, /* tables when they cost fewer flops, per row otherwise */
+    RS_INPUT_PER_ROW,
+    RS_INPUT_TABLES, /* unless input dropout is on */
+} rs_input_path;
+
 /* Training-time options of a forward pass.  Passing NULL instead means
  * evaluation: no dropout, every target weighted alike. */
 typedef struct rs_forward_opts {
@@ -142,6 +158,7 @@ typedef struct rs_forward_opts {
      * loss is sum(w[y] * ce) / sum(w[y]).  NULL = uniform. */
     const rs_real *class_weight;
     rs_rng *rng; /* dropout masks; required when a dropout rate is > 0 */
+    rs_input_path input_path;
 } rs_forward_opts;
 
 /*

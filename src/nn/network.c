@@ -21,6 +21,15 @@
  * to T−1), and the reverse direction starts from zeros at step length−1.
  * Invalid steps get zero gradient, so padding never changes any result.
  *
+ * Layer 0's input projection.  Its input is an embedding row (⊕ a category
+ * row), so W_ih x + b_ih takes one of V (+ C) values: when the batch has
+ * more (step, row) inputs than that, the forward builds the tables
+ * (V, G) = embedding · W_ih[:, :E]ᵀ + b_ih and (C, G) = category_embedding ·
+ * W_ih[:, E:]ᵀ and looks rows up, and the backward sums the gate gradients
+ * of each token (and category) before its GEMMs: dW_ih = Sᵀ · embedding,
+ * d embedding = S · W_ih.  That replaces three GEMMs over T·B rows by three
+ * over V rows (rs_input_path).
+ *
  * Layer outputs are stored with one zero time slab before and after,
  * (T + 2, B, H·D), so "the previous state" of every step, forward or
  * reverse, is a plain strided view and the weight gradient dW_hh of a whole
@@ -112,10 +121,17 @@ struct rs_workspace {
     rs_real *dh;         /* (B, H) gradient flowing to the previous state */
     rs_real *dc;         /* (B, H) LSTM cell gradient flowing back */
     rs_real *row_weight; /* (rows) class weight of each target, 0 for padded steps */
+    /* layer 0's input tables (see the top), NULL when they can never pay:
+     * forward, W_ih x + b_ih of each token (V, G) and category (C, G) for
+     * one direction; backward, the sums of each token's (category's) gate
+     * gradients */
+    rs_real *token_table;
+    rs_real *category_table;
     /* what the last forward saw */
     int B, T;
     int dropout_on;       /* between layers and before the head */
     int input_dropout_on; /* on layer 0's input */
+    int tables_on;        /* layer 0's input projection through the tables */
 };
 
 static rs_real *alloc_reals(size_t n, int *failed)
@@ -169,6 +185,12 @@ rs_workspace *rs_workspace_create(const rs_config *cfg, int max_batch, int max_t
     ws->dh = alloc_reals(B * H, &failed);
     ws->dc = alloc_reals(B * H, &failed);
     ws->row_weight = alloc_reals(rows, &failed);
+    size_t V = (size_t)cfg->vocab_size, C = (size_t)cfg->n_categories;
+    size_t E = (size_t)cfg->embedding_dim, Ec = (size_t)cfg->category_dim;
+    if (V * E + C * Ec < B * T * (E + Ec)) {
+        ws->token_table = alloc_reals(V * G, &failed);
+        ws->category_table = alloc_reals(C * G, &failed);
+    }
     if (failed) {
         rs_workspace_destroy(ws);
         return NULL;
@@ -204,6 +226,8 @@ void rs_workspace_destroy(rs_workspace *ws)
     free(ws->dh);
     free(ws->dc);
     free(ws->row_weight);
+    free(ws->token_table);
+    free(ws->category_table);
     free(ws);
 }
 
@@ -263,29 +287,95 @@ static int active_rows(const rs_batch *batch, int t)
 static int step_time(int dir, int k, int T) { return dir ? T - 1 - k : k; }
 static int prev_time(int dir, int t) { return dir ? t + 1 : t - 1; }
 
-/* Forward of one layer and direction over the whole batch. */
-static void direction_forward(rs_workspace *ws, const rs_rnn_weights *w, layer_state *ls, int dir,
-                              int In, const rs_batch *batch)
+/* Whether this batch's layer 0 goes through the input tables. */
+static int choose_tables(const rs_workspace *ws, const rs_batch *batch, rs_input_path path)
 {
     const rs_config *cfg = &ws->cfg;
+    if (!ws->token_table || ws->input_dropout_on || path == RS_INPUT_PER_ROW)
+        return 0;
+    if (path == RS_INPUT_TABLES)
+        return 1;
+    size_t inputs = 0; /* (step, row) pairs that are projected */
+    for (int b = 0; b < batch->B; b++)
+        inputs += (size_t)batch->lengths[b];
+    size_t E = (size_t)cfg->embedding_dim, Ec = (size_t)cfg->category_dim;
+    return (size_t)cfg->vocab_size * E + (size_t)cfg->n_categories * Ec < inputs * (E + Ec);
+}
+
+/* gates (T·B, G) = in (T·B, In) · W_ihᵀ + b_ih: all steps at once when every
+ * row runs to T, else per step on the active rows only. */
+static void project_per_row(const rs_rnn_weights *w, const layer_state *ls, int In, int G,
+                            const rs_batch *batch, rs_real *gates)
+{
+    int B = batch->B, T = batch->T;
+    if (active_rows(batch, T - 1) == B) {
+        rs_gemm(0, 1, T * B, G, In, 1, ls->in, In, w->weight_ih, In, 0, gates, G);
+    } else {
+        for (int t = 0; t < T; t++)
+            rs_gemm(0, 1, active_rows(batch, t), G, In, 1, ls->in + (size_t)t * B * In, In,
+                    w->weight_ih, In, 0, gates + (size_t)t * B * G, G);
+    }
+    for (int t = 0; t < T; t++)
+        for (size_t r = (size_t)t * B; r < (size_t)t * B + (size_t)active_rows(batch, t); r++)
+            for (int j = 0; j < G; j++)
+                gates[r * G + j] += w->bias_ih[j];
+}
+
+/* The same for layer 0 through the tables: token_table (V, G) = embedding ·
+ * W_ih[:, :E]ᵀ + b_ih, category_table (C, G) = category_embedding ·
+ * W_ih[:, E:]ᵀ, and each row of gates the sum of its token's and category's
+ * rows.  A padded row of an unsorted batch gets b_ih, as its zero input does
+ * per row. */
+static void project_through_tables(rs_workspace *ws, const rs_params *p, const rs_rnn_weights *w,
+                                   int G, const rs_batch *batch, rs_real *gates)
+{
+    const rs_config *cfg = &ws->cfg;
+    int B = batch->B, T = batch->T, V = cfg->vocab_size, C = cfg->n_categories;
+    int E = cfg->embedding_dim, Ec = cfg->category_dim, In = E + Ec;
+    rs_gemm(0, 1, V, G, E, 1, p->embedding, E, w->weight_ih, In, 0, ws->token_table, G);
+    for (size_t v = 0; v < (size_t)V; v++)
+        for (int j = 0; j < G; j++)
+            ws->token_table[v * G + j] += w->bias_ih[j];
+    if (Ec)
+        rs_gemm(0, 1, C, G, Ec, 1, p->category_embedding, Ec, w->weight_ih + E, In, 0,
+                ws->category_table, G);
+    for (int t = 0; t < T; t++) {
+        int active = active_rows(batch, t);
+        for (int b = 0; b < active; b++) {
+            rs_real *restrict g = gates + ((size_t)t * B + b) * G;
+            if (t >= batch->lengths[b]) {
+                memcpy(g, w->bias_ih, (size_t)G * sizeof *g);
+                continue;
+            }
+            const rs_real *restrict tok = ws->token_table + (size_t)token_at(batch, b, t) * G;
+            if (Ec) {
+                const rs_real *restrict cat = ws->category_table + (size_t)batch->categories[b] * G;
+                for (int j = 0; j < G; j++)
+                    g[j] = tok[j] + cat[j];
+            } else {
+                memcpy(g, tok, (size_t)G * sizeof *g);
+            }
+        }
+    }
+}
+
+/* Forward of one layer and direction over the whole batch. */
+static void direction_forward(rs_workspace *ws, const rs_params *p, int l, int dir,
+                              const rs_batch *batch)
+{
+    const rs_config *cfg = &ws->cfg;
+    const rs_rnn_weights *w = &p->rnn[l][dir];
+    layer_state *ls = &ws->layer[l];
+    int In = rs_config_layer_input(cfg, l);
     int B = batch->B, T = batch->T, H = cfg->hidden_size, D = rs_config_directions(cfg);
     int G = rs_cell_gates(cfg->cell) * H, HD = H * D;
     dir_state *st = &ls->dir[dir];
     rs_real *out = ls->out + (size_t)B * HD; /* out[t] at out + t·B·HD; out[-1], out[T] are zero */
 
-    /* gates (T·B, G) = in (T·B, In) · W_ihᵀ + b_ih: all steps at once when every
-     * row runs to T, else per step on the active rows only */
-    if (active_rows(batch, T - 1) == B) {
-        rs_gemm(0, 1, T * B, G, In, 1, ls->in, In, w->weight_ih, In, 0, st->gates, G);
-    } else {
-        for (int t = 0; t < T; t++)
-            rs_gemm(0, 1, active_rows(batch, t), G, In, 1, ls->in + (size_t)t * B * In, In,
-                    w->weight_ih, In, 0, st->gates + (size_t)t * B * G, G);
-    }
-    for (int t = 0; t < T; t++)
-        for (size_t r = (size_t)t * B; r < (size_t)t * B + (size_t)active_rows(batch, t); r++)
-            for (int j = 0; j < G; j++)
-                st->gates[r * G + j] += w->bias_ih[j];
+    if (l == 0 && ws->tables_on)
+        project_through_tables(ws, p, w, G, batch, st->gates);
+    else
+        project_per_row(w, ls, In, G, batch, st->gates);
 
     for (int k = 0; k < T; k++) {
         int t = step_time(dir, k, T), tp = prev_time(dir, t);
@@ -351,14 +441,15 @@ double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch,
     ws->T = T;
     ws->dropout_on = dropout > 0;
     ws->input_dropout_on = opts && rng && opts->input_dropout > 0;
+    ws->tables_on = choose_tables(ws, batch, opts ? opts->input_path : RS_INPUT_AUTO);
 
-    embed(ws, p, batch, ws->layer[0].in);
+    if (!ws->tables_on)
+        embed(ws, p, batch, ws->layer[0].in);
     if (ws->input_dropout_on)
         dropout_forward(ws->layer[0].in, ws->layer[0].in, ws->layer[0].in_mask,
                         (size_t)T * B * rs_config_layer_input(cfg, 0), opts->input_dropout, rng);
     for (int l = 0; l < cfg->num_layers; l++) {
         layer_state *ls = &ws->layer[l];
-        int In = rs_config_layer_input(cfg, l);
         if (l > 0) {
             const rs_real *below = ws->layer[l - 1].out + (size_t)B * HD;
             size_t n = (size_t)T * B * HD;
@@ -376,7 +467,7 @@ double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch,
                 memset(ls->dir[d].cell + (size_t)(T + 1) * B * H, 0,
                        (size_t)B * H * sizeof(rs_real));
             }
-            direction_forward(ws, &p->rnn[l][d], ls, d, In, batch);
+            direction_forward(ws, p, l, d, batch);
         }
     }
 
@@ -441,10 +532,11 @@ double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch,
 }
 
 /* BPTT of one layer and direction.  dout holds dL/d(outputs) of this layer
- * (slabbed); adds into grads and into din (T, B, In). */
+ * (slabbed); adds into grads, and unless per_row_input is 0 into dW_ih and
+ * din (T, B, In); leaves dL/d(input projection) in ws->dgate_x (T, B, G). */
 static void direction_backward(rs_workspace *ws, const rs_rnn_weights *w, rs_rnn_weights *gw,
                                layer_state *ls, int dir, int In, const rs_batch *batch,
-                               rs_real *din)
+                               int per_row_input, rs_real *din)
 {
     const rs_config *cfg = &ws->cfg;
     int B = batch->B, T = batch->T, H = cfg->hidden_size, D = rs_config_directions(cfg);
@@ -533,16 +625,57 @@ static void direction_backward(rs_workspace *ws, const rs_rnn_weights *w, rs_rnn
     for (int t = 0; t < T; t++) {
         int a = active_rows(batch, t);
         size_t r0 = (size_t)t * B;
-        /* dW_hh (G, H) += dghᵀ (G, a) · hprev (a, H);  dW_ih (G, In) += dgxᵀ · in */
+        /* dW_hh (G, H) += dghᵀ (G, a) · hprev (a, H) */
         rs_gemm(1, 0, G, H, a, 1, dgh + r0 * G, G, hprev_all + r0 * HD, HD, 1, gw->weight_hh, H);
-        rs_gemm(1, 0, G, In, a, 1, dgx + r0 * G, G, ls->in + r0 * In, In, 1, gw->weight_ih, In);
-        /* din (a, In) += dgx (a, G) · W_ih (G, In) */
-        rs_gemm(0, 0, a, In, G, 1, dgx + r0 * G, G, w->weight_ih, In, 1, din + r0 * In, In);
+        if (per_row_input) {
+            /* dW_ih (G, In) += dgxᵀ (G, a) · in (a, In);  din (a, In) += dgx · W_ih */
+            rs_gemm(1, 0, G, In, a, 1, dgx + r0 * G, G, ls->in + r0 * In, In, 1, gw->weight_ih, In);
+            rs_gemm(0, 0, a, In, G, 1, dgx + r0 * G, G, w->weight_ih, In, 1, din + r0 * In, In);
+        }
         for (size_t r = r0; r < r0 + (size_t)a; r++)
             for (int j = 0; j < G; j++) {
                 gw->bias_ih[j] += dgx[r * G + j];
                 gw->bias_hh[j] += dgh[r * G + j];
             }
+    }
+}
+
+/* Layer 0's input gradients through the tables, from one direction's
+ * dgate_x: S (V, G) = Σ of each token's gate-gradient rows (and the same per
+ * category), then dW_ih[:, :E] += Sᵀ · embedding and d embedding += S · W_ih[:, :E]. */
+static void input_backward_through_tables(rs_workspace *ws, const rs_params *p, int dir,
+                                          rs_params *grads, const rs_batch *batch)
+{
+    const rs_config *cfg = &ws->cfg;
+    const rs_rnn_weights *w = &p->rnn[0][dir];
+    rs_rnn_weights *gw = &grads->rnn[0][dir];
+    int B = batch->B, T = batch->T, G = rs_cell_gates(cfg->cell) * cfg->hidden_size;
+    int V = cfg->vocab_size, C = cfg->n_categories;
+    int E = cfg->embedding_dim, Ec = cfg->category_dim, In = E + Ec;
+    rs_real *tok_sum = ws->token_table, *cat_sum = ws->category_table;
+    memset(tok_sum, 0, (size_t)V * G * sizeof *tok_sum);
+    if (Ec)
+        memset(cat_sum, 0, (size_t)C * G * sizeof *cat_sum);
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < B; b++) {
+            if (t >= batch->lengths[b])
+                continue;
+            const rs_real *restrict dg = ws->dgate_x + ((size_t)t * B + b) * G;
+            rs_real *restrict st = tok_sum + (size_t)token_at(batch, b, t) * G;
+            for (int j = 0; j < G; j++)
+                st[j] += dg[j];
+            if (Ec) {
+                rs_real *restrict sc = cat_sum + (size_t)batch->categories[b] * G;
+                for (int j = 0; j < G; j++)
+                    sc[j] += dg[j];
+            }
+        }
+    rs_gemm(1, 0, G, E, V, 1, tok_sum, G, p->embedding, E, 1, gw->weight_ih, In);
+    rs_gemm(0, 0, V, E, G, 1, tok_sum, G, w->weight_ih, In, 1, grads->embedding, E);
+    if (Ec) {
+        rs_gemm(1, 0, G, Ec, C, 1, cat_sum, G, p->category_embedding, Ec, 1, gw->weight_ih + E, In);
+        rs_gemm(0, 0, C, Ec, G, 1, cat_sum, G, w->weight_ih + E, In, 1, grads->category_embedding,
+                Ec);
     }
 }
 
@@ -582,9 +715,15 @@ void rs_backward(rs_workspace *ws, const rs_params *p, rs_params *grads, const r
     for (int l = cfg->num_layers - 1; l >= 0; l--) {
         layer_state *ls = &ws->layer[l];
         int In = rs_config_layer_input(cfg, l);
-        memset(ws->din, 0, (size_t)T * B * In * sizeof(rs_real));
-        for (int d = 0; d < D; d++)
-            direction_backward(ws, &p->rnn[l][d], &grads->rnn[l][d], ls, d, In, batch, ws->din);
+        int tables = l == 0 && ws->tables_on;
+        if (!tables)
+            memset(ws->din, 0, (size_t)T * B * In * sizeof(rs_real));
+        for (int d = 0; d < D; d++) {
+            direction_backward(ws, &p->rnn[l][d], &grads->rnn[l][d], ls, d, In, batch, !tables,
+                               ws->din);
+            if (tables)
+                input_backward_through_tables(ws, p, d, grads, batch);
+        }
         if (l > 0) {
             /* the layer below's output gradient is din through the dropout mask */
             memset(ws->dout, 0, (size_t)(T + 2) * slab * sizeof(rs_real));
@@ -593,6 +732,8 @@ void rs_backward(rs_workspace *ws, const rs_params *p, rs_params *grads, const r
         }
     }
 
+    if (ws->tables_on)
+        return; /* the embedding gradients are done */
     /* scatter the input gradient (through the input dropout mask) into the embedding rows */
     size_t E = (size_t)cfg->embedding_dim, Ec = (size_t)cfg->category_dim, In0 = E + Ec;
     if (ws->input_dropout_on)

@@ -9,7 +9,9 @@
  * different lengths, garbage in the padding), so the masking of padded steps
  * is checked too, as are dropout (between layers, before the head, on the
  * input) and class-weighted losses.  The embedding gradient is the gradient
- * w.r.t. the inputs.
+ * w.r.t. the inputs.  Layer 0's input projection has two paths
+ * (rs_input_path): the finite differences check the tables path, and the
+ * per-row path must give the same loss and gradients to 1e-10.
  */
 #include <stdlib.h>
 
@@ -88,14 +90,15 @@ static void sort_rows(fixture *fx)
     }
 }
 
-static double loss_at(rs_workspace *ws, const rs_params *p, const fixture *fx)
+static double loss_at(rs_workspace *ws, const rs_params *p, const fixture *fx, rs_input_path path)
 {
     rs_rng rng;
     rs_rng_seed(&rng, 99); /* the same dropout masks on every evaluation */
     rs_forward_opts opts = {.dropout = fx->dropout,
                             .input_dropout = fx->input_dropout,
                             .class_weight = fx->weighted ? fx->class_weight : NULL,
-                            .rng = &rng};
+                            .rng = &rng,
+                            .input_path = path};
     return rs_forward(ws, p, &fx->batch, &opts);
 }
 
@@ -116,8 +119,23 @@ static double check_fixture(const fixture *fx, const char *label)
         theta[i] *= 1.5;
     rs_workspace *ws = rs_workspace_create(cfg, B, T);
     ASSERT_TRUE(ws != NULL);
-    loss_at(ws, &p, fx);
+    double loss = loss_at(ws, &p, fx, RS_INPUT_TABLES);
     rs_backward(ws, &p, &g, &fx->batch);
+
+    /* the per-row input path: the same loss and gradients */
+    double *grad_rows = calloc(n, sizeof *grad_rows);
+    rs_params gr;
+    rs_params_bind(cfg, grad_rows, &gr);
+    ASSERT_NEAR(loss_at(ws, &p, fx, RS_INPUT_PER_ROW), loss, 1e-12);
+    rs_backward(ws, &p, &gr, &fx->batch);
+    double path_diff = 0.0;
+    for (size_t i = 0; i < n; i++)
+        path_diff = fmax(path_diff, fabs(grad[i] - grad_rows[i]) /
+                                        fmax(1e-8, fabs(grad[i]) + fabs(grad_rows[i])));
+    test_checks_++;
+    if (path_diff > 1e-10)
+        TEST_FAIL_("%s: the per-row and tables input paths differ (rel %.3g)", label, path_diff);
+    free(grad_rows);
 
     double worst = 0.0;
     const double eps = 1e-5;
@@ -129,9 +147,9 @@ static double check_fixture(const fixture *fx, const char *label)
             double *x = &theta[d.offset + k];
             double saved = *x;
             *x = saved + eps;
-            double up = loss_at(ws, &p, fx);
+            double up = loss_at(ws, &p, fx, RS_INPUT_TABLES);
             *x = saved - eps;
-            double down = loss_at(ws, &p, fx);
+            double down = loss_at(ws, &p, fx, RS_INPUT_TABLES);
             *x = saved;
             double numeric = (up - down) / (2 * eps);
             double analytic = grad[d.offset + k];

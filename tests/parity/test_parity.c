@@ -442,26 +442,8 @@ static void run_case(const char *dir, const char *name, summary *sum)
         goto done;
     }
 
-    /* 1. forward */
-    double loss = rs_forward(ws, p, &batch, NULL);
-    diff dloss = {0};
-    diff_add(&dloss, loss, g.loss[0]);
-    printf("    loss %.7f (torch %.7f)\n", loss, (double)g.loss[0]);
-    CHECK_DIFF(name, "loss", &dloss);
-    diff dlog = compare_logits(cfg, &g, rs_workspace_logits(ws));
-    CHECK_DIFF(name, "logits", &dlog);
-    diff_merge(&sum->loss, &dloss);
-    diff_merge(&sum->logits, &dlog);
-
-    /* the golden file's own consistency: its loss is the mean CE of its logits */
-    double mean = 0;
-    int count = 0;
-    for (int b = 0; b < g.B; b++)
-        for (int t = 0; t < (cfg->task == RS_TASK_CLASSIFIER ? 1 : g.lengths[b]); t++, count++)
-            mean += golden_loss(cfg, &g, b, t);
-    ASSERT_NEAR(g.loss[0], mean / count, 1e-5);
-
-    /* 2. backward */
+    /* 1. forward and 2. backward, with layer 0's input projection per row
+     * and through the tables (rs_input_path) */
     size_t n = rs_param_count(cfg);
     grad = calloc(n, sizeof *grad);
     test_checks_++;
@@ -469,30 +451,53 @@ static void run_case(const char *dir, const char *name, summary *sum)
         TEST_FAIL_("%s: out of memory", name);
         goto done;
     }
-    rs_params dp;
-    rs_params_bind(cfg, grad, &dp);
-    rs_backward(ws, p, &dp, &batch);
-    int n_tensors = rs_tensor_count(cfg);
-    for (int i = 0; i < n_tensors; i++) {
-        rs_tensor_desc d;
-        rs_tensor_describe(cfg, i, &d);
-        char gname[64];
-        snprintf(gname, sizeof gname, "grad.%s", d.name);
-        float *want = load(ex, name, gname, RS_DTYPE_F32, d.numel, NULL);
-        if (!want)
-            continue;
-        diff dg = {0};
-        for (size_t j = 0; j < d.numel; j++)
-            diff_add(&dg, grad[d.offset + j], want[j]);
-        CHECK_DIFF(name, gname, &dg);
-        diff_merge(&sum->grads, &dg);
-        free(want);
+    for (int path = RS_INPUT_PER_ROW; path <= RS_INPUT_TABLES; path++) {
+        rs_forward_opts opts = {.input_path = (rs_input_path)path};
+        double loss = rs_forward(ws, p, &batch, &opts);
+        diff dloss = {0};
+        diff_add(&dloss, loss, g.loss[0]);
+        printf("    %s: loss %.7f (torch %.7f)\n", path == RS_INPUT_TABLES ? "tables" : "per row",
+               loss, (double)g.loss[0]);
+        CHECK_DIFF(name, "loss", &dloss);
+        diff dlog = compare_logits(cfg, &g, rs_workspace_logits(ws));
+        CHECK_DIFF(name, "logits", &dlog);
+        diff_merge(&sum->loss, &dloss);
+        diff_merge(&sum->logits, &dlog);
+
+        /* the golden file's own consistency: its loss is the mean CE of its logits */
+        double mean = 0;
+        int count = 0;
+        for (int b = 0; b < g.B; b++)
+            for (int t = 0; t < (cfg->task == RS_TASK_CLASSIFIER ? 1 : g.lengths[b]); t++, count++)
+                mean += golden_loss(cfg, &g, b, t);
+        ASSERT_NEAR(g.loss[0], mean / count, 1e-5);
+
+        memset(grad, 0, n * sizeof *grad);
+        rs_params dp;
+        rs_params_bind(cfg, grad, &dp);
+        rs_backward(ws, p, &dp, &batch);
+        int n_tensors = rs_tensor_count(cfg);
+        for (int i = 0; i < n_tensors; i++) {
+            rs_tensor_desc d;
+            rs_tensor_describe(cfg, i, &d);
+            char gname[64];
+            snprintf(gname, sizeof gname, "grad.%s", d.name);
+            float *want = load(ex, name, gname, RS_DTYPE_F32, d.numel, NULL);
+            if (!want)
+                continue;
+            diff dg = {0};
+            for (size_t j = 0; j < d.numel; j++)
+                diff_add(&dg, grad[d.offset + j], want[j]);
+            CHECK_DIFF(name, gname, &dg);
+            diff_merge(&sum->grads, &dg);
+            free(want);
+        }
+        /* every grad.* in the file is a tensor of the model (none silently skipped) */
+        int n_grad = 0;
+        for (int i = 0; i < rs_st_count(ex); i++)
+            n_grad += strncmp(rs_st_at(ex, i)->name, "grad.", 5) == 0;
+        ASSERT_EQ(n_tensors, n_grad);
     }
-    /* every grad.* in the file is a tensor of the model (none silently skipped) */
-    int n_grad = 0;
-    for (int i = 0; i < rs_st_count(ex); i++)
-        n_grad += strncmp(rs_st_at(ex, i)->name, "grad.", 5) == 0;
-    ASSERT_EQ(n_tensors, n_grad);
 
     /* 3. Adam with clipping, both clip values */
     train_steps(name, "adam", m, ws, &batch, &g, g.clip, g.adam_losses, g.adam_norms, sum);
