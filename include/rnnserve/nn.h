@@ -154,6 +154,8 @@ typedef enum rs_input_path {
 typedef struct rs_forward_opts {
     rs_real dropout;       /* between layers and before the head, 0 = off */
     rs_real input_dropout; /* on the embedding output (layer 0's input), 0 = off */
+    /* DropConnect on every W_hh: one mask per matrix and batch, 0 = off */
+    rs_real weight_dropout;
     /* (K) weight of each target class, as CrossEntropyLoss(weight=...): the
      * loss is sum(w[y] * ce) / sum(w[y]).  NULL = uniform. */
     const rs_real *class_weight;

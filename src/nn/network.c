@@ -30,6 +30,11 @@
  * d embedding = S · W_ih.  That replaces three GEMMs over T·B rows by three
  * over V rows (rs_input_path).
  *
+ * Weight dropout (DropConnect on W_hh, as AWD-LSTM's WeightDrop): each
+ * forward draws one mask per recurrent matrix, mask ∈ {0, 1/(1−p)}, and every
+ * step of the batch uses W_hh ⊙ mask; the backward uses the same matrix for
+ * dh and takes dW_hh = dW' ⊙ mask.
+ *
  * Layer outputs are stored with one zero time slab before and after,
  * (T + 2, B, H·D), so "the previous state" of every step, forward or
  * reverse, is a plain strided view and the weight gradient dW_hh of a whole
@@ -91,9 +96,11 @@ static void gru_gates(int H, rs_real *restrict a, const rs_real *restrict rh,
 
 /* Buffers of one layer and direction. */
 typedef struct dir_state {
-    rs_real *gates; /* (T, B, G): input projection, then post-activation gates */
-    rs_real *cell;  /* (T + 2, B, H): LSTM cell state with zero slabs, else NULL */
-    rs_real *hn;    /* (T, B, H): GRU W_hn h + b_hn, else NULL */
+    rs_real *gates;             /* (T, B, G): input projection, then post-activation gates */
+    rs_real *cell;              /* (T + 2, B, H): LSTM cell state with zero slabs, else NULL */
+    rs_real *hn;                /* (T, B, H): GRU W_hn h + b_hn, else NULL */
+    rs_real *weight_hh_mask;    /* (G, H) weight-dropout mask of this batch */
+    rs_real *weight_hh_dropped; /* (G, H) W_hh ⊙ mask */
 } dir_state;
 
 typedef struct layer_state {
@@ -120,6 +127,7 @@ struct rs_workspace {
     rs_real *dgate_h;    /* (T, B, G) gradient w.r.t. W_hh h + b_hh (GRU only) */
     rs_real *dh;         /* (B, H) gradient flowing to the previous state */
     rs_real *dc;         /* (B, H) LSTM cell gradient flowing back */
+    rs_real *dweight_hh; /* (G, H) dL/d(W_hh ⊙ mask) under weight dropout */
     rs_real *row_weight; /* (rows) class weight of each target, 0 for padded steps */
     /* layer 0's input tables (see the top), NULL when they can never pay:
      * forward, W_ih x + b_ih of each token (V, G) and category (C, G) for
@@ -129,9 +137,10 @@ struct rs_workspace {
     rs_real *category_table;
     /* what the last forward saw */
     int B, T;
-    int dropout_on;       /* between layers and before the head */
-    int input_dropout_on; /* on layer 0's input */
-    int tables_on;        /* layer 0's input projection through the tables */
+    int dropout_on;        /* between layers and before the head */
+    int input_dropout_on;  /* on layer 0's input */
+    int weight_dropout_on; /* on every W_hh */
+    int tables_on;         /* layer 0's input projection through the tables */
 };
 
 static rs_real *alloc_reals(size_t n, int *failed)
@@ -169,6 +178,8 @@ rs_workspace *rs_workspace_create(const rs_config *cfg, int max_batch, int max_t
                 ls->dir[d].cell = alloc_reals((T + 2) * B * H, &failed);
             if (cfg->cell == RS_CELL_GRU)
                 ls->dir[d].hn = alloc_reals(T * B * H, &failed);
+            ls->dir[d].weight_hh_mask = alloc_reals(G * H, &failed);
+            ls->dir[d].weight_hh_dropped = alloc_reals(G * H, &failed);
         }
     }
     size_t rows = cfg->task == RS_TASK_GENERATOR ? T * B : B;
@@ -184,6 +195,7 @@ rs_workspace *rs_workspace_create(const rs_config *cfg, int max_batch, int max_t
     ws->dgate_h = alloc_reals(T * B * G, &failed);
     ws->dh = alloc_reals(B * H, &failed);
     ws->dc = alloc_reals(B * H, &failed);
+    ws->dweight_hh = alloc_reals(G * H, &failed);
     ws->row_weight = alloc_reals(rows, &failed);
     size_t V = (size_t)cfg->vocab_size, C = (size_t)cfg->n_categories;
     size_t E = (size_t)cfg->embedding_dim, Ec = (size_t)cfg->category_dim;
@@ -211,6 +223,8 @@ void rs_workspace_destroy(rs_workspace *ws)
             free(ls->dir[d].gates);
             free(ls->dir[d].cell);
             free(ls->dir[d].hn);
+            free(ls->dir[d].weight_hh_mask);
+            free(ls->dir[d].weight_hh_dropped);
         }
     }
     free(ws->features);
@@ -225,6 +239,7 @@ void rs_workspace_destroy(rs_workspace *ws)
     free(ws->dgate_h);
     free(ws->dh);
     free(ws->dc);
+    free(ws->dweight_hh);
     free(ws->row_weight);
     free(ws->token_table);
     free(ws->category_table);
@@ -376,6 +391,7 @@ static void direction_forward(rs_workspace *ws, const rs_params *p, int l, int d
         project_through_tables(ws, p, w, G, batch, st->gates);
     else
         project_per_row(w, ls, In, G, batch, st->gates);
+    const rs_real *weight_hh = ws->weight_dropout_on ? st->weight_hh_dropped : w->weight_hh;
 
     for (int k = 0; k < T; k++) {
         int t = step_time(dir, k, T), tp = prev_time(dir, t);
@@ -384,7 +400,7 @@ static void direction_forward(rs_workspace *ws, const rs_params *p, int l, int d
         rs_real *gates = st->gates + (size_t)t * B * G;
         int active = active_rows(batch, t);
         /* recur (active, G) = hprev · W_hhᵀ */
-        rs_gemm(0, 1, active, G, H, 1, hprev, HD, w->weight_hh, H, 0, ws->recur, G);
+        rs_gemm(0, 1, active, G, H, 1, hprev, HD, weight_hh, H, 0, ws->recur, G);
         for (int b = 0; b < B; b++) {
             const rs_real *hp = hprev + (size_t)b * HD;
             rs_real *h = hcur + (size_t)b * HD;
@@ -441,6 +457,7 @@ double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch,
     ws->T = T;
     ws->dropout_on = dropout > 0;
     ws->input_dropout_on = opts && rng && opts->input_dropout > 0;
+    ws->weight_dropout_on = opts && rng && opts->weight_dropout > 0;
     ws->tables_on = choose_tables(ws, batch, opts ? opts->input_path : RS_INPUT_AUTO);
 
     if (!ws->tables_on)
@@ -462,6 +479,10 @@ double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch,
         memset(ls->out, 0, (size_t)B * HD * sizeof(rs_real));
         memset(ls->out + (size_t)(T + 1) * B * HD, 0, (size_t)B * HD * sizeof(rs_real));
         for (int d = 0; d < D; d++) {
+            if (ws->weight_dropout_on)
+                dropout_forward(p->rnn[l][d].weight_hh, ls->dir[d].weight_hh_dropped,
+                                ls->dir[d].weight_hh_mask, (size_t)rs_cell_gates(cfg->cell) * H * H,
+                                opts->weight_dropout, rng);
             if (ls->dir[d].cell) {
                 memset(ls->dir[d].cell, 0, (size_t)B * H * sizeof(rs_real));
                 memset(ls->dir[d].cell + (size_t)(T + 1) * B * H, 0,
@@ -547,6 +568,11 @@ static void direction_backward(rs_workspace *ws, const rs_rnn_weights *w, rs_rnn
     int gru = cfg->cell == RS_CELL_GRU;
     rs_real *dgx = ws->dgate_x;
     rs_real *dgh = gru ? ws->dgate_h : ws->dgate_x; /* identical unless GRU */
+    const rs_real *weight_hh = ws->weight_dropout_on ? st->weight_hh_dropped : w->weight_hh;
+    /* dW_hh, or under weight dropout dL/d(W_hh ⊙ mask), masked at the end */
+    rs_real *dweight_hh = ws->weight_dropout_on ? ws->dweight_hh : gw->weight_hh;
+    if (ws->weight_dropout_on)
+        memset(dweight_hh, 0, (size_t)G * H * sizeof *dweight_hh);
 
     memset(ws->dh, 0, (size_t)B * H * sizeof(rs_real));
     memset(ws->dc, 0, (size_t)B * H * sizeof(rs_real));
@@ -615,7 +641,7 @@ static void direction_backward(rs_workspace *ws, const rs_rnn_weights *w, rs_rnn
             }
         }
         /* dh (B, H) += gh (B, G) · W_hh (G, H); rows past `active` have gh = 0 */
-        rs_gemm(0, 0, active_rows(batch, t), H, G, 1, gh, G, w->weight_hh, H, 1, ws->dh, H);
+        rs_gemm(0, 0, active_rows(batch, t), H, G, 1, gh, G, weight_hh, H, 1, ws->dh, H);
     }
 
     /* weight gradients and din, step by step over the active rows (inactive
@@ -626,7 +652,7 @@ static void direction_backward(rs_workspace *ws, const rs_rnn_weights *w, rs_rnn
         int a = active_rows(batch, t);
         size_t r0 = (size_t)t * B;
         /* dW_hh (G, H) += dghᵀ (G, a) · hprev (a, H) */
-        rs_gemm(1, 0, G, H, a, 1, dgh + r0 * G, G, hprev_all + r0 * HD, HD, 1, gw->weight_hh, H);
+        rs_gemm(1, 0, G, H, a, 1, dgh + r0 * G, G, hprev_all + r0 * HD, HD, 1, dweight_hh, H);
         if (per_row_input) {
             /* dW_ih (G, In) += dgxᵀ (G, a) · in (a, In);  din (a, In) += dgx · W_ih */
             rs_gemm(1, 0, G, In, a, 1, dgx + r0 * G, G, ls->in + r0 * In, In, 1, gw->weight_ih, In);
@@ -638,6 +664,9 @@ static void direction_backward(rs_workspace *ws, const rs_rnn_weights *w, rs_rnn
                 gw->bias_hh[j] += dgh[r * G + j];
             }
     }
+    if (ws->weight_dropout_on)
+        for (size_t i = 0; i < (size_t)G * H; i++)
+            gw->weight_hh[i] += dweight_hh[i] * st->weight_hh_mask[i];
 }
 
 /* Layer 0's input gradients through the tables, from one direction's

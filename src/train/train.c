@@ -31,7 +31,7 @@ enum { SPECIALS = 3, PAD_ID = 0, BOS_ID = 1, EOS_ID = 2 };
 typedef struct train_opts {
     const char *data, *out, *log;
     int cell, layers, hidden, embed, category_dim, bidirectional, conditional;
-    double dropout, input_dropout, class_weight_power;
+    double dropout, input_dropout, weight_dropout, class_weight_power;
     int epochs, batch_size;
     double lr, weight_decay, clip;
     int schedule, optimizer;
@@ -248,6 +248,7 @@ static char *training_json(const train_opts *o, const rs_dataset *d, const char 
     cJSON_AddNumberToObject(h, "batch_size", o->batch_size);
     cJSON_AddNumberToObject(h, "dropout", o->dropout);
     cJSON_AddNumberToObject(h, "input_dropout", o->input_dropout);
+    cJSON_AddNumberToObject(h, "weight_dropout", o->weight_dropout);
     cJSON_AddNumberToObject(h, "class_weight_power", o->class_weight_power);
     cJSON_AddNumberToObject(h, "clip", o->clip);
     cJSON_AddStringToObject(h, "schedule", schedule_choices[o->schedule]);
@@ -311,6 +312,8 @@ int rs_train_main(rs_task task, int argc, char **argv)
          "dropout between layers and before the head", 0, NULL},
         {"input-dropout", NULL, FLAG_DOUBLE, &o.input_dropout, 0, 0.9, NULL,
          "dropout on the character embeddings", 0, NULL},
+        {"weight-dropout", NULL, FLAG_DOUBLE, &o.weight_dropout, 0, 0.9, NULL,
+         "DropConnect on the recurrent weights W_hh, one mask per batch", 0, NULL},
         {"class-weight-power", NULL, FLAG_DOUBLE, &o.class_weight_power, 0, 2, NULL,
          "classifier: weight each label by (1/frequency)^power in the loss, 0 = off", 0, NULL},
         {"epochs", NULL, FLAG_INT, &o.epochs, 1, 100000, NULL, "maximum epochs", 0, NULL},
@@ -495,6 +498,7 @@ int rs_train_main(rs_task task, int argc, char **argv)
     rs_params_init(&cfg, &p, &rng);
     rs_forward_opts fopts = {.dropout = (rs_real)o.dropout,
                              .input_dropout = (rs_real)o.input_dropout,
+                             .weight_dropout = (rs_real)o.weight_dropout,
                              .class_weight = class_weight,
                              .rng = &rng};
 

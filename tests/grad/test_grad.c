@@ -8,7 +8,7 @@
  * difference compared with the gradient.  The batches are padded (rows of
  * different lengths, garbage in the padding), so the masking of padded steps
  * is checked too, as are dropout (between layers, before the head, on the
- * input) and class-weighted losses.  The embedding gradient is the gradient
+ * input, DropConnect on W_hh) and class-weighted losses.  The embedding gradient is the gradient
  * w.r.t. the inputs.  Layer 0's input projection has two paths
  * (rs_input_path): the finite differences check the tables path, and the
  * per-row path must give the same loss and gradients to 1e-10.
@@ -28,7 +28,7 @@ typedef struct fixture {
     rs_config cfg;
     int32_t tokens[B * T], lengths[B], categories[B], targets[B * T];
     rs_batch batch;
-    double dropout, input_dropout;
+    double dropout, input_dropout, weight_dropout;
     double class_weight[7]; /* used when weighted */
     int weighted;
 } fixture;
@@ -96,6 +96,7 @@ static double loss_at(rs_workspace *ws, const rs_params *p, const fixture *fx, r
     rs_rng_seed(&rng, 99); /* the same dropout masks on every evaluation */
     rs_forward_opts opts = {.dropout = fx->dropout,
                             .input_dropout = fx->input_dropout,
+                            .weight_dropout = fx->weight_dropout,
                             .class_weight = fx->weighted ? fx->class_weight : NULL,
                             .rng = &rng,
                             .input_path = path};
@@ -201,6 +202,7 @@ static void check_cell(rs_cell cell)
     fixture fx;
     make_fixture(&fx, RS_TASK_CLASSIFIER, cell, 2, 1, 0, 0.4);
     fx.input_dropout = 0.25;
+    fx.weight_dropout = 0.3;
     fx.weighted = 1;
     snprintf(label, sizeof label, "%s classifier L=2 bidi dropout+weights", rs_cell_name(cell));
     fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
@@ -215,6 +217,10 @@ static void check_cell(rs_cell cell)
     make_fixture(&fx, RS_TASK_GENERATOR, cell, 1, 0, 1, 0.0);
     fx.input_dropout = 0.3;
     snprintf(label, sizeof label, "%s generator input dropout", rs_cell_name(cell));
+    fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
+    make_fixture(&fx, RS_TASK_GENERATOR, cell, 2, 0, 1, 0.0);
+    fx.weight_dropout = 0.4;
+    snprintf(label, sizeof label, "%s generator L=2 weight dropout", rs_cell_name(cell));
     fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
 }
 
