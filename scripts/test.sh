@@ -2,7 +2,7 @@
 # Installs what is missing, builds with warnings as errors, and runs every
 # test suite twice: in a release build, and in a clang build with
 # AddressSanitizer and UndefinedBehaviorSanitizer; then the daemon's http
-# suite once more under ThreadSanitizer; then the deployment files' checks
+# and grad suites once more under ThreadSanitizer; then the deployment files' checks
 # (scripts/validate-deploy.sh) and the container image's end-to-end test
 # (scripts/container-test.sh, podman; set RNNSERVE_SKIP_CONTAINER=1 to leave
 # it out on a machine without root).  Exits non-zero if anything fails; the
@@ -51,13 +51,14 @@ meson compile -C build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   run_suites build-asan "address+undefined sanitizers" || status=1
 
-# thread sanitizer on the daemon's concurrency (the http suite)
+# thread sanitizer on the daemon's concurrency (the http suite) and on
+# rnntrain's two-thread bidirectional layers (the grad suite)
 if [ ! -d build-tsan ]; then
   CC=clang meson setup build-tsan -Dwerror=true --buildtype=debugoptimized \
     -Db_sanitize=thread -Db_lundef=false
 fi
 meson compile -C build-tsan
-TSAN_OPTIONS=halt_on_error=1 run_suites build-tsan "thread sanitizer (http)" --suite http || status=1
+TSAN_OPTIONS=halt_on_error=1 run_suites build-tsan "thread sanitizer (http, grad)" --suite http --suite grad || status=1
 
 # deployment manifests and unit (offline checks), then the container image
 script_counts() { # label, script: counts its PASS/FAIL lines

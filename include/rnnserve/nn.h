@@ -132,6 +132,14 @@ typedef struct rs_workspace rs_workspace;
 /* Returns NULL on allocation failure.  Free with rs_workspace_destroy. */
 rs_workspace *rs_workspace_create(const rs_config *cfg, int max_batch, int max_time);
 void rs_workspace_destroy(rs_workspace *ws);
+/*
+ * threads ≥ 2: the forward and backward passes run the two directions of a
+ * bidirectional layer on two threads at once, each with single-threaded
+ * OpenBLAS (it sets OpenBLAS's process-wide thread count to 1 for the time,
+ * so it is for a training process, not a server).  The results are identical
+ * to the one-thread order.  Default 1.
+ */
+void rs_workspace_set_threads(rs_workspace *ws, int threads);
 
 /*
  * How a forward pass computes layer 0's input projection W_ih·[emb; cat] + b_ih.

@@ -1,5 +1,5 @@
 /*
- * blas.c — rs_gemm over OpenBLAS's CBLAS, and its naive reference.
+ * blas.c — rs_gemm over OpenBLAS's CBLAS, its thread count, and the naive reference.
  */
 #include "blas.h"
 
@@ -18,6 +18,10 @@ void rs_gemm(int trans_a, int trans_b, int M, int N, int K, rs_real alpha, const
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
 }
+
+int rs_blas_threads(void) { return openblas_get_num_threads(); }
+
+void rs_blas_set_threads(int threads) { openblas_set_num_threads(threads); }
 
 void rs_gemm_naive(int trans_a, int trans_b, int M, int N, int K, rs_real alpha, const rs_real *A,
                    int lda, const rs_real *B, int ldb, rs_real beta, rs_real *C, int ldc)

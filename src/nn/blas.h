@@ -15,6 +15,10 @@
 void rs_gemm(int trans_a, int trans_b, int M, int N, int K, rs_real alpha, const rs_real *A,
              int lda, const rs_real *B, int ldb, rs_real beta, rs_real *C, int ldc);
 
+/* OpenBLAS's thread count (openblas_get/set_num_threads): process-wide. */
+int rs_blas_threads(void);
+void rs_blas_set_threads(int threads);
+
 void rs_gemm_naive(int trans_a, int trans_b, int M, int N, int K, rs_real alpha, const rs_real *A,
                    int lda, const rs_real *B, int ldb, rs_real beta, rs_real *C, int ldc);
 

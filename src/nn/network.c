@@ -41,6 +41,7 @@
  * sequence is one GEMM.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,6 +111,23 @@ typedef struct layer_state {
     dir_state dir[2];
 } layer_state;
 
+/* Scratch of one direction: a bidirectional layer's two directions can run
+ * at the same time (rs_workspace_set_threads), so each has its own. */
+typedef struct dir_scratch {
+    rs_real *recur;      /* (B, G): W_hh h + b_hh of one step */
+    rs_real *dgate_x;    /* (T, B, G) gradient w.r.t. the input projection */
+    rs_real *dgate_h;    /* (T, B, G) gradient w.r.t. W_hh h + b_hh (GRU only) */
+    rs_real *dh;         /* (B, H) gradient flowing to the previous state */
+    rs_real *dc;         /* (B, H) LSTM cell gradient flowing back */
+    rs_real *dweight_hh; /* (G, H) dL/d(W_hh ⊙ mask) under weight dropout */
+    rs_real *din;        /* (T, B, max In) this direction's input gradient (bidirectional) */
+    /* layer 0's input tables (see the top), NULL when they can never pay:
+     * forward, W_ih x + b_ih of each token (V, G) and category (C, G);
+     * backward, the sums of each token's (category's) gate gradients */
+    rs_real *token_table;
+    rs_real *category_table;
+} dir_scratch;
+
 struct rs_workspace {
     rs_config cfg;
     int max_batch, max_time;
@@ -117,30 +135,20 @@ struct rs_workspace {
     rs_real *features;     /* head input: classifier (B, H·D); generator (T, B, H·D) */
     rs_real *feature_mask; /* dropout mask of the head input */
     rs_real *logits;       /* classifier (B, K); generator (T, B, K) */
-    rs_real *recur;        /* (B, G): W_hh h + b_hh of one step */
     /* backward scratch */
     rs_real *dlogits;    /* as logits */
     rs_real *dfeat;      /* as features */
     rs_real *dout;       /* (T + 2, B, H·D) gradient w.r.t. a layer's outputs */
     rs_real *din;        /* (T, B, max In) gradient w.r.t. a layer's input */
-    rs_real *dgate_x;    /* (T, B, G) gradient w.r.t. the input projection */
-    rs_real *dgate_h;    /* (T, B, G) gradient w.r.t. W_hh h + b_hh (GRU only) */
-    rs_real *dh;         /* (B, H) gradient flowing to the previous state */
-    rs_real *dc;         /* (B, H) LSTM cell gradient flowing back */
-    rs_real *dweight_hh; /* (G, H) dL/d(W_hh ⊙ mask) under weight dropout */
     rs_real *row_weight; /* (rows) class weight of each target, 0 for padded steps */
-    /* layer 0's input tables (see the top), NULL when they can never pay:
-     * forward, W_ih x + b_ih of each token (V, G) and category (C, G) for
-     * one direction; backward, the sums of each token's (category's) gate
-     * gradients */
-    rs_real *token_table;
-    rs_real *category_table;
+    dir_scratch scratch[2];
     /* what the last forward saw */
     int B, T;
     int dropout_on;        /* between layers and before the head */
     int input_dropout_on;  /* on layer 0's input */
     int weight_dropout_on; /* on every W_hh */
     int tables_on;         /* layer 0's input projection through the tables */
+    int threads;           /* 2: a bidirectional layer's directions on two threads */
 };
 
 static rs_real *alloc_reals(size_t n, int *failed)
@@ -188,20 +196,25 @@ rs_workspace *rs_workspace_create(const rs_config *cfg, int max_batch, int max_t
     ws->logits = alloc_reals(rows * K, &failed);
     ws->dlogits = alloc_reals(rows * K, &failed);
     ws->dfeat = alloc_reals(rows * H * D, &failed);
-    ws->recur = alloc_reals(B * G, &failed);
     ws->dout = alloc_reals((T + 2) * B * H * D, &failed);
     ws->din = alloc_reals(T * B * max_in, &failed);
-    ws->dgate_x = alloc_reals(T * B * G, &failed);
-    ws->dgate_h = alloc_reals(T * B * G, &failed);
-    ws->dh = alloc_reals(B * H, &failed);
-    ws->dc = alloc_reals(B * H, &failed);
-    ws->dweight_hh = alloc_reals(G * H, &failed);
     ws->row_weight = alloc_reals(rows, &failed);
     size_t V = (size_t)cfg->vocab_size, C = (size_t)cfg->n_categories;
     size_t E = (size_t)cfg->embedding_dim, Ec = (size_t)cfg->category_dim;
-    if (V * E + C * Ec < B * T * (E + Ec)) {
-        ws->token_table = alloc_reals(V * G, &failed);
-        ws->category_table = alloc_reals(C * G, &failed);
+    for (size_t d = 0; d < D; d++) {
+        dir_scratch *sc = &ws->scratch[d];
+        sc->recur = alloc_reals(B * G, &failed);
+        sc->dgate_x = alloc_reals(T * B * G, &failed);
+        sc->dgate_h = alloc_reals(T * B * G, &failed);
+        sc->dh = alloc_reals(B * H, &failed);
+        sc->dc = alloc_reals(B * H, &failed);
+        sc->dweight_hh = alloc_reals(G * H, &failed);
+        if (D == 2)
+            sc->din = alloc_reals(T * B * max_in, &failed);
+        if (V * E + C * Ec < B * T * (E + Ec)) {
+            sc->token_table = alloc_reals(V * G, &failed);
+            sc->category_table = alloc_reals(C * G, &failed);
+        }
     }
     if (failed) {
         rs_workspace_destroy(ws);
@@ -230,19 +243,23 @@ void rs_workspace_destroy(rs_workspace *ws)
     free(ws->features);
     free(ws->feature_mask);
     free(ws->logits);
-    free(ws->recur);
     free(ws->dlogits);
     free(ws->dfeat);
     free(ws->dout);
     free(ws->din);
-    free(ws->dgate_x);
-    free(ws->dgate_h);
-    free(ws->dh);
-    free(ws->dc);
-    free(ws->dweight_hh);
     free(ws->row_weight);
-    free(ws->token_table);
-    free(ws->category_table);
+    for (int d = 0; d < 2; d++) {
+        dir_scratch *sc = &ws->scratch[d];
+        free(sc->recur);
+        free(sc->dgate_x);
+        free(sc->dgate_h);
+        free(sc->dh);
+        free(sc->dc);
+        free(sc->dweight_hh);
+        free(sc->din);
+        free(sc->token_table);
+        free(sc->category_table);
+    }
     free(ws);
 }
 
@@ -306,7 +323,7 @@ static int prev_time(int dir, int t) { return dir ? t + 1 : t - 1; }
 static int choose_tables(const rs_workspace *ws, const rs_batch *batch, rs_input_path path)
 {
     const rs_config *cfg = &ws->cfg;
-    if (!ws->token_table || ws->input_dropout_on || path == RS_INPUT_PER_ROW)
+    if (!ws->scratch[0].token_table || ws->input_dropout_on || path == RS_INPUT_PER_ROW)
         return 0;
     if (path == RS_INPUT_TABLES)
         return 1;
@@ -341,19 +358,20 @@ static void project_per_row(const rs_rnn_weights *w, const layer_state *ls, int 
  * W_ih[:, E:]ᵀ, and each row of gates the sum of its token's and category's
  * rows.  A padded row of an unsorted batch gets b_ih, as its zero input does
  * per row. */
-static void project_through_tables(rs_workspace *ws, const rs_params *p, const rs_rnn_weights *w,
-                                   int G, const rs_batch *batch, rs_real *gates)
+static void project_through_tables(const rs_workspace *ws, dir_scratch *sc, const rs_params *p,
+                                   const rs_rnn_weights *w, int G, const rs_batch *batch,
+                                   rs_real *gates)
 {
     const rs_config *cfg = &ws->cfg;
     int B = batch->B, T = batch->T, V = cfg->vocab_size, C = cfg->n_categories;
     int E = cfg->embedding_dim, Ec = cfg->category_dim, In = E + Ec;
-    rs_gemm(0, 1, V, G, E, 1, p->embedding, E, w->weight_ih, In, 0, ws->token_table, G);
+    rs_gemm(0, 1, V, G, E, 1, p->embedding, E, w->weight_ih, In, 0, sc->token_table, G);
     for (size_t v = 0; v < (size_t)V; v++)
         for (int j = 0; j < G; j++)
-            ws->token_table[v * G + j] += w->bias_ih[j];
+            sc->token_table[v * G + j] += w->bias_ih[j];
     if (Ec)
         rs_gemm(0, 1, C, G, Ec, 1, p->category_embedding, Ec, w->weight_ih + E, In, 0,
-                ws->category_table, G);
+                sc->category_table, G);
     for (int t = 0; t < T; t++) {
         int active = active_rows(batch, t);
         for (int b = 0; b < active; b++) {
@@ -362,9 +380,9 @@ static void project_through_tables(rs_workspace *ws, const rs_params *p, const r
                 memcpy(g, w->bias_ih, (size_t)G * sizeof *g);
                 continue;
             }
-            const rs_real *restrict tok = ws->token_table + (size_t)token_at(batch, b, t) * G;
+            const rs_real *restrict tok = sc->token_table + (size_t)token_at(batch, b, t) * G;
             if (Ec) {
-                const rs_real *restrict cat = ws->category_table + (size_t)batch->categories[b] * G;
+                const rs_real *restrict cat = sc->category_table + (size_t)batch->categories[b] * G;
                 for (int j = 0; j < G; j++)
                     g[j] = tok[j] + cat[j];
             } else {
@@ -385,10 +403,11 @@ static void direction_forward(rs_workspace *ws, const rs_params *p, int l, int d
     int B = batch->B, T = batch->T, H = cfg->hidden_size, D = rs_config_directions(cfg);
     int G = rs_cell_gates(cfg->cell) * H, HD = H * D;
     dir_state *st = &ls->dir[dir];
+    dir_scratch *sc = &ws->scratch[dir];
     rs_real *out = ls->out + (size_t)B * HD; /* out[t] at out + t·B·HD; out[-1], out[T] are zero */
 
     if (l == 0 && ws->tables_on)
-        project_through_tables(ws, p, w, G, batch, st->gates);
+        project_through_tables(ws, sc, p, w, G, batch, st->gates);
     else
         project_per_row(w, ls, In, G, batch, st->gates);
     const rs_real *weight_hh = ws->weight_dropout_on ? st->weight_hh_dropped : w->weight_hh;
@@ -400,12 +419,12 @@ static void direction_forward(rs_workspace *ws, const rs_params *p, int l, int d
         rs_real *gates = st->gates + (size_t)t * B * G;
         int active = active_rows(batch, t);
         /* recur (active, G) = hprev · W_hhᵀ */
-        rs_gemm(0, 1, active, G, H, 1, hprev, HD, weight_hh, H, 0, ws->recur, G);
+        rs_gemm(0, 1, active, G, H, 1, hprev, HD, weight_hh, H, 0, sc->recur, G);
         for (int b = 0; b < B; b++) {
             const rs_real *hp = hprev + (size_t)b * HD;
             rs_real *h = hcur + (size_t)b * HD;
             rs_real *a = gates + (size_t)b * G;
-            const rs_real *rh = ws->recur + (size_t)b * G;
+            const rs_real *rh = sc->recur + (size_t)b * G;
             int valid = t < batch->lengths[b];
             if (b >= active) {
                 /* finished (or not yet started) row: carry the state */
@@ -443,6 +462,69 @@ static void direction_forward(rs_workspace *ws, const rs_params *p, int l, int d
         }
     }
 }
+
+static void direction_backward(rs_workspace *ws, const rs_rnn_weights *w, rs_rnn_weights *gw,
+                               layer_state *ls, int dir, int In, const rs_batch *batch,
+                               int per_row_input, rs_real *din);
+
+/*
+ * One direction's share of a layer's forward or backward pass.  A
+ * bidirectional layer's two directions touch disjoint state (their halves of
+ * the outputs, their gates, their own scratch and gradient tensors, their own
+ * din), so they can run on two threads; the parameters are only read.
+ */
+typedef struct direction_job {
+    rs_workspace *ws;
+    const rs_params *p;
+    rs_params *grads; /* backward only */
+    const rs_batch *batch;
+    int layer, dir;
+    int backward;
+    int per_row_input; /* backward: dW_ih and din per row (not through the tables) */
+    rs_real *din;      /* backward: (T, B, In) this job's input gradient, zeroed here */
+} direction_job;
+
+static void *run_direction(void *arg)
+{
+    direction_job *job = arg;
+    rs_workspace *ws = job->ws;
+    int l = job->layer, d = job->dir;
+    if (!job->backward) {
+        direction_forward(ws, job->p, l, d, job->batch);
+        return NULL;
+    }
+    int In = rs_config_layer_input(&ws->cfg, l);
+    if (job->per_row_input)
+        memset(job->din, 0, (size_t)job->batch->T * job->batch->B * In * sizeof(rs_real));
+    direction_backward(ws, &job->p->rnn[l][d], &job->grads->rnn[l][d], &ws->layer[l], d, In,
+                       job->batch, job->per_row_input, job->din);
+    return NULL;
+}
+
+/* Runs a layer's D direction jobs: on two threads when the workspace has
+ * them and D = 2, with OpenBLAS held to one thread inside each (two threads
+ * on two cores already), else one after the other.  Either way each job does
+ * the same arithmetic, so the results are identical. */
+static void run_directions(rs_workspace *ws, direction_job *jobs, int D)
+{
+    if (D == 2 && ws->threads > 1) {
+        int blas_threads = rs_blas_threads();
+        rs_blas_set_threads(1);
+        pthread_t second;
+        int started = pthread_create(&second, NULL, run_direction, &jobs[1]) == 0;
+        run_direction(&jobs[0]);
+        if (started)
+            pthread_join(second, NULL);
+        else
+            run_direction(&jobs[1]); /* no thread to be had: the same work, in turn */
+        rs_blas_set_threads(blas_threads);
+        return;
+    }
+    for (int d = 0; d < D; d++)
+        run_direction(&jobs[d]);
+}
+
+void rs_workspace_set_threads(rs_workspace *ws, int threads) { ws->threads = threads; }
 
 double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch,
                   const rs_forward_opts *opts)
@@ -488,8 +570,11 @@ double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch,
                 memset(ls->dir[d].cell + (size_t)(T + 1) * B * H, 0,
                        (size_t)B * H * sizeof(rs_real));
             }
-            direction_forward(ws, p, l, d, batch);
         }
+        direction_job jobs[2];
+        for (int d = 0; d < D; d++)
+            jobs[d] = (direction_job){.ws = ws, .p = p, .batch = batch, .layer = l, .dir = d};
+        run_directions(ws, jobs, D);
     }
 
     /* head input */
@@ -554,7 +639,7 @@ double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch,
 
 /* BPTT of one layer and direction.  dout holds dL/d(outputs) of this layer
  * (slabbed); adds into grads, and unless per_row_input is 0 into dW_ih and
- * din (T, B, In); leaves dL/d(input projection) in ws->dgate_x (T, B, G). */
+ * din (T, B, In); leaves dL/d(input projection) in its scratch's dgate_x (T, B, G). */
 static void direction_backward(rs_workspace *ws, const rs_rnn_weights *w, rs_rnn_weights *gw,
                                layer_state *ls, int dir, int In, const rs_batch *batch,
                                int per_row_input, rs_real *din)
@@ -566,24 +651,25 @@ static void direction_backward(rs_workspace *ws, const rs_rnn_weights *w, rs_rnn
     const rs_real *out = ls->out + (size_t)B * HD;
     const rs_real *dout = ws->dout + (size_t)B * HD;
     int gru = cfg->cell == RS_CELL_GRU;
-    rs_real *dgx = ws->dgate_x;
-    rs_real *dgh = gru ? ws->dgate_h : ws->dgate_x; /* identical unless GRU */
+    dir_scratch *sc = &ws->scratch[dir];
+    rs_real *dgx = sc->dgate_x;
+    rs_real *dgh = gru ? sc->dgate_h : sc->dgate_x; /* identical unless GRU */
     const rs_real *weight_hh = ws->weight_dropout_on ? st->weight_hh_dropped : w->weight_hh;
     /* dW_hh, or under weight dropout dL/d(W_hh ⊙ mask), masked at the end */
-    rs_real *dweight_hh = ws->weight_dropout_on ? ws->dweight_hh : gw->weight_hh;
+    rs_real *dweight_hh = ws->weight_dropout_on ? sc->dweight_hh : gw->weight_hh;
     if (ws->weight_dropout_on)
         memset(dweight_hh, 0, (size_t)G * H * sizeof *dweight_hh);
 
-    memset(ws->dh, 0, (size_t)B * H * sizeof(rs_real));
-    memset(ws->dc, 0, (size_t)B * H * sizeof(rs_real));
+    memset(sc->dh, 0, (size_t)B * H * sizeof(rs_real));
+    memset(sc->dc, 0, (size_t)B * H * sizeof(rs_real));
     for (int k = T - 1; k >= 0; k--) {
         int t = step_time(dir, k, T), tp = prev_time(dir, t);
         const rs_real *gates = st->gates + (size_t)t * B * G;
         rs_real *gx = dgx + (size_t)t * B * G;
         rs_real *gh = dgh + (size_t)t * B * G;
         for (int b = 0; b < B; b++) {
-            rs_real *dh = ws->dh + (size_t)b * H; /* in: dL/dh_t from the future; out: to h_{t-1} */
-            rs_real *dc = ws->dc + (size_t)b * H;
+            rs_real *dh = sc->dh + (size_t)b * H; /* in: dL/dh_t from the future; out: to h_{t-1} */
+            rs_real *dc = sc->dc + (size_t)b * H;
             const rs_real *dy = dout + ((size_t)t * B + b) * HD + dir * H;
             const rs_real *a = gates + (size_t)b * G;
             const rs_real *hp = out + ((ptrdiff_t)tp * B + b) * HD + dir * H;
@@ -641,7 +727,7 @@ static void direction_backward(rs_workspace *ws, const rs_rnn_weights *w, rs_rnn
             }
         }
         /* dh (B, H) += gh (B, G) · W_hh (G, H); rows past `active` have gh = 0 */
-        rs_gemm(0, 0, active_rows(batch, t), H, G, 1, gh, G, weight_hh, H, 1, ws->dh, H);
+        rs_gemm(0, 0, active_rows(batch, t), H, G, 1, gh, G, weight_hh, H, 1, sc->dh, H);
     }
 
     /* weight gradients and din, step by step over the active rows (inactive
@@ -681,7 +767,8 @@ static void input_backward_through_tables(rs_workspace *ws, const rs_params *p, 
     int B = batch->B, T = batch->T, G = rs_cell_gates(cfg->cell) * cfg->hidden_size;
     int V = cfg->vocab_size, C = cfg->n_categories;
     int E = cfg->embedding_dim, Ec = cfg->category_dim, In = E + Ec;
-    rs_real *tok_sum = ws->token_table, *cat_sum = ws->category_table;
+    dir_scratch *sc = &ws->scratch[dir];
+    rs_real *tok_sum = sc->token_table, *cat_sum = sc->category_table;
     memset(tok_sum, 0, (size_t)V * G * sizeof *tok_sum);
     if (Ec)
         memset(cat_sum, 0, (size_t)C * G * sizeof *cat_sum);
@@ -689,7 +776,7 @@ static void input_backward_through_tables(rs_workspace *ws, const rs_params *p, 
         for (int b = 0; b < B; b++) {
             if (t >= batch->lengths[b])
                 continue;
-            const rs_real *restrict dg = ws->dgate_x + ((size_t)t * B + b) * G;
+            const rs_real *restrict dg = sc->dgate_x + ((size_t)t * B + b) * G;
             rs_real *restrict st = tok_sum + (size_t)token_at(batch, b, t) * G;
             for (int j = 0; j < G; j++)
                 st[j] += dg[j];
@@ -745,13 +832,26 @@ void rs_backward(rs_workspace *ws, const rs_params *p, rs_params *grads, const r
         layer_state *ls = &ws->layer[l];
         int In = rs_config_layer_input(cfg, l);
         int tables = l == 0 && ws->tables_on;
-        if (!tables)
-            memset(ws->din, 0, (size_t)T * B * In * sizeof(rs_real));
-        for (int d = 0; d < D; d++) {
-            direction_backward(ws, &p->rnn[l][d], &grads->rnn[l][d], ls, d, In, batch, !tables,
-                               ws->din);
-            if (tables)
+        direction_job jobs[2];
+        for (int d = 0; d < D; d++)
+            jobs[d] = (direction_job){.ws = ws,
+                                      .p = p,
+                                      .grads = grads,
+                                      .batch = batch,
+                                      .layer = l,
+                                      .dir = d,
+                                      .backward = 1,
+                                      .per_row_input = !tables,
+                                      .din = D == 2 ? ws->scratch[d].din : ws->din};
+        run_directions(ws, jobs, D);
+        if (tables) {
+            /* both directions add into the embedding gradients: in turn */
+            for (int d = 0; d < D; d++)
                 input_backward_through_tables(ws, p, d, grads, batch);
+        } else if (D == 2) {
+            const rs_real *restrict d0 = ws->scratch[0].din, *restrict d1 = ws->scratch[1].din;
+            for (size_t i = 0; i < (size_t)T * B * In; i++)
+                ws->din[i] = d0[i] + d1[i];
         }
         if (l > 0) {
             /* the layer below's output gradient is din through the dropout mask */

@@ -335,8 +335,8 @@ int rs_train_main(rs_task task, int argc, char **argv)
          "train on each distinct (text, label) once; false keeps repeated rows as weights", 0,
          NULL},
         {"seed", NULL, FLAG_U64, &o.seed, 0, 0, NULL, "random seed", 0, NULL},
-        {"threads", NULL, FLAG_INT, &o.threads, 0, 256, NULL, "BLAS threads, 0 = all cores", 0,
-         NULL},
+        {"threads", NULL, FLAG_INT, &o.threads, 0, 256, NULL,
+         "threads (BLAS, and a bidirectional layer's two directions), 0 = all cores", 0, NULL},
         {"normalize", NULL, FLAG_CHOICE, &o.normalize, 0, 0, normalize_choices,
          "text normalisation stored in the model", 0, NULL},
         {"log", NULL, FLAG_STRING, &o.log, 0, 0, NULL, "write per-epoch figures as CSV", 0, NULL},
@@ -468,6 +468,8 @@ int rs_train_main(rs_task task, int argc, char **argv)
         fprintf(stderr, "rnntrain %s: out of memory\n", cmd);
         goto done;
     }
+    /* a bidirectional layer's directions on two threads when there are two */
+    rs_workspace_set_threads(ws, openblas_get_num_threads());
     if (!generator && o.class_weight_power > 0) {
         /* w_k ∝ (1/n_k)^power over the training items, scaled to mean 1 per item */
         class_weight = calloc((size_t)cfg.n_outputs, sizeof *class_weight);

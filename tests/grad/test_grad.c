@@ -282,11 +282,55 @@ static void padded_batch_equals_rows_alone(void)
         }
 }
 
+/*
+ * rs_workspace_set_threads(ws, 2) runs a bidirectional layer's directions on
+ * two threads: the loss and every gradient must be exactly those of the
+ * one-thread order (with dropout of all three kinds, both input paths).
+ */
+static void two_threads_give_the_same_numbers(void)
+{
+    rs_cell cells[3] = {RS_CELL_RNN, RS_CELL_LSTM, RS_CELL_GRU};
+    for (int c = 0; c < 3; c++)
+        for (int path = RS_INPUT_PER_ROW; path <= RS_INPUT_TABLES; path++) {
+            fixture fx;
+            make_fixture(&fx, RS_TASK_CLASSIFIER, cells[c], 2, 1, 0, 0.3);
+            fx.weight_dropout = 0.2;
+            fx.input_dropout = path == RS_INPUT_PER_ROW ? 0.2 : 0.0;
+            const rs_config *cfg = &fx.cfg;
+            size_t n = rs_param_count(cfg);
+            double *theta = malloc(n * sizeof *theta);
+            double *g1 = calloc(n, sizeof *g1), *g2 = calloc(n, sizeof *g2);
+            rs_params p, d1, d2;
+            rs_params_bind(cfg, theta, &p);
+            rs_params_bind(cfg, g1, &d1);
+            rs_params_bind(cfg, g2, &d2);
+            rs_rng rng;
+            rs_rng_seed(&rng, 5);
+            rs_params_init(cfg, &p, &rng);
+            rs_workspace *ws = rs_workspace_create(cfg, B, T);
+            double one = loss_at(ws, &p, &fx, (rs_input_path)path);
+            rs_backward(ws, &p, &d1, &fx.batch);
+            rs_workspace_set_threads(ws, 2);
+            double two = loss_at(ws, &p, &fx, (rs_input_path)path);
+            rs_backward(ws, &p, &d2, &fx.batch);
+            ASSERT_NEAR(one, two, 0.0);
+            size_t differ = 0;
+            for (size_t i = 0; i < n; i++)
+                differ += g1[i] != g2[i];
+            ASSERT_EQ(0, (long)differ);
+            rs_workspace_destroy(ws);
+            free(theta);
+            free(g1);
+            free(g2);
+        }
+}
+
 int main(void)
 {
     RUN_TEST(rnn_backward_matches_finite_differences);
     RUN_TEST(lstm_backward_matches_finite_differences);
     RUN_TEST(gru_backward_matches_finite_differences);
     RUN_TEST(padded_batch_equals_rows_alone);
+    RUN_TEST(two_threads_give_the_same_numbers);
     TEST_MAIN_END();
 }
