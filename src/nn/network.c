@@ -35,6 +35,11 @@
  * step of the batch uses W_hh ⊙ mask; the backward uses the same matrix for
  * dh and takes dW_hh = dW' ⊙ mask.
  *
+ * Threads.  A bidirectional layer's two directions share nothing they write
+ * (each has its own gates, output half, scratch and gradient tensors), so
+ * with rs_workspace_set_threads(ws, 2) they run at the same time, and
+ * their input gradients are added afterwards in a fixed order.
+ *
  * Layer outputs are stored with one zero time slab before and after,
  * (T + 2, B, H·D), so "the previous state" of every step, forward or
  * reverse, is a plain strided view and the weight gradient dW_hh of a whole
