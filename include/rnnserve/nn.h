@@ -164,6 +164,9 @@ typedef struct rs_forward_opts {
     rs_real input_dropout; /* on the embedding output (layer 0's input), 0 = off */
     /* DropConnect on every W_hh: one mask per matrix and batch, 0 = off */
     rs_real weight_dropout;
+    /* nonzero: dropout and input dropout draw one mask per sequence and use it
+     * at every step (variational dropout) instead of one per step */
+    int locked_dropout;
     /* (K) weight of each target class, as CrossEntropyLoss(weight=...): the
      * loss is sum(w[y] * ce) / sum(w[y]).  NULL = uniform. */
     const rs_real *class_weight;

@@ -302,6 +302,23 @@ static void dropout_forward(const rs_real *src, rs_real *dst, rs_real *mask, siz
     }
 }
 
+/* The same on a time-major (T, B·W) tensor; locked: one mask of (B·W) drawn
+ * for the first step and used at every step (variational dropout, the same
+ * units of a sequence dropped throughout). */
+static void dropout_forward_steps(const rs_real *src, rs_real *dst, rs_real *mask, int T,
+                                  size_t slab, rs_real p, int locked, rs_rng *rng)
+{
+    if (!locked) {
+        dropout_forward(src, dst, mask, (size_t)T * slab, p, rng);
+        return;
+    }
+    dropout_forward(src, dst, mask, slab, p, rng);
+    for (size_t i = slab; i < (size_t)T * slab; i++) {
+        mask[i] = mask[i % slab];
+        dst[i] = src[i] * mask[i];
+    }
+}
+
 /*
  * Rows still running at step t.  When the batch's rows are sorted by length,
  * longest first (as rnntrain builds them), they are a prefix and the
@@ -545,22 +562,24 @@ double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch,
     ws->dropout_on = dropout > 0;
     ws->input_dropout_on = opts && rng && opts->input_dropout > 0;
     ws->weight_dropout_on = opts && rng && opts->weight_dropout > 0;
+    int locked = opts && opts->locked_dropout;
     ws->tables_on = choose_tables(ws, batch, opts ? opts->input_path : RS_INPUT_AUTO);
 
     if (!ws->tables_on)
         embed(ws, p, batch, ws->layer[0].in);
     if (ws->input_dropout_on)
-        dropout_forward(ws->layer[0].in, ws->layer[0].in, ws->layer[0].in_mask,
-                        (size_t)T * B * rs_config_layer_input(cfg, 0), opts->input_dropout, rng);
+        dropout_forward_steps(ws->layer[0].in, ws->layer[0].in, ws->layer[0].in_mask, T,
+                              (size_t)B * rs_config_layer_input(cfg, 0), opts->input_dropout,
+                              locked, rng);
     for (int l = 0; l < cfg->num_layers; l++) {
         layer_state *ls = &ws->layer[l];
         if (l > 0) {
             const rs_real *below = ws->layer[l - 1].out + (size_t)B * HD;
-            size_t n = (size_t)T * B * HD;
             if (ws->dropout_on)
-                dropout_forward(below, ls->in, ls->in_mask, n, dropout, rng);
+                dropout_forward_steps(below, ls->in, ls->in_mask, T, (size_t)B * HD, dropout,
+                                      locked, rng);
             else
-                memcpy(ls->in, below, n * sizeof *below);
+                memcpy(ls->in, below, (size_t)T * B * HD * sizeof *below);
         }
         /* zero slabs at t = −1 and t = T (outputs and cell states) */
         memset(ls->out, 0, (size_t)B * HD * sizeof(rs_real));
@@ -597,8 +616,8 @@ double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch,
         }
     }
     if (ws->dropout_on)
-        dropout_forward(ws->features, ws->features, ws->feature_mask, (size_t)rows * HD, dropout,
-                        rng);
+        dropout_forward_steps(ws->features, ws->features, ws->feature_mask, generator ? T : 1,
+                              (size_t)(generator ? B : rows) * HD, dropout, locked, rng);
 
     /* logits (rows, K) = features · head_weightᵀ + head_bias */
     rs_gemm(0, 1, rows, K, HD, 1, ws->features, HD, p->head_weight, HD, 0, ws->logits, K);

@@ -32,6 +32,7 @@ typedef struct train_opts {
     const char *data, *out, *log;
     int cell, layers, hidden, embed, category_dim, bidirectional, conditional;
     double dropout, input_dropout, weight_dropout, class_weight_power;
+    int locked_dropout;
     int epochs, batch_size;
     double lr, weight_decay, clip;
     int schedule, optimizer;
@@ -249,6 +250,7 @@ static char *training_json(const train_opts *o, const rs_dataset *d, const char 
     cJSON_AddNumberToObject(h, "dropout", o->dropout);
     cJSON_AddNumberToObject(h, "input_dropout", o->input_dropout);
     cJSON_AddNumberToObject(h, "weight_dropout", o->weight_dropout);
+    cJSON_AddBoolToObject(h, "locked_dropout", o->locked_dropout);
     cJSON_AddNumberToObject(h, "class_weight_power", o->class_weight_power);
     cJSON_AddNumberToObject(h, "clip", o->clip);
     cJSON_AddStringToObject(h, "schedule", schedule_choices[o->schedule]);
@@ -314,6 +316,8 @@ int rs_train_main(rs_task task, int argc, char **argv)
          "dropout on the character embeddings", 0, NULL},
         {"weight-dropout", NULL, FLAG_DOUBLE, &o.weight_dropout, 0, 0.9, NULL,
          "DropConnect on the recurrent weights W_hh, one mask per batch", 0, NULL},
+        {"locked-dropout", NULL, FLAG_BOOL, &o.locked_dropout, 0, 0, NULL,
+         "one dropout mask per sequence, the same at every step (variational)", 0, NULL},
         {"class-weight-power", NULL, FLAG_DOUBLE, &o.class_weight_power, 0, 2, NULL,
          "classifier: weight each label by (1/frequency)^power in the loss, 0 = off", 0, NULL},
         {"epochs", NULL, FLAG_INT, &o.epochs, 1, 100000, NULL, "maximum epochs", 0, NULL},
@@ -501,6 +505,7 @@ int rs_train_main(rs_task task, int argc, char **argv)
     rs_forward_opts fopts = {.dropout = (rs_real)o.dropout,
                              .input_dropout = (rs_real)o.input_dropout,
                              .weight_dropout = (rs_real)o.weight_dropout,
+                             .locked_dropout = o.locked_dropout,
                              .class_weight = class_weight,
                              .rng = &rng};
 

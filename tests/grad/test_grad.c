@@ -8,8 +8,8 @@
  * difference compared with the gradient.  The batches are padded (rows of
  * different lengths, garbage in the padding), so the masking of padded steps
  * is checked too, as are dropout (between layers, before the head, on the
- * input, DropConnect on W_hh) and class-weighted losses.  The embedding gradient is the gradient
- * w.r.t. the inputs.  Layer 0's input projection has two paths
+ * input, per step or locked, DropConnect on W_hh) and class-weighted losses.  The embedding
+ * gradient is the gradient w.r.t. the inputs.  Layer 0's input projection has two paths
  * (rs_input_path): the finite differences check the tables path, and the
  * per-row path must give the same loss and gradients to 1e-10.
  */
@@ -29,6 +29,7 @@ typedef struct fixture {
     int32_t tokens[B * T], lengths[B], categories[B], targets[B * T];
     rs_batch batch;
     double dropout, input_dropout, weight_dropout;
+    int locked;             /* variational (locked) dropout */
     double class_weight[7]; /* used when weighted */
     int weighted;
 } fixture;
@@ -97,6 +98,7 @@ static double loss_at(rs_workspace *ws, const rs_params *p, const fixture *fx, r
     rs_forward_opts opts = {.dropout = fx->dropout,
                             .input_dropout = fx->input_dropout,
                             .weight_dropout = fx->weight_dropout,
+                            .locked_dropout = fx->locked,
                             .class_weight = fx->weighted ? fx->class_weight : NULL,
                             .rng = &rng,
                             .input_path = path};
@@ -222,6 +224,16 @@ static void check_cell(rs_cell cell)
     fx.weight_dropout = 0.4;
     snprintf(label, sizeof label, "%s generator L=2 weight dropout", rs_cell_name(cell));
     fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
+    make_fixture(&fx, RS_TASK_GENERATOR, cell, 2, 0, 1, 0.3);
+    fx.input_dropout = 0.2;
+    fx.locked = 1;
+    snprintf(label, sizeof label, "%s generator L=2 locked dropout", rs_cell_name(cell));
+    fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
+    make_fixture(&fx, RS_TASK_CLASSIFIER, cell, 2, 1, 0, 0.3);
+    fx.input_dropout = 0.2;
+    fx.locked = 1;
+    snprintf(label, sizeof label, "%s classifier L=2 bidi locked dropout", rs_cell_name(cell));
+    fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
 }
 
 static void rnn_backward_matches_finite_differences(void) { check_cell(RS_CELL_RNN); }
@@ -325,6 +337,44 @@ static void two_threads_give_the_same_numbers(void)
         }
 }
 
+/*
+ * Locked dropout draws one mask per sequence: with W_hh = 0 and the same
+ * token at every step, every step of a 1-layer generator then sees the same
+ * (dropped) input and features, so its logits are the same at every step;
+ * with a mask per step they are not.
+ */
+static void locked_dropout_uses_one_mask_per_sequence(void)
+{
+    for (int locked = 0; locked <= 1; locked++) {
+        fixture fx;
+        make_fixture(&fx, RS_TASK_GENERATOR, RS_CELL_RNN, 1, 0, 0, 0.5);
+        fx.input_dropout = 0.5;
+        fx.locked = locked;
+        for (int i = 0; i < B * T; i++)
+            fx.tokens[i] = 2;
+        const rs_config *cfg = &fx.cfg;
+        size_t n = rs_param_count(cfg);
+        double *theta = malloc(n * sizeof *theta);
+        rs_params p;
+        rs_params_bind(cfg, theta, &p);
+        rs_rng rng;
+        rs_rng_seed(&rng, 3);
+        rs_params_init(cfg, &p, &rng);
+        memset(p.rnn[0][0].weight_hh, 0,
+               (size_t)cfg->hidden_size * cfg->hidden_size * sizeof(double));
+        rs_workspace *ws = rs_workspace_create(cfg, B, T);
+        loss_at(ws, &p, &fx, RS_INPUT_AUTO);
+        const double *logits = rs_workspace_logits(ws);
+        int K = cfg->n_outputs, row = 0, same = 1; /* row 0 has length 5 */
+        for (int t = 1; t < fx.lengths[row]; t++)
+            for (int k = 0; k < K; k++)
+                same &= logits[((size_t)t * B + row) * K + k] == logits[(size_t)row * K + k];
+        ASSERT_EQ(locked, same);
+        rs_workspace_destroy(ws);
+        free(theta);
+    }
+}
+
 int main(void)
 {
     RUN_TEST(rnn_backward_matches_finite_differences);
@@ -332,5 +382,6 @@ int main(void)
     RUN_TEST(gru_backward_matches_finite_differences);
     RUN_TEST(padded_batch_equals_rows_alone);
     RUN_TEST(two_threads_give_the_same_numbers);
+    RUN_TEST(locked_dropout_uses_one_mask_per_sequence);
     TEST_MAIN_END();
 }
