@@ -8,7 +8,12 @@
  * generator: nll_per_token, the mean of −ln p(next token) over every
  *   predicted position of <bos> c1 … cL <eos> (L + 1 per item), and
  *   perplexity = exp(nll_per_token).
- * Rows are evaluated as the file has them (no deduplication).
+ * Rows are evaluated as the file has them (no deduplication).  A text can
+ * carry several labels (a surname of two nationalities), which caps the
+ * accuracy over rows below 1, so the classifier also reports per_text:
+ * over distinct texts, accuracy_any_label counts a text right when its
+ * prediction is any of its labels, and "unambiguous" gives accuracy and
+ * macro-F1 over the texts that have one label only.
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -89,7 +94,90 @@ static void rows_free(eval_rows *r)
     free(r->label);
 }
 
-static cJSON *eval_classifier(const rs_model *m, const eval_rows *r)
+/* Mean F1 over the labels that occur in a (K, K) confusion matrix's gold
+ * rows or predicted columns, as scikit-learn's default macro average. */
+static double macro_f1(const long *confusion, int K)
+{
+    double f1_sum = 0.0;
+    int f1_count = 0;
+    for (int k = 0; k < K; k++) {
+        long tp = confusion[(size_t)k * K + k], support = 0, predicted = 0;
+        for (int j = 0; j < K; j++) {
+            support += confusion[(size_t)k * K + j];
+            predicted += confusion[(size_t)j * K + k];
+        }
+        if (support == 0 && predicted == 0)
+            continue;
+        double precision = predicted ? (double)tp / predicted : 0.0;
+        double recall = support ? (double)tp / support : 0.0;
+        f1_sum += precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0.0;
+        f1_count++;
+    }
+    return f1_count ? f1_sum / f1_count : 0.0;
+}
+
+static const rs_dataset *sort_data; /* qsort has no context argument */
+static int by_text(const void *a, const void *b)
+{
+    int i = *(const int *)a, j = *(const int *)b;
+    int c = strcmp(sort_data->items[i].text, sort_data->items[j].text);
+    return c ? c : i - j;
+}
+
+/* per_text (see the top): rows grouped by text; predicted (n) is each row's
+ * predicted label, the same for every row of a text. */
+static cJSON *per_text_figures(const rs_dataset *d, const eval_rows *r, const int *predicted, int K)
+{
+    int *order = malloc((size_t)r->n * sizeof *order);
+    long *confusion = calloc((size_t)K * K, sizeof *confusion);
+    char *has = calloc((size_t)K, 1);
+    if (!order || !confusion || !has) {
+        free(order);
+        free(confusion);
+        free(has);
+        return NULL;
+    }
+    for (int i = 0; i < r->n; i++)
+        order[i] = i;
+    sort_data = d;
+    qsort(order, (size_t)r->n, sizeof *order, by_text);
+    long texts = 0, any_right = 0, unambiguous = 0, unambiguous_right = 0;
+    for (int g = 0; g < r->n;) {
+        int end = g + 1;
+        while (end < r->n && strcmp(d->items[order[end]].text, d->items[order[g]].text) == 0)
+            end++;
+        memset(has, 0, (size_t)K);
+        int distinct = 0, pred = predicted[order[g]];
+        for (int i = g; i < end; i++) {
+            int label = r->label[order[i]];
+            distinct += !has[label];
+            has[label] = 1;
+        }
+        texts++;
+        any_right += has[pred];
+        if (distinct == 1) {
+            int gold = r->label[order[g]];
+            unambiguous++;
+            unambiguous_right += gold == pred;
+            confusion[(size_t)gold * K + pred]++;
+        }
+        g = end;
+    }
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "n", (double)texts);
+    cJSON_AddNumberToObject(out, "accuracy_any_label", texts ? (double)any_right / texts : 0.0);
+    cJSON *u = cJSON_AddObjectToObject(out, "unambiguous");
+    cJSON_AddNumberToObject(u, "n", (double)unambiguous);
+    cJSON_AddNumberToObject(u, "accuracy",
+                            unambiguous ? (double)unambiguous_right / unambiguous : 0.0);
+    cJSON_AddNumberToObject(u, "macro_f1", macro_f1(confusion, K));
+    free(order);
+    free(confusion);
+    free(has);
+    return out;
+}
+
+static cJSON *eval_classifier(const rs_model *m, const rs_dataset *d, const eval_rows *r)
 {
     const rs_config *cfg = rs_model_config(m);
     int K = cfg->n_outputs, T = RS_DATA_MAX_CHARS;
@@ -98,10 +186,12 @@ static cJSON *eval_classifier(const rs_model *m, const eval_rows *r)
     int32_t *tokens = calloc((size_t)BATCH * T, sizeof *tokens);
     int32_t lengths[BATCH], targets[BATCH];
     long *confusion = calloc((size_t)K * K, sizeof *confusion);
-    if (!ws || !tokens || !confusion) {
+    int *predicted = malloc((size_t)r->n * sizeof *predicted);
+    if (!ws || !tokens || !confusion || !predicted) {
         rs_workspace_destroy(ws);
         free(tokens);
         free(confusion);
+        free(predicted);
         return NULL;
     }
     double nll = 0.0;
@@ -130,6 +220,7 @@ static cJSON *eval_classifier(const rs_model *m, const eval_rows *r)
             for (int k = 0; k < K; k++)
                 if (z[k] > z[targets[b]])
                     rank++;
+            predicted[start + b] = best;
             correct += best == targets[b];
             top3 += rank < 3;
             confusion[(size_t)targets[b] * K + best]++;
@@ -143,8 +234,6 @@ static cJSON *eval_classifier(const rs_model *m, const eval_rows *r)
     cJSON_AddNumberToObject(out, "top3_accuracy", (double)top3 / r->n);
     cJSON_AddNumberToObject(out, "nll", nll / r->n);
     cJSON *per = cJSON_AddObjectToObject(out, "per_label");
-    double f1_sum = 0.0;
-    int f1_count = 0;
     for (int k = 0; k < K; k++) {
         long tp = confusion[(size_t)k * K + k], support = 0, predicted = 0;
         for (int j = 0; j < K; j++) {
@@ -154,17 +243,16 @@ static cJSON *eval_classifier(const rs_model *m, const eval_rows *r)
         double precision = predicted ? (double)tp / predicted : 0.0;
         double recall = support ? (double)tp / support : 0.0;
         double f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0.0;
-        if (support > 0 || predicted > 0) {
-            f1_sum += f1;
-            f1_count++;
-        }
         cJSON *e = cJSON_AddObjectToObject(per, rs_model_label(m, k));
         cJSON_AddNumberToObject(e, "precision", precision);
         cJSON_AddNumberToObject(e, "recall", recall);
         cJSON_AddNumberToObject(e, "f1", f1);
         cJSON_AddNumberToObject(e, "support", (double)support);
     }
-    cJSON_AddNumberToObject(out, "macro_f1", f1_count ? f1_sum / f1_count : 0.0);
+    cJSON_AddNumberToObject(out, "macro_f1", macro_f1(confusion, K));
+    cJSON *texts = per_text_figures(d, r, predicted, K);
+    if (texts)
+        cJSON_AddItemToObject(out, "per_text", texts);
     cJSON *conf = cJSON_AddObjectToObject(out, "confusion");
     cJSON *labels = cJSON_AddArrayToObject(conf, "labels");
     cJSON *matrix = cJSON_AddArrayToObject(conf, "matrix");
@@ -178,6 +266,11 @@ static cJSON *eval_classifier(const rs_model *m, const eval_rows *r)
     rs_workspace_destroy(ws);
     free(tokens);
     free(confusion);
+    free(predicted);
+    if (!texts) {
+        cJSON_Delete(out);
+        return NULL;
+    }
     return out;
 }
 
@@ -249,11 +342,19 @@ static void print_text(const cJSON *j)
                cJSON_GetObjectItem(j, "tokens")->valueint);
         return;
     }
-    printf("accuracy %.4f  macro_f1 %.4f  top3_accuracy %.4f  nll %.4f\n\n",
+    printf("accuracy %.4f  macro_f1 %.4f  top3_accuracy %.4f  nll %.4f\n",
            cJSON_GetObjectItem(j, "accuracy")->valuedouble,
            cJSON_GetObjectItem(j, "macro_f1")->valuedouble,
            cJSON_GetObjectItem(j, "top3_accuracy")->valuedouble,
            cJSON_GetObjectItem(j, "nll")->valuedouble);
+    const cJSON *texts = cJSON_GetObjectItem(j, "per_text");
+    const cJSON *u = cJSON_GetObjectItem(texts, "unambiguous");
+    printf("per text (%d distinct): accuracy_any_label %.4f;  the %d with one label: accuracy "
+           "%.4f  macro_f1 %.4f\n\n",
+           cJSON_GetObjectItem(texts, "n")->valueint,
+           cJSON_GetObjectItem(texts, "accuracy_any_label")->valuedouble,
+           cJSON_GetObjectItem(u, "n")->valueint, cJSON_GetObjectItem(u, "accuracy")->valuedouble,
+           cJSON_GetObjectItem(u, "macro_f1")->valuedouble);
     printf("%-14s %9s %9s %9s %8s\n", "label", "precision", "recall", "f1", "support");
     const cJSON *e;
     cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "per_label"))
@@ -320,7 +421,7 @@ int rs_eval_main(int argc, char **argv)
         fprintf(stderr, "rnntrain eval: %s\n", err);
         goto done;
     }
-    result = cfg->task == RS_TASK_CLASSIFIER ? eval_classifier(m, &r) : eval_generator(m, &r);
+    result = cfg->task == RS_TASK_CLASSIFIER ? eval_classifier(m, &d, &r) : eval_generator(m, &r);
     if (!result) {
         fprintf(stderr, "rnntrain eval: out of memory\n");
         goto done;

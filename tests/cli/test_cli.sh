@@ -30,6 +30,22 @@ if python3 -c "import json,sys; j=json.loads(sys.argv[1]); assert j['n']==300 an
 else
   bad "eval --json of a classifier has every figure: $out"
 fi
+# per_text: one text under all five labels (right whatever the prediction),
+# one with a single label on two rows
+first=$(head -1 "$work/names.tsv" | cut -f1)
+second=$(sed -n 100p "$work/names.tsv")
+{ for n in Japanese Russian Italian Czech Greek; do printf '%s\t%s\n' "$first" "$n"; done; echo "$second"; echo "$second"; } > "$work/ambiguous.tsv"
+out=$("$RNNTRAIN" eval --model "$work/c.safetensors" --data "$work/ambiguous.tsv" --json)
+if python3 -c "
+import json,sys
+j=json.loads(sys.argv[1]); t=j['per_text']; u=t['unambiguous']['accuracy']
+assert j['n']==7 and t['n']==2 and t['unambiguous']['n']==1 and u in (0,1)
+assert abs(t['accuracy_any_label']-(1+u)/2)<1e-12 and abs(j['accuracy']-(1+2*u)/7)<1e-12
+" "$out"; then
+  ok "eval --json groups rows by text: any-label and unambiguous figures"
+else
+  bad "eval per_text: $out"
+fi
 if "$RNNTRAIN" generator --conditional --data "$work/names.tsv" --out "$work/g.safetensors" --cell lstm "${small[@]}" 2> "$work/log"; then
   ok "conditional generator trains"
 else
