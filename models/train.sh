@@ -52,7 +52,7 @@ train_us() {
 # that rnntrain holds out of the training file; see models/README.md).
 CLASSIFIER_FLAGS=${CLASSIFIER_FLAGS:-"--cell gru --bidirectional --hidden 128 --embed 64 --dropout 0.3 --weight-decay 1e-4 --lr 3e-3 --epochs 10 --average 3"}
 GENERATOR_FLAGS=${GENERATOR_FLAGS:-"--cell lstm --layers 2 --hidden 256 --embed 64 --category-dim 16 --dropout 0.3 --input-dropout 0.1 --lr 3e-3 --epochs 16 --average 3 --valid-fraction 0.02"}
-US_FLAGS=${US_FLAGS:-"--cell lstm --layers 2 --hidden 256 --embed 64 --dropout 0.3 --input-dropout 0.1 --lr 3e-3 --epochs 10 --average 3 --valid-fraction 0.02"}
+US_FLAGS=${US_FLAGS:-"--cell lstm --layers 2 --hidden 256 --embed 64 --dropout 0.3 --input-dropout 0.1 --weight-dropout 0.3 --locked-dropout --lr 3e-3 --epochs 16 --average 3 --valid-fraction 0.02"}
 
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(classifier generator us-generator)
