@@ -16,7 +16,9 @@
 
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,14 @@ struct rs_http {
     struct MHD_Daemon *daemon;
     MHD_socket quiesced_fd; /* closed only after MHD_stop_daemon, as MHD requires */
     int port;
+    /* Connections, counted from MHD's connection notifications: MHD's own
+     * count (MHD_DAEMON_INFO_CURRENT_CONNECTIONS) leaves out a connection
+     * handed over with MHD_add_connection until a worker has set it up, so
+     * a drain that trusted it could stop with a request about to start. */
+    atomic_int open;
+    pthread_mutex_t lock; /* guards handed */
+    MHD_socket *handed;   /* sockets given to MHD by rs_http_quiesce, not yet started */
+    size_t n_handed, cap_handed;
 };
 
 /* Per-request state, *req_cls. */
@@ -200,6 +210,35 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     free(q);
 }
 
+/* Removes fd from the handed list if it is there; caller holds the lock. */
+static void forget_handed(rs_http *h, MHD_socket fd)
+{
+    for (size_t i = 0; i < h->n_handed; i++)
+        if (h->handed[i] == fd) {
+            h->handed[i] = h->handed[--h->n_handed];
+            return;
+        }
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)socket_ctx;
+    rs_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        atomic_fetch_sub(&h->open, 1);
+        return;
+    }
+    atomic_fetch_add(&h->open, 1);
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!info)
+        return;
+    pthread_mutex_lock(&h->lock);
+    forget_handed(h, info->connect_fd);
+    pthread_mutex_unlock(&h->lock);
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
@@ -221,6 +260,8 @@ rs_http *rs_http_start(rs_server *srv, char *err, size_t errlen)
         return NULL;
     }
     h->quiesced_fd = MHD_INVALID_SOCKET;
+    atomic_init(&h->open, 0);
+    pthread_mutex_init(&h->lock, NULL);
     char port[16];
     snprintf(port, sizeof port, "%d", cfg->port);
     hints.ai_family = AF_UNSPEC;
@@ -242,7 +283,8 @@ rs_http *rs_http_start(rs_server *srv, char *err, size_t errlen)
         (unsigned)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout_seconds,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_memory_bytes,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        h, MHD_OPTION_END);
     if (!h->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%d (address in use or not local?)", cfg->host,
                  cfg->port);
@@ -255,6 +297,7 @@ rs_http *rs_http_start(rs_server *srv, char *err, size_t errlen)
 fail:
     if (ai)
         freeaddrinfo(ai);
+    pthread_mutex_destroy(&h->lock);
     free(h);
     return NULL;
 }
@@ -277,24 +320,50 @@ void rs_http_quiesce(rs_http *h)
      * as MHD needs until MHD_stop_daemon.  A handshake that completes in
      * the microseconds between the last accept() and shutdown() is reset
      * by the kernel: that client never had a request accepted and sees a
-     * failed connection, as with any server that closes its listener. */
+     * failed connection, as with any server that closes its listener.
+     * Each socket handed over is listed until a worker has started it (see
+     * struct rs_http); it is listed before the hand-over, which a worker
+     * may complete before MHD_add_connection returns. */
     for (;;) {
         struct sockaddr_storage addr;
         socklen_t alen = sizeof addr;
         int fd = accept(h->quiesced_fd, (struct sockaddr *)&addr, &alen);
         if (fd < 0)
             break;
-        /* on failure MHD has closed the socket already */
-        MHD_add_connection(h->daemon, fd, (struct sockaddr *)&addr, alen);
+        pthread_mutex_lock(&h->lock);
+        if (h->n_handed == h->cap_handed) {
+            size_t cap = h->cap_handed ? 2 * h->cap_handed : 64;
+            MHD_socket *grown = realloc(h->handed, cap * sizeof *grown);
+            if (grown) {
+                h->handed = grown;
+                h->cap_handed = cap;
+            }
+        }
+        int listed = h->n_handed < h->cap_handed;
+        if (listed)
+            h->handed[h->n_handed++] = fd;
+        pthread_mutex_unlock(&h->lock);
+        if (!listed) {
+            close(fd); /* no memory to track it: refuse it as the kernel would */
+            continue;
+        }
+        if (MHD_add_connection(h->daemon, fd, (struct sockaddr *)&addr, alen) != MHD_YES) {
+            /* MHD has closed the socket already and will not start it */
+            pthread_mutex_lock(&h->lock);
+            forget_handed(h, fd);
+            pthread_mutex_unlock(&h->lock);
+        }
     }
     shutdown(h->quiesced_fd, SHUT_RDWR);
 }
 
-unsigned rs_http_connections(const rs_http *h)
+unsigned rs_http_connections(rs_http *h)
 {
-    const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-    return info ? info->num_connections : 0;
+    pthread_mutex_lock(&h->lock);
+    size_t pending = h->n_handed;
+    pthread_mutex_unlock(&h->lock);
+    int open = atomic_load(&h->open);
+    return (unsigned)(open > 0 ? open : 0) + (unsigned)pending;
 }
 
 void rs_http_stop(rs_http *h)
@@ -304,5 +373,7 @@ void rs_http_stop(rs_http *h)
     MHD_stop_daemon(h->daemon);
     if (h->quiesced_fd != MHD_INVALID_SOCKET)
         close(h->quiesced_fd);
+    pthread_mutex_destroy(&h->lock);
+    free(h->handed);
     free(h);
 }

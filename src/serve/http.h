@@ -26,8 +26,9 @@ rs_http *rs_http_start(rs_server *srv, char *err, size_t errlen);
 int rs_http_port(const rs_http *h);
 /* Stops accepting connections; open connections are still served. */
 void rs_http_quiesce(rs_http *h);
-/* Connections open now (idle keep-alive ones included). */
-unsigned rs_http_connections(const rs_http *h);
+/* Connections open now (idle keep-alive ones included), and those handed
+ * to the workers by rs_http_quiesce that they have not set up yet. */
+unsigned rs_http_connections(rs_http *h);
 /* Stops the workers, closes every connection and frees h. */
 void rs_http_stop(rs_http *h);
 
