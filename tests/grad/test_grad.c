@@ -105,18 +105,26 @@ static double loss_at(rs_workspace *ws, const rs_params *p, const fixture *fx, r
     return rs_forward(ws, p, &fx->batch, &opts);
 }
 
+/* Allocates a model's parameters, binds p to them and draws them as
+ * rnntrain does, from seed; free() the result. */
+static double *new_params(const rs_config *cfg, uint64_t seed, rs_params *p)
+{
+    double *theta = malloc(rs_param_count(cfg) * sizeof *theta);
+    rs_params_bind(cfg, theta, p);
+    rs_rng rng;
+    rs_rng_seed(&rng, seed);
+    rs_params_init(cfg, p, &rng);
+    return theta;
+}
+
 /* Returns the worst relative error over all parameters; reports each tensor. */
 static double check_fixture(const fixture *fx, const char *label)
 {
     const rs_config *cfg = &fx->cfg;
     size_t n = rs_param_count(cfg);
-    double *theta = malloc(n * sizeof *theta), *grad = calloc(n, sizeof *grad);
     rs_params p, g;
-    rs_params_bind(cfg, theta, &p);
+    double *theta = new_params(cfg, 7, &p), *grad = calloc(n, sizeof *grad);
     rs_params_bind(cfg, grad, &g);
-    rs_rng rng;
-    rs_rng_seed(&rng, 7);
-    rs_params_init(cfg, &p, &rng);
     /* larger recurrent weights than the default make the check more demanding */
     for (size_t i = 0; i < n; i++)
         theta[i] *= 1.5;
@@ -253,13 +261,8 @@ static void padded_batch_equals_rows_alone(void)
             fixture fx;
             make_fixture(&fx, (rs_task)task, cells[c], 2, task == RS_TASK_CLASSIFIER, task, 0.0);
             const rs_config *cfg = &fx.cfg;
-            size_t n = rs_param_count(cfg);
-            double *theta = malloc(n * sizeof *theta);
             rs_params p;
-            rs_params_bind(cfg, theta, &p);
-            rs_rng rng;
-            rs_rng_seed(&rng, 11);
-            rs_params_init(cfg, &p, &rng);
+            double *theta = new_params(cfg, 11, &p);
             rs_workspace *ws = rs_workspace_create(cfg, B, T);
             double batch_loss = rs_forward(ws, &p, &fx.batch, NULL);
             double combined = 0.0, weight = 0.0;
@@ -310,15 +313,11 @@ static void two_threads_give_the_same_numbers(void)
             fx.input_dropout = path == RS_INPUT_PER_ROW ? 0.2 : 0.0;
             const rs_config *cfg = &fx.cfg;
             size_t n = rs_param_count(cfg);
-            double *theta = malloc(n * sizeof *theta);
-            double *g1 = calloc(n, sizeof *g1), *g2 = calloc(n, sizeof *g2);
             rs_params p, d1, d2;
-            rs_params_bind(cfg, theta, &p);
+            double *theta = new_params(cfg, 5, &p);
+            double *g1 = calloc(n, sizeof *g1), *g2 = calloc(n, sizeof *g2);
             rs_params_bind(cfg, g1, &d1);
             rs_params_bind(cfg, g2, &d2);
-            rs_rng rng;
-            rs_rng_seed(&rng, 5);
-            rs_params_init(cfg, &p, &rng);
             rs_workspace *ws = rs_workspace_create(cfg, B, T);
             double one = loss_at(ws, &p, &fx, (rs_input_path)path);
             rs_backward(ws, &p, &d1, &fx.batch);
@@ -353,13 +352,8 @@ static void locked_dropout_uses_one_mask_per_sequence(void)
         for (int i = 0; i < B * T; i++)
             fx.tokens[i] = 2;
         const rs_config *cfg = &fx.cfg;
-        size_t n = rs_param_count(cfg);
-        double *theta = malloc(n * sizeof *theta);
         rs_params p;
-        rs_params_bind(cfg, theta, &p);
-        rs_rng rng;
-        rs_rng_seed(&rng, 3);
-        rs_params_init(cfg, &p, &rng);
+        double *theta = new_params(cfg, 3, &p);
         memset(p.rnn[0][0].weight_hh, 0,
                (size_t)cfg->hidden_size * cfg->hidden_size * sizeof(double));
         rs_workspace *ws = rs_workspace_create(cfg, B, T);
