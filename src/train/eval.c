@@ -116,19 +116,24 @@ static double macro_f1(const long *confusion, int K)
     return f1_count ? f1_sum / f1_count : 0.0;
 }
 
-static const rs_dataset *sort_data; /* qsort has no context argument */
+/* A row, sorted by its text (then by row, for a stable order). */
+typedef struct text_row {
+    const char *text;
+    int row;
+} text_row;
+
 static int by_text(const void *a, const void *b)
 {
-    int i = *(const int *)a, j = *(const int *)b;
-    int c = strcmp(sort_data->items[i].text, sort_data->items[j].text);
-    return c ? c : i - j;
+    const text_row *x = a, *y = b;
+    int c = strcmp(x->text, y->text);
+    return c ? c : x->row - y->row;
 }
 
 /* per_text (see the top): rows grouped by text; predicted (n) is each row's
  * predicted label, the same for every row of a text. */
 static cJSON *per_text_figures(const rs_dataset *d, const eval_rows *r, const int *predicted, int K)
 {
-    int *order = malloc((size_t)r->n * sizeof *order);
+    text_row *order = malloc((size_t)r->n * sizeof *order);
     long *confusion = calloc((size_t)K * K, sizeof *confusion);
     char *has = calloc((size_t)K, 1);
     if (!order || !confusion || !has) {
@@ -138,25 +143,24 @@ static cJSON *per_text_figures(const rs_dataset *d, const eval_rows *r, const in
         return NULL;
     }
     for (int i = 0; i < r->n; i++)
-        order[i] = i;
-    sort_data = d;
+        order[i] = (text_row){d->items[i].text, i};
     qsort(order, (size_t)r->n, sizeof *order, by_text);
     long texts = 0, any_right = 0, unambiguous = 0, unambiguous_right = 0;
     for (int g = 0; g < r->n;) {
         int end = g + 1;
-        while (end < r->n && strcmp(d->items[order[end]].text, d->items[order[g]].text) == 0)
+        while (end < r->n && strcmp(order[end].text, order[g].text) == 0)
             end++;
         memset(has, 0, (size_t)K);
-        int distinct = 0, pred = predicted[order[g]];
+        int distinct = 0, pred = predicted[order[g].row];
         for (int i = g; i < end; i++) {
-            int label = r->label[order[i]];
+            int label = r->label[order[i].row];
             distinct += !has[label];
             has[label] = 1;
         }
         texts++;
         any_right += has[pred];
         if (distinct == 1) {
-            int gold = r->label[order[g]];
+            int gold = r->label[order[g].row];
             unambiguous++;
             unambiguous_right += gold == pred;
             confusion[(size_t)gold * K + pred]++;
