@@ -92,13 +92,13 @@ sed -i '$d' "$work/names.tsv"; sed -i '$d' "$work/names.tsv"
 
 # --- determinism: same seed, one thread → identical bytes ---
 export SOURCE_DATE_EPOCH=1700000000
-"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/d1.safetensors" --cell lstm --dropout 0.2 --weight-dropout 0.2 "${small[@]}" 2> /dev/null
-"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/d2.safetensors" --cell lstm --dropout 0.2 --weight-dropout 0.2 "${small[@]}" 2> /dev/null
+"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/d1.safetensors" --cell lstm --dropout 0.2 --weight-dropout 0.2 --locked-dropout "${small[@]}" 2> /dev/null
+"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/d2.safetensors" --cell lstm --dropout 0.2 --weight-dropout 0.2 --locked-dropout "${small[@]}" 2> /dev/null
 cmp -s "$work/d1.safetensors" "$work/d2.safetensors" && ok "same seed and one thread write byte-identical files" || bad "determinism"
-"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/d3.safetensors" --cell lstm --dropout 0.2 --weight-dropout 0.2 --hidden 16 --embed 8 --epochs 3 --batch-size 16 --threads 1 --seed 6 2> /dev/null
+"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/d3.safetensors" --cell lstm --dropout 0.2 --weight-dropout 0.2 --locked-dropout --hidden 16 --embed 8 --epochs 3 --batch-size 16 --threads 1 --seed 6 2> /dev/null
 cmp -s "$work/d1.safetensors" "$work/d3.safetensors" && bad "another seed gives another model" || ok "another seed gives another model"
 out=$("$RNNTRAIN" info --model "$work/d1.safetensors" --json)
-python3 -c "import json,sys; h=json.loads(sys.argv[1])['training']['hyperparameters']; assert abs(h['weight_dropout']-0.2)<1e-12 and abs(h['dropout']-0.2)<1e-12" "$out" && ok "the training metadata records the dropouts" || bad "dropouts in the metadata: $out"
+python3 -c "import json,sys; h=json.loads(sys.argv[1])['training']['hyperparameters']; assert abs(h['weight_dropout']-0.2)<1e-12 and abs(h['dropout']-0.2)<1e-12 and h['locked_dropout'] is True" "$out" && ok "the training metadata records the dropouts" || bad "dropouts in the metadata: $out"
 
 # --- bad input: message, non-zero exit, model untouched ---
 cp "$work/c.safetensors" "$work/keep.safetensors"
