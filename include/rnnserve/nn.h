@@ -154,7 +154,8 @@ void rs_workspace_set_threads(rs_workspace *ws, int threads);
 typedef enum rs_input_path {
     RS_INPUT_AUTO = 0, /* tables when they cost fewer flops, per row otherwise */
     RS_INPUT_PER_ROW,
-    RS_INPUT_TABLES, /* unless input dropout is on */
+    RS_INPUT_TABLES, /* unless input dropout is on, or the vocabulary is too large for the
+                      * workspace to have tables (V·E + C·Ec ≥ max_batch·max_time·In) */
 } rs_input_path;
 
 /* Training-time options of a forward pass.  Passing NULL instead means
