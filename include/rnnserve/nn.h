@@ -124,6 +124,10 @@ typedef struct rs_batch {
     const int32_t *lengths;    /* (B) valid steps of each row, 1..T */
     const int32_t *categories; /* (B) category ids, conditional generator only */
     const int32_t *targets;    /* classifier (B) label ids; generator (B, T) next-token ids */
+    /* Optional distributions to distil from (a teacher's probabilities), in the
+     * layout of targets with K values each: classifier (B, K), generator
+     * (B, T, K); each row sums to 1.  Read only when rs_forward_opts.distill > 0. */
+    const rs_real *soft_targets;
 } rs_batch;
 
 /* Activations and scratch for batches up to max_batch x max_time. Opaque. */
@@ -171,6 +175,11 @@ typedef struct rs_forward_opts {
     /* (K) weight of each target class, as CrossEntropyLoss(weight=...): the
      * loss is sum(w[y] * ce) / sum(w[y]).  NULL = uniform. */
     const rs_real *class_weight;
+    /* Knowledge distillation, 0 = off: each target becomes the distribution
+     * (1 − distill)·onehot(y) + distill·q with q the batch's soft_targets row,
+     * and the loss its cross-entropy −Σ_k target_k·log softmax(z)_k (as
+     * CrossEntropyLoss with probability targets).  Needs batch->soft_targets. */
+    rs_real distill;
     rs_rng *rng; /* dropout masks; required when a dropout rate is > 0 */
     rs_input_path input_path;
 } rs_forward_opts;
@@ -179,7 +188,8 @@ typedef struct rs_forward_opts {
  * Forward pass.  Returns the mean cross-entropy over every target (B for a
  * classifier, sum of lengths for a generator), as PyTorch's
  * CrossEntropyLoss(reduction="mean") would (weighted when opts gives class
- * weights).  Logits stay in the workspace (rs_workspace_logits).
+ * weights, against the mixed distribution when opts distils).  Logits stay in the workspace
+ * (rs_workspace_logits).
  */
 double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch,
                   const rs_forward_opts *opts);

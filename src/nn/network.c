@@ -624,6 +624,8 @@ double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch,
 
     /* softmax cross-entropy, (weighted) mean over valid targets; dlogits kept for backward */
     const rs_real *cw = opts ? opts->class_weight : NULL;
+    rs_real distill = opts && batch->soft_targets ? opts->distill : 0;
+    const rs_real *soft = distill > 0 ? batch->soft_targets : NULL;
     double total = 0.0, weight_sum = 0.0;
     for (int r = 0; r < rows; r++) {
         rs_real *z = ws->logits + (size_t)r * K;
@@ -648,8 +650,22 @@ double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch,
         }
         for (int k = 0; k < K; k++)
             dz[k] = (rs_real)(dz[k] / sum);
-        total += w * (log(sum) + mx - z[target]);
-        dz[target] -= 1;
+        /* −Σ_k target_k·log p_k = logsumexp(z) − Σ_k target_k·z_k, and its
+         * gradient p − target; the hard target is onehot(y) */
+        double lse = log(sum) + mx;
+        if (soft) {
+            const rs_real *q = soft + (generator ? (size_t)b * T + t : (size_t)b) * K;
+            double qz = 0.0;
+            for (int k = 0; k < K; k++) {
+                qz += (double)q[k] * z[k];
+                dz[k] -= distill * q[k];
+            }
+            total += w * (lse - (1 - distill) * z[target] - distill * qz);
+            dz[target] -= 1 - distill;
+        } else {
+            total += w * (lse - z[target]);
+            dz[target] -= 1;
+        }
         ws->row_weight[r] = w;
         weight_sum += w;
     }

@@ -23,76 +23,10 @@
 
 #include "dataset.h"
 #include "flags.h"
+#include "model_rows.h"
 #include "rnnserve/model.h"
 #include "rnnserve/status.h"
 #include "train.h"
-
-/* Encoded rows, padded into batches of up to BATCH. */
-enum { BATCH = 256 };
-
-typedef struct eval_rows {
-    int32_t *ids; /* (n, RS_DATA_MAX_CHARS + 1) */
-    int *len;     /* characters of each row */
-    int *label;   /* label/category id in the model, -1 if none */
-    int n;
-} eval_rows;
-
-static int encode_rows(const rs_model *m, const rs_dataset *d, int use_labels, eval_rows *r,
-                       char *err, size_t errlen)
-{
-    const int W = RS_DATA_MAX_CHARS + 1;
-    r->n = d->n;
-    r->ids = calloc((size_t)d->n * W, sizeof *r->ids);
-    r->len = calloc((size_t)d->n, sizeof *r->len);
-    r->label = calloc((size_t)d->n, sizeof *r->label);
-    if (!r->ids || !r->len || !r->label) {
-        snprintf(err, errlen, "out of memory");
-        return RS_ENOMEM;
-    }
-    const rs_config *cfg = rs_model_config(m);
-    for (int i = 0; i < d->n; i++) {
-        const rs_item *it = &d->items[i];
-        char unknown[256];
-        int n = rs_model_encode(m, it->text, strlen(it->text), r->ids + (size_t)i * W,
-                                RS_DATA_MAX_CHARS, unknown, sizeof unknown);
-        if (n == RS_EUNKNOWN) {
-            snprintf(err, errlen, "%s:%d: characters the model cannot read: %s", d->path, it->line,
-                     unknown);
-            return RS_EINVAL;
-        }
-        if (n <= 0) {
-            snprintf(err, errlen, "%s:%d: cannot encode the text", d->path, it->line);
-            return RS_EINVAL;
-        }
-        r->len[i] = n;
-        r->label[i] = -1;
-        if (use_labels) {
-            const char *name = d->labels[it->label];
-            int id = -1;
-            if (cfg->task == RS_TASK_CLASSIFIER) {
-                for (int k = 0; k < rs_model_label_count(m) && id < 0; k++)
-                    if (strcmp(rs_model_label(m, k), name) == 0)
-                        id = k;
-            } else {
-                id = rs_model_category_id(m, name);
-            }
-            if (id < 0) {
-                snprintf(err, errlen, "%s:%d: %s \"%s\" is not one the model knows", d->path,
-                         it->line, cfg->task == RS_TASK_CLASSIFIER ? "label" : "category", name);
-                return RS_EINVAL;
-            }
-            r->label[i] = id;
-        }
-    }
-    return 0;
-}
-
-static void rows_free(eval_rows *r)
-{
-    free(r->ids);
-    free(r->len);
-    free(r->label);
-}
 
 /* Mean F1 over the labels that occur in a (K, K) confusion matrix's gold
  * rows or predicted columns, as scikit-learn's default macro average. */
@@ -131,7 +65,8 @@ static int by_text(const void *a, const void *b)
 
 /* per_text (see the top): rows grouped by text; predicted (n) is each row's
  * predicted label, the same for every row of a text. */
-static cJSON *per_text_figures(const rs_dataset *d, const eval_rows *r, const int *predicted, int K)
+static cJSON *per_text_figures(const rs_dataset *d, const rs_model_rows *r, const int *predicted,
+                               int K)
 {
     text_row *order = malloc((size_t)r->n * sizeof *order);
     long *confusion = calloc((size_t)K * K, sizeof *confusion);
@@ -181,39 +116,29 @@ static cJSON *per_text_figures(const rs_dataset *d, const eval_rows *r, const in
     return out;
 }
 
-static cJSON *eval_classifier(const rs_model *m, const rs_dataset *d, const eval_rows *r)
+static cJSON *eval_classifier(const rs_model *m, const rs_dataset *d, const rs_model_rows *r)
 {
     const rs_config *cfg = rs_model_config(m);
-    int K = cfg->n_outputs, T = RS_DATA_MAX_CHARS;
-    const int W = RS_DATA_MAX_CHARS + 1;
-    rs_workspace *ws = rs_workspace_create(cfg, BATCH, T);
-    int32_t *tokens = calloc((size_t)BATCH * T, sizeof *tokens);
-    int32_t lengths[BATCH], targets[BATCH];
+    int K = cfg->n_outputs;
+    rs_workspace *ws = rs_workspace_create(cfg, RS_ROWS_BATCH, RS_ROWS_MAX_STEPS);
+    rs_rows_batch bb;
+    int bb_failed = rs_rows_batch_init(&bb);
     long *confusion = calloc((size_t)K * K, sizeof *confusion);
     int *predicted = malloc((size_t)r->n * sizeof *predicted);
-    if (!ws || !tokens || !confusion || !predicted) {
+    if (!ws || bb_failed || !confusion || !predicted) {
         rs_workspace_destroy(ws);
-        free(tokens);
+        rs_rows_batch_free(&bb);
         free(confusion);
         free(predicted);
         return NULL;
     }
     double nll = 0.0;
     long correct = 0, top3 = 0;
-    for (int start = 0; start < r->n; start += BATCH) {
-        int B = r->n - start < BATCH ? r->n - start : BATCH, Tb = 1;
-        for (int b = 0; b < B; b++)
-            Tb = r->len[start + b] > Tb ? r->len[start + b] : Tb;
-        for (int b = 0; b < B; b++) {
-            lengths[b] = r->len[start + b];
-            targets[b] = r->label[start + b];
-            for (int t = 0; t < Tb; t++)
-                tokens[(size_t)b * Tb + t] =
-                    t < lengths[b] ? r->ids[(size_t)(start + b) * W + t] : 0;
-        }
-        rs_batch batch = {
-            .B = B, .T = Tb, .tokens = tokens, .lengths = lengths, .targets = targets};
-        nll += rs_forward(ws, rs_model_params(m), &batch, NULL) * B;
+    for (int start = 0; start < r->n; start += RS_ROWS_BATCH) {
+        rs_rows_batch_fill(&bb, m, r, start);
+        int B = bb.batch.B;
+        const int32_t *targets = bb.targets;
+        nll += rs_forward(ws, rs_model_params(m), &bb.batch, NULL) * B;
         const float *logits = rs_workspace_logits(ws);
         for (int b = 0; b < B; b++) {
             const float *z = logits + (size_t)b * K;
@@ -224,7 +149,7 @@ static cJSON *eval_classifier(const rs_model *m, const rs_dataset *d, const eval
             for (int k = 0; k < K; k++)
                 if (z[k] > z[targets[b]])
                     rank++;
-            predicted[start + b] = best;
+            predicted[bb.row[b]] = best;
             correct += best == targets[b];
             top3 += rank < 3;
             confusion[(size_t)targets[b] * K + best]++;
@@ -268,7 +193,7 @@ static cJSON *eval_classifier(const rs_model *m, const rs_dataset *d, const eval
         cJSON_AddItemToArray(matrix, row);
     }
     rs_workspace_destroy(ws);
-    free(tokens);
+    rs_rows_batch_free(&bb);
     free(confusion);
     free(predicted);
     if (!texts) {
@@ -278,48 +203,21 @@ static cJSON *eval_classifier(const rs_model *m, const rs_dataset *d, const eval
     return out;
 }
 
-static cJSON *eval_generator(const rs_model *m, const eval_rows *r)
+static cJSON *eval_generator(const rs_model *m, const rs_model_rows *r)
 {
-    const rs_config *cfg = rs_model_config(m);
-    int T = RS_DATA_MAX_CHARS + 1;
-    const int W = RS_DATA_MAX_CHARS + 1;
-    int bos = rs_model_bos_id(m), eos = rs_model_eos_id(m);
-    rs_workspace *ws = rs_workspace_create(cfg, BATCH, T);
-    int32_t *tokens = calloc((size_t)BATCH * T, sizeof *tokens);
-    int32_t *targets = calloc((size_t)BATCH * T, sizeof *targets);
-    int32_t lengths[BATCH], categories[BATCH];
-    if (!ws || !tokens || !targets) {
+    rs_workspace *ws = rs_workspace_create(rs_model_config(m), RS_ROWS_BATCH, RS_ROWS_MAX_STEPS);
+    rs_rows_batch bb;
+    if (rs_rows_batch_init(&bb) != 0 || !ws) {
         rs_workspace_destroy(ws);
-        free(tokens);
-        free(targets);
+        rs_rows_batch_free(&bb);
         return NULL;
     }
     double total = 0.0;
     long count = 0;
-    for (int start = 0; start < r->n; start += BATCH) {
-        int B = r->n - start < BATCH ? r->n - start : BATCH, Tb = 1;
-        long steps = 0;
-        for (int b = 0; b < B; b++)
-            Tb = r->len[start + b] + 1 > Tb ? r->len[start + b] + 1 : Tb;
-        for (int b = 0; b < B; b++) {
-            const int32_t *ids = r->ids + (size_t)(start + b) * W;
-            int L = r->len[start + b];
-            lengths[b] = L + 1;
-            categories[b] = r->label[start + b];
-            steps += L + 1;
-            for (int t = 0; t < Tb; t++) {
-                tokens[(size_t)b * Tb + t] = t == 0 ? bos : (t <= L ? ids[t - 1] : 0);
-                targets[(size_t)b * Tb + t] = t < L ? ids[t] : (t == L ? eos : 0);
-            }
-        }
-        rs_batch batch = {.B = B,
-                          .T = Tb,
-                          .tokens = tokens,
-                          .lengths = lengths,
-                          .categories = cfg->n_categories ? categories : NULL,
-                          .targets = targets};
-        total += rs_forward(ws, rs_model_params(m), &batch, NULL) * (double)steps;
-        count += steps;
+    for (int start = 0; start < r->n; start += RS_ROWS_BATCH) {
+        rs_rows_batch_fill(&bb, m, r, start);
+        total += rs_forward(ws, rs_model_params(m), &bb.batch, NULL) * (double)bb.steps;
+        count += bb.steps;
     }
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "model", rs_model_name(m));
@@ -329,8 +227,7 @@ static cJSON *eval_generator(const rs_model *m, const eval_rows *r)
     cJSON_AddNumberToObject(out, "nll_per_token", total / (double)count);
     cJSON_AddNumberToObject(out, "perplexity", exp(total / (double)count));
     rs_workspace_destroy(ws);
-    free(tokens);
-    free(targets);
+    rs_rows_batch_free(&bb);
     return out;
 }
 
@@ -398,7 +295,7 @@ int rs_eval_main(int argc, char **argv)
     }
     rs_model *m = NULL;
     rs_dataset d = {0};
-    eval_rows r = {0};
+    rs_model_rows r = {0};
     cJSON *result = NULL;
     int status = 1;
     if (rs_model_open(model_path, &m, err, sizeof err) != 0) {
@@ -421,7 +318,7 @@ int rs_eval_main(int argc, char **argv)
         goto done;
     }
     int use_labels = cfg->task == RS_TASK_CLASSIFIER || cfg->n_categories > 0;
-    if (encode_rows(m, &d, use_labels, &r, err, sizeof err) != 0) {
+    if (rs_model_rows_encode(m, &d, use_labels, &r, err, sizeof err) != 0) {
         fprintf(stderr, "rnntrain eval: %s\n", err);
         goto done;
     }
@@ -440,7 +337,7 @@ int rs_eval_main(int argc, char **argv)
     status = 0;
 done:
     cJSON_Delete(result);
-    rows_free(&r);
+    rs_model_rows_free(&r);
     rs_dataset_free(&d);
     rs_model_close(m);
     return status;

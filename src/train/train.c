@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "dataset.h"
+#include "distill.h"
 #include "flags.h"
 #include "rnnserve/model.h"
 #include "rnnserve/optim.h"
@@ -40,6 +41,8 @@ typedef struct train_opts {
     int patience, average, dedupe;
     uint64_t seed;
     int threads, normalize;
+    const char *teachers; /* comma-separated model files, or NULL */
+    double distill;
 } train_opts;
 
 /* Items encoded once: tokens, targets and lengths of every item, flat. */
@@ -50,6 +53,8 @@ typedef struct encoded {
     int *length;      /* (n) steps of item i */
     int *label;       /* (n) label or category, -1 if none */
     int n;
+    rs_real *soft; /* distillation: (rows of targets, K) teachers' distributions, else NULL */
+    int K;
 } encoded;
 
 static void encoded_free(encoded *e)
@@ -59,6 +64,7 @@ static void encoded_free(encoded *e)
     free(e->offset);
     free(e->length);
     free(e->label);
+    free(e->soft);
 }
 
 static int encode_items(const rs_dataset *d, const rs_charset *cs, int generator, encoded *e)
@@ -98,17 +104,22 @@ static int encode_items(const rs_dataset *d, const rs_charset *cs, int generator
             e->targets[i] = d->items[i].label;
         }
     }
+    e->offset[d->n] = (int)pos;
     return 0;
 }
 
 /* Batch buffers for up to max_b rows of max_t steps. */
 typedef struct batch_buf {
     int32_t *tokens, *targets, *lengths, *categories;
+    rs_real *soft; /* (max_b, max_t, K) when distilling, else NULL */
     rs_batch batch;
 } batch_buf;
 
-static int batch_buf_init(batch_buf *bb, int max_b, int max_t)
+/* K > 0: also room for the soft targets of K outputs. */
+static int batch_buf_init(batch_buf *bb, int max_b, int max_t, int K)
 {
+    if (K > 0 && !(bb->soft = calloc((size_t)max_b * max_t * K, sizeof *bb->soft)))
+        return RS_ENOMEM;
     bb->tokens = calloc((size_t)max_b * max_t, sizeof(int32_t));
     bb->targets = calloc((size_t)max_b * max_t, sizeof(int32_t));
     bb->lengths = calloc((size_t)max_b, sizeof(int32_t));
@@ -122,6 +133,7 @@ static void batch_buf_free(batch_buf *bb)
     free(bb->targets);
     free(bb->lengths);
     free(bb->categories);
+    free(bb->soft);
 }
 
 /* Fills bb with items idx[0..n) padded to their longest, rows ordered longest
@@ -155,6 +167,12 @@ static long fill_batch(batch_buf *bb, const encoded *e, const int *idx_in, int n
         }
         if (!generator)
             bb->targets[i] = e->targets[it];
+        if (bb->soft) { /* rows as the targets: (B, K) or (B, T, K) */
+            size_t rows = generator ? (size_t)L : 1, K = (size_t)e->K;
+            memcpy(bb->soft + (generator ? (size_t)i * T : (size_t)i) * K,
+                   e->soft + (generator ? (size_t)e->offset[it] : (size_t)it) * K,
+                   rows * K * sizeof *bb->soft);
+        }
         chars += L;
     }
     bb->batch = (rs_batch){.B = n,
@@ -162,7 +180,8 @@ static long fill_batch(batch_buf *bb, const encoded *e, const int *idx_in, int n
                            .tokens = bb->tokens,
                            .lengths = bb->lengths,
                            .categories = conditional ? bb->categories : NULL,
-                           .targets = bb->targets};
+                           .targets = bb->targets,
+                           .soft_targets = bb->soft};
     return chars;
 }
 
@@ -234,7 +253,8 @@ static void usage(const char *cmd, const flag *flags, int n)
 
 static char *training_json(const train_opts *o, const rs_dataset *d, const char *sha, int n_train,
                            int n_valid, int epochs_run, int best_epoch, double valid_loss,
-                           double valid_acc, int generator)
+                           double valid_acc, int generator, const rs_teacher_info *teachers,
+                           int n_teachers)
 {
     cJSON *j = cJSON_CreateObject();
     const char *slash = strrchr(d->path, '/');
@@ -259,6 +279,17 @@ static char *training_json(const train_opts *o, const rs_dataset *d, const char 
     cJSON_AddNumberToObject(h, "average", o->average);
     cJSON_AddNumberToObject(h, "valid_fraction", o->valid_fraction);
     cJSON_AddBoolToObject(h, "dedupe", o->dedupe);
+    if (n_teachers > 0) {
+        cJSON *ds = cJSON_AddObjectToObject(j, "distillation");
+        cJSON_AddNumberToObject(ds, "weight", o->distill);
+        cJSON *list = cJSON_AddArrayToObject(ds, "teachers");
+        for (int i = 0; i < n_teachers; i++) {
+            cJSON *t = cJSON_CreateObject();
+            cJSON_AddStringToObject(t, "file", teachers[i].file);
+            cJSON_AddStringToObject(t, "sha256", teachers[i].sha256);
+            cJSON_AddItemToArray(list, t);
+        }
+    }
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
     cJSON_AddNumberToObject(j, "epochs_run", epochs_run);
     cJSON_AddNumberToObject(j, "best_epoch", best_epoch);
@@ -296,7 +327,8 @@ int rs_train_main(rs_task task, int argc, char **argv)
                     .seed = 1,
                     .threads = 0,
                     .normalize = 1,
-                    .dedupe = 1};
+                    .dedupe = 1,
+                    .distill = 0.5};
     flag flags[] = {
         {"data", NULL, FLAG_STRING, &o.data, 0, 0, NULL, "training data (.tsv or .txt)", 0, NULL},
         {"out", NULL, FLAG_STRING, &o.out, 0, 0, NULL, "model file to write", 0, NULL},
@@ -344,6 +376,10 @@ int rs_train_main(rs_task task, int argc, char **argv)
         {"normalize", NULL, FLAG_CHOICE, &o.normalize, 0, 0, normalize_choices,
          "text normalisation stored in the model", 0, NULL},
         {"log", NULL, FLAG_STRING, &o.log, 0, 0, NULL, "write per-epoch figures as CSV", 0, NULL},
+        {"teachers", NULL, FLAG_STRING, &o.teachers, 0, 0, NULL,
+         "FILE[,FILE...]: distil from the mean prediction of these models", 0, NULL},
+        {"distill", NULL, FLAG_DOUBLE, &o.distill, 0, 1, NULL,
+         "with --teachers: weight of their distribution in each target (1 = theirs only)", 0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
     const char *cmd = generator ? "generator" : "classifier";
@@ -368,6 +404,23 @@ int rs_train_main(rs_task task, int argc, char **argv)
     if (!generator && o.conditional) {
         fprintf(stderr, "rnntrain classifier: --conditional is for generators\n");
         return 2;
+    }
+    if (flags_find(flags, n_flags, "distill")->seen && !o.teachers) {
+        fprintf(stderr, "rnntrain %s: --distill needs --teachers\n", cmd);
+        return 2;
+    }
+    char *teacher_list = NULL;
+    const char *teacher_paths[RS_DISTILL_MAX_TEACHERS];
+    rs_teacher_info teacher_info[RS_DISTILL_MAX_TEACHERS];
+    int n_teachers = 0;
+    if (o.teachers) {
+        teacher_list = strdup(o.teachers);
+        if (!teacher_list ||
+            rs_distill_split_list(teacher_list, teacher_paths, &n_teachers, err, sizeof err) != 0) {
+            fprintf(stderr, "rnntrain %s: %s\n", cmd, teacher_list ? err : "out of memory");
+            free(teacher_list);
+            return 2;
+        }
     }
     if (o.threads > 0)
         openblas_set_num_threads(o.threads);
@@ -453,6 +506,50 @@ int rs_train_main(rs_task task, int argc, char **argv)
         fprintf(stderr, "rnntrain %s: %s\n", cmd, err);
         goto done;
     }
+    /* the vocabulary's strings: the file's metadata, and what teachers are matched by */
+    vocab = calloc((size_t)cfg.vocab_size, sizeof *vocab);
+    int vocab_ok = vocab != NULL;
+    static const char *const specials[SPECIALS] = {RS_TOKEN_PAD, RS_TOKEN_BOS, RS_TOKEN_EOS};
+    for (int i = 0; vocab_ok && i < cfg.vocab_size; i++) {
+        char buf[5] = {0};
+        if (i >= SPECIALS)
+            rs_utf8_encode(cs.cps[i - SPECIALS], buf);
+        vocab[i] = strdup(i < SPECIALS ? specials[i] : buf);
+        vocab_ok = vocab[i] != NULL;
+    }
+    if (!vocab_ok) {
+        fprintf(stderr, "rnntrain %s: out of memory\n", cmd);
+        goto done;
+    }
+    if (n_teachers > 0) {
+        /* the teachers' mean distribution for every target, computed once */
+        size_t rows = generator ? (size_t)e.offset[e.n] : (size_t)e.n;
+        int *first_row = malloc(((size_t)e.n + 1) * sizeof *first_row);
+        e.K = cfg.n_outputs;
+        e.soft = malloc(rows * (size_t)e.K * sizeof *e.soft);
+        if (!first_row || !e.soft) {
+            free(first_row);
+            fprintf(stderr, "rnntrain %s: out of memory\n", cmd);
+            goto done;
+        }
+        for (int i = 0; i <= e.n; i++)
+            first_row[i] = generator ? e.offset[i] : i;
+        rs_distill_student student = {.cfg = &cfg,
+                                      .outputs = generator ? (const char *const *)vocab
+                                                           : (const char *const *)d.labels,
+                                      .normalize = (rs_normalize)o.normalize};
+        double td = now_seconds();
+        int failed = rs_distill_targets(teacher_paths, n_teachers, &student, &d, first_row, rows,
+                                        e.soft, teacher_info, err, sizeof err);
+        free(first_row);
+        if (failed) {
+            fprintf(stderr, "rnntrain %s: --teachers: %s\n", cmd, err);
+            goto done;
+        }
+        fprintf(stderr,
+                "rnntrain %s: distilling from %d teacher%s (weight %g), their targets in %.1fs\n",
+                cmd, n_teachers, n_teachers == 1 ? "" : "s", o.distill, now_seconds() - td);
+    }
     int max_t = 1;
     for (int i = 0; i < e.n; i++)
         max_t = e.length[i] > max_t ? e.length[i] : max_t;
@@ -467,7 +564,7 @@ int rs_train_main(rs_task task, int argc, char **argv)
     }
     ws = rs_workspace_create(&cfg, eval_b, max_t);
     if (!theta || !grad || !best || !ws || (o.average > 0 && (!avg || !ring)) ||
-        batch_buf_init(&bb, eval_b, max_t) != 0 ||
+        batch_buf_init(&bb, eval_b, max_t, e.soft ? e.K : 0) != 0 ||
         rs_optim_init(&opt, (rs_optim_kind)o.optimizer, n_params, o.lr, o.weight_decay) != 0) {
         fprintf(stderr, "rnntrain %s: out of memory\n", cmd);
         goto done;
@@ -507,6 +604,7 @@ int rs_train_main(rs_task task, int argc, char **argv)
                              .weight_dropout = (rs_real)o.weight_dropout,
                              .locked_dropout = o.locked_dropout,
                              .class_weight = class_weight,
+                             .distill = e.soft ? (rs_real)o.distill : 0,
                              .rng = &rng};
 
     if (o.log) {
@@ -626,22 +724,8 @@ int rs_train_main(rs_task task, int argc, char **argv)
     }
 
     /* write the best parameters */
-    vocab = calloc((size_t)cfg.vocab_size, sizeof *vocab);
-    if (!vocab)
-        goto done;
-    static const char *const specials[SPECIALS] = {RS_TOKEN_PAD, RS_TOKEN_BOS, RS_TOKEN_EOS};
-    for (int i = 0; i < SPECIALS; i++)
-        vocab[i] = strdup(specials[i]);
-    for (int i = 0; i < cs.n; i++) {
-        char buf[5] = {0};
-        rs_utf8_encode(cs.cps[i], buf);
-        vocab[SPECIALS + i] = strdup(buf);
-    }
-    for (int i = 0; i < cfg.vocab_size; i++)
-        if (!vocab[i])
-            goto done;
     tjson = training_json(&o, &d, sha, n_train, n_valid, epochs_run, best_epoch, best_loss,
-                          best_acc, generator);
+                          best_acc, generator, teacher_info, n_teachers);
     rs_params pb;
     rs_params_bind(&cfg, best, &pb);
     rs_model_spec spec = {.cfg = cfg,
@@ -680,5 +764,6 @@ done:
     encoded_free(&e);
     rs_charset_free(&cs);
     rs_dataset_free(&d);
+    free(teacher_list);
     return status;
 }

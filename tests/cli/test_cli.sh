@@ -100,6 +100,28 @@ cmp -s "$work/d1.safetensors" "$work/d3.safetensors" && bad "another seed gives 
 out=$("$RNNTRAIN" info --model "$work/d1.safetensors" --json)
 python3 -c "import json,sys; h=json.loads(sys.argv[1])['training']['hyperparameters']; assert abs(h['weight_dropout']-0.2)<1e-12 and abs(h['dropout']-0.2)<1e-12 and h['locked_dropout'] is True" "$out" && ok "the training metadata records the dropouts" || bad "dropouts in the metadata: $out"
 
+# --- distillation: teachers' mean distribution mixed into the targets ---
+"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/s0.safetensors" --cell gru "${small[@]}" 2> /dev/null
+"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/t0.safetensors" --cell gru "${small[@]}" --teachers "$work/c.safetensors,$work/d1.safetensors" --distill 0 2> /dev/null
+"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/t7.safetensors" --cell gru "${small[@]}" --teachers "$work/c.safetensors,$work/d1.safetensors" --distill 0.7 2> "$work/log"
+"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/t7b.safetensors" --cell gru "${small[@]}" --teachers "$work/c.safetensors,$work/d1.safetensors" --distill 0.7 2> /dev/null
+nll() { "$RNNTRAIN" eval --model "$1" --data "$work/names.tsv" --json | python3 -c "import json,sys; print(repr(json.load(sys.stdin)['nll']))"; }
+[ "$(nll "$work/s0.safetensors")" = "$(nll "$work/t0.safetensors")" ] && ok "--distill 0 trains exactly as without teachers" || bad "--distill 0 differs from no teachers"
+[ "$(nll "$work/s0.safetensors")" != "$(nll "$work/t7.safetensors")" ] && grep -q "distilling from 2 teachers" "$work/log" && ok "--distill 0.7 trains towards the teachers" || bad "--distill 0.7: $(cat "$work/log")"
+cmp -s "$work/t7.safetensors" "$work/t7b.safetensors" && ok "distillation is deterministic too" || bad "distillation determinism"
+out=$("$RNNTRAIN" info --model "$work/t7.safetensors" --json)
+python3 -c "
+import json,sys
+d=json.loads(sys.argv[1])['training']['distillation']; t=d['teachers']
+assert abs(d['weight']-0.7)<1e-12 and [x['file'] for x in t]==['c.safetensors','d1.safetensors']
+assert [x['sha256'] for x in t]==sys.argv[2:]
+" "$out" $(sha256sum "$work/c.safetensors" "$work/d1.safetensors" | cut -d' ' -f1) && ok "the metadata records the teachers and their sha256" || bad "distillation metadata: $out"
+if "$RNNTRAIN" generator --conditional --data "$work/names.tsv" --out "$work/gs.safetensors" --cell gru "${small[@]}" --teachers "$work/g.safetensors" 2> "$work/log"; then
+  ok "a conditional generator distils from a conditional teacher of another cell"
+else
+  bad "conditional generator distillation"; cat "$work/log"
+fi
+
 # --- bad input: message, non-zero exit, model untouched ---
 cp "$work/c.safetensors" "$work/keep.safetensors"
 expect_refusal() { # name, expected message fragment, args...
@@ -146,6 +168,14 @@ expect_refusal "sample: temperature out of range" "--temperature must be between
 printf 'garbage' > "$work/garbage.safetensors"
 expect_refusal "a corrupt model file" "garbage.safetensors: truncated" info --model "$work/garbage.safetensors"
 expect_refusal "unknown command" "unknown command" frobnicate
+expect_refusal "--distill without teachers" "--distill needs --teachers" "${train[@]}" --data "$work/names.tsv" --distill 0.5
+expect_refusal "a missing teacher" "nope.safetensors" "${train[@]}" --data "$work/names.tsv" --teachers "$work/c.safetensors,$work/nope.safetensors"
+expect_refusal "an empty teacher in the list" "an empty file name in the list" "${train[@]}" --data "$work/names.tsv" --teachers "$work/c.safetensors,,$work/d1.safetensors"
+expect_refusal "a teacher of another task" "a generator cannot teach a classifier" "${train[@]}" --data "$work/names.tsv" --teachers "$work/g.safetensors"
+expect_refusal "a conditional teacher for an unconditioned student" "the teacher is conditional, the student not conditional" generator --data "$work/us.txt" --out "$work/keep.safetensors" "${small[@]}" --teachers "$work/g.safetensors"
+expect_refusal "a teacher without the student's characters" "the teacher's vocabulary has no" generator --data "$work/names.tsv" --out "$work/keep.safetensors" "${small[@]}" --teachers "$work/us.safetensors"
+sed 's/\tGreek$/\tFrench/' "$work/names.tsv" > "$work/french.tsv"
+expect_refusal "a teacher without the student's labels" "the teacher has no label \"French\"" "${train[@]}" --data "$work/french.tsv" --teachers "$work/c.safetensors"
 # a failed run into a missing directory leaves nothing behind
 msg=$("$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/missing/dir/m.safetensors" "${small[@]}" 2>&1); code=$?
 [ $code -ne 0 ] && echo "$msg" | grep -q "cannot create" && ok "unwritable output is an error" || bad "unwritable output: $msg"

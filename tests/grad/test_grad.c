@@ -8,7 +8,8 @@
  * difference compared with the gradient.  The batches are padded (rows of
  * different lengths, garbage in the padding), so the masking of padded steps
  * is checked too, as are dropout (between layers, before the head, on the
- * input, per step or locked, DropConnect on W_hh) and class-weighted losses.  The embedding
+ * input, per step or locked, DropConnect on W_hh), class-weighted losses and
+ * distillation's soft targets.  The embedding
  * gradient is the gradient w.r.t. the inputs.  Layer 0's input projection has two paths
  * (rs_input_path): the finite differences check the tables path, and the
  * per-row path must give the same loss and gradients to 1e-10.
@@ -22,7 +23,7 @@
 #error "the gradient checks must be built with RS_REAL_IS_DOUBLE"
 #endif
 
-enum { B = 3, T = 5 };
+enum { B = 3, T = 5, MAX_K = 7 };
 
 typedef struct fixture {
     rs_config cfg;
@@ -32,6 +33,8 @@ typedef struct fixture {
     int locked;             /* variational (locked) dropout */
     double class_weight[7]; /* used when weighted */
     int weighted;
+    double soft[B * T * MAX_K]; /* random distributions, read when distill > 0 */
+    double distill;
 } fixture;
 
 static void make_fixture(fixture *fx, rs_task task, rs_cell cell, int layers, int bidi, int cond,
@@ -63,12 +66,22 @@ static void make_fixture(fixture *fx, rs_task task, rs_cell cell, int layers, in
             fx->targets[b * T + t] = (int32_t)rs_rng_below(&rng, (uint32_t)cfg->n_outputs);
         }
     }
+    /* a soft target row per (b, t) — generator layout; a classifier reads the first B */
+    int K = cfg->n_outputs;
+    for (int r = 0; r < B * T; r++) {
+        double sum = 0.0;
+        for (int k = 0; k < K; k++)
+            sum += fx->soft[r * K + k] = 0.05 + rs_rng_uniform(&rng);
+        for (int k = 0; k < K; k++)
+            fx->soft[r * K + k] /= sum;
+    }
     fx->batch = (rs_batch){.B = B,
                            .T = T,
                            .tokens = fx->tokens,
                            .lengths = fx->lengths,
                            .categories = cond ? fx->categories : NULL,
-                           .targets = fx->targets};
+                           .targets = fx->targets,
+                           .soft_targets = fx->soft};
     fx->dropout = dropout;
     for (int k = 0; k < 7; k++)
         fx->class_weight[k] = 0.5 + 0.25 * k;
@@ -84,10 +97,14 @@ static void sort_rows(fixture *fx)
         fx->lengths[r] = copy.lengths[from];
         fx->categories[r] = copy.categories[from];
         memcpy(&fx->tokens[r * T], &copy.tokens[from * T], T * sizeof(int32_t));
-        if (fx->cfg.task == RS_TASK_GENERATOR)
+        int K = fx->cfg.n_outputs;
+        if (fx->cfg.task == RS_TASK_GENERATOR) {
             memcpy(&fx->targets[r * T], &copy.targets[from * T], T * sizeof(int32_t));
-        else
+            memcpy(&fx->soft[r * T * K], &copy.soft[from * T * K], (size_t)T * K * sizeof(double));
+        } else {
             fx->targets[r] = copy.targets[from];
+            memcpy(&fx->soft[r * K], &copy.soft[from * K], (size_t)K * sizeof(double));
+        }
     }
 }
 
@@ -100,6 +117,7 @@ static double loss_at(rs_workspace *ws, const rs_params *p, const fixture *fx, r
                             .weight_dropout = fx->weight_dropout,
                             .locked_dropout = fx->locked,
                             .class_weight = fx->weighted ? fx->class_weight : NULL,
+                            .distill = fx->distill,
                             .rng = &rng,
                             .input_path = path};
     return rs_forward(ws, p, &fx->batch, &opts);
@@ -242,6 +260,16 @@ static void check_cell(rs_cell cell)
     fx.locked = 1;
     snprintf(label, sizeof label, "%s classifier L=2 bidi locked dropout", rs_cell_name(cell));
     fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
+    make_fixture(&fx, RS_TASK_CLASSIFIER, cell, 1, 1, 0, 0.2);
+    fx.distill = 0.6;
+    fx.weighted = 1;
+    snprintf(label, sizeof label, "%s classifier bidi distill+weights", rs_cell_name(cell));
+    fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
+    make_fixture(&fx, RS_TASK_GENERATOR, cell, 2, 0, 1, 0.2);
+    fx.distill = 0.5;
+    sort_rows(&fx);
+    snprintf(label, sizeof label, "%s generator L=2 distill sorted", rs_cell_name(cell));
+    fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
 }
 
 static void rnn_backward_matches_finite_differences(void) { check_cell(RS_CELL_RNN); }
@@ -369,6 +397,58 @@ static void locked_dropout_uses_one_mask_per_sequence(void)
     }
 }
 
+/*
+ * With distill = a, the loss is the mean over targets of the cross-entropy
+ * −Σ_k (1 − a)·onehot(y)_k·log p_k − a·q_k·log p_k, computed here from the
+ * logits the forward leaves; a = 0 is the hard loss, whatever q holds.
+ */
+static void distillation_loss_is_the_mixed_cross_entropy(void)
+{
+    for (int task = 0; task < 2; task++)
+        for (int w = 0; w <= 1; w++) {
+            fixture fx;
+            make_fixture(&fx, (rs_task)task, RS_CELL_GRU, 1, 0, 0, 0.0);
+            fx.weighted = w;
+            const rs_config *cfg = &fx.cfg;
+            int K = cfg->n_outputs, generator = task == RS_TASK_GENERATOR;
+            rs_params p;
+            double *theta = new_params(cfg, 13, &p);
+            rs_workspace *ws = rs_workspace_create(cfg, B, T);
+            fx.distill = 0.0;
+            double hard = loss_at(ws, &p, &fx, RS_INPUT_AUTO);
+            if (!w) /* no dropout, no weights: the loss of an evaluation */
+                ASSERT_NEAR(hard, rs_forward(ws, &p, &fx.batch, NULL), 1e-12);
+            fx.distill = 0.35;
+            double mixed = loss_at(ws, &p, &fx, RS_INPUT_AUTO);
+            const double *logits = rs_workspace_logits(ws);
+            double total = 0.0, weight = 0.0, total_hard = 0.0;
+            for (int b = 0; b < B; b++)
+                for (int t = 0; t < (generator ? fx.lengths[b] : 1); t++) {
+                    const double *z = logits + (generator ? (size_t)t * B + b : (size_t)b) * K;
+                    const double *q = fx.soft + (generator ? b * T + t : b) * K;
+                    int y = generator ? fx.targets[b * T + t] : fx.targets[b];
+                    double mx = z[0], sum = 0.0, ce = 0.0;
+                    for (int k = 1; k < K; k++)
+                        mx = fmax(mx, z[k]);
+                    for (int k = 0; k < K; k++)
+                        sum += exp(z[k] - mx);
+                    for (int k = 0; k < K; k++) {
+                        double logp = z[k] - mx - log(sum);
+                        ce -= (0.65 * (k == y) + 0.35 * q[k]) * logp;
+                        total_hard -= (k == y) * logp * (w ? fx.class_weight[y] : 1.0);
+                    }
+                    double cw = w ? fx.class_weight[y] : 1.0;
+                    total += cw * ce;
+                    weight += cw;
+                }
+            ASSERT_NEAR(mixed, total / weight, 1e-12);
+            ASSERT_NEAR(hard, total_hard / weight, 1e-12);
+            ASSERT_TRUE(fabs(mixed - hard) > 1e-3); /* the soft targets did change the loss */
+            rs_workspace_destroy(ws);
+            free(theta);
+        }
+}
+
 int main(void)
 {
     RUN_TEST(rnn_backward_matches_finite_differences);
@@ -377,5 +457,6 @@ int main(void)
     RUN_TEST(padded_batch_equals_rows_alone);
     RUN_TEST(two_threads_give_the_same_numbers);
     RUN_TEST(locked_dropout_uses_one_mask_per_sequence);
+    RUN_TEST(distillation_loss_is_the_mixed_cross_entropy);
     TEST_MAIN_END();
 }

@@ -1,0 +1,188 @@
+/*
+ * distill.c — the soft targets of knowledge distillation (see distill.h).
+ *
+ * Each teacher reads the items through its own vocabulary (model_rows.h), so
+ * a teacher's ids need not be the student's.  Its softmax over its own
+ * outputs is then re-expressed over the student's: p_student[k] =
+ * p_teacher[map[k]], renormalised over the outputs the student has (a
+ * teacher's mass on, say, an <unk> the student lacks is dropped).  The rows
+ * of all teachers are averaged in probability space, as an ensemble
+ * averages.
+ */
+#include "distill.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_rows.h"
+#include "rnnserve/model.h"
+#include "rnnserve/sha256.h"
+#include "rnnserve/status.h"
+
+int rs_distill_split_list(char *list, const char **paths, int *n, char *err, size_t errlen)
+{
+    *n = 0;
+    for (char *s = list;;) {
+        char *comma = strchr(s, ',');
+        if (comma)
+            *comma = '\0';
+        if (*s == '\0') {
+            snprintf(err, errlen, "--teachers: an empty file name in the list");
+            return RS_EINVAL;
+        }
+        if (*n == RS_DISTILL_MAX_TEACHERS) {
+            snprintf(err, errlen, "--teachers: more than %d files", RS_DISTILL_MAX_TEACHERS);
+            return RS_EINVAL;
+        }
+        paths[(*n)++] = s;
+        if (!comma)
+            return 0;
+        s = comma + 1;
+    }
+}
+
+/* map[k] = the teacher's output for the student's output k, -1 when the
+ * teacher lacks it; only <pad> and <bos>, never a generator's target, may be
+ * missing. */
+static int map_outputs(const rs_model *m, const rs_distill_student *st, int *map, char *err,
+                       size_t errlen)
+{
+    int generator = st->cfg->task == RS_TASK_GENERATOR;
+    for (int k = 0; k < st->cfg->n_outputs; k++) {
+        const char *name = st->outputs[k];
+        map[k] = -1;
+        if (generator) {
+            map[k] = rs_model_token_id(m, name, strlen(name));
+            if (map[k] < 0 && strcmp(name, RS_TOKEN_PAD) != 0 && strcmp(name, RS_TOKEN_BOS) != 0) {
+                snprintf(err, errlen, "%s: the teacher's vocabulary has no \"%s\"",
+                         rs_model_path(m), name);
+                return RS_EINVAL;
+            }
+        } else {
+            for (int j = 0; j < rs_model_label_count(m) && map[k] < 0; j++)
+                if (strcmp(rs_model_label(m, j), name) == 0)
+                    map[k] = j;
+            if (map[k] < 0) {
+                snprintf(err, errlen, "%s: the teacher has no label \"%s\"", rs_model_path(m),
+                         name);
+                return RS_EINVAL;
+            }
+        }
+    }
+    return 0;
+}
+
+static int check_teacher(const rs_model *m, const rs_distill_student *st, char *err, size_t errlen)
+{
+    const rs_config *t = rs_model_config(m), *s = st->cfg;
+    if (t->task != s->task) {
+        snprintf(err, errlen, "%s: a %s cannot teach a %s", rs_model_path(m), rs_task_name(t->task),
+                 rs_task_name(s->task));
+        return RS_EINVAL;
+    }
+    if ((t->n_categories > 0) != (s->n_categories > 0)) {
+        snprintf(err, errlen, "%s: the teacher is %sconditional, the student %sconditional",
+                 rs_model_path(m), t->n_categories > 0 ? "" : "not ",
+                 s->n_categories > 0 ? "" : "not ");
+        return RS_EINVAL;
+    }
+    if (rs_model_normalize(m) != st->normalize) {
+        snprintf(err, errlen, "%s: the teacher normalises text as \"%s\", the student as \"%s\"",
+                 rs_model_path(m), rs_normalize_name(rs_model_normalize(m)),
+                 rs_normalize_name(st->normalize));
+        return RS_EINVAL;
+    }
+    return 0;
+}
+
+/* Adds weight × (teacher m's distribution over the student's outputs) to
+ * every row of soft. */
+static int add_teacher(const rs_model *m, const rs_distill_student *st, const rs_dataset *d,
+                       const int *first_row, rs_real *soft, double weight, char *err, size_t errlen)
+{
+    const rs_config *tcfg = rs_model_config(m);
+    int K = st->cfg->n_outputs, Kt = tcfg->n_outputs;
+    int generator = st->cfg->task == RS_TASK_GENERATOR;
+    int use_labels = !generator || st->cfg->n_categories > 0;
+    rs_model_rows r = {0};
+    rs_rows_batch bb;
+    int *map = malloc((size_t)K * sizeof *map);
+    double *p = malloc((size_t)Kt * sizeof *p);
+    rs_workspace *ws = rs_workspace_create(tcfg, RS_ROWS_BATCH, RS_ROWS_MAX_STEPS);
+    int status = rs_rows_batch_init(&bb);
+    if (!map || !p || !ws || status != 0) {
+        snprintf(err, errlen, "out of memory");
+        status = RS_ENOMEM;
+        goto done;
+    }
+    if ((status = map_outputs(m, st, map, err, errlen)) != 0)
+        goto done;
+    char msg[512];
+    if ((status = rs_model_rows_encode(m, d, use_labels, &r, msg, sizeof msg)) != 0) {
+        snprintf(err, errlen, "teacher %s: %s", rs_model_path(m), msg);
+        goto done;
+    }
+    for (int start = 0; start < r.n; start += RS_ROWS_BATCH) {
+        rs_rows_batch_fill(&bb, m, &r, start);
+        rs_forward(ws, rs_model_params(m), &bb.batch, NULL);
+        const rs_real *logits =
+            rs_workspace_logits(ws); /* classifier (B, K), generator (T, B, K) */
+        int B = bb.batch.B;
+        for (int b = 0; b < B; b++) {
+            int item = bb.row[b], rows = generator ? bb.batch.lengths[b] : 1;
+            if (first_row[item + 1] - first_row[item] != rows) {
+                /* one id per character in both vocabularies, so this means a fault */
+                snprintf(err, errlen, "teacher %s: %s:%d: read as %d characters, not %d",
+                         rs_model_path(m), d->path, d->items[item].line, rows - 1,
+                         first_row[item + 1] - first_row[item] - 1);
+                status = RS_EINVAL;
+                goto done;
+            }
+            for (int t = 0; t < rows; t++) {
+                const rs_real *z = logits + (generator ? (size_t)t * B + b : (size_t)b) * Kt;
+                double mx = z[0], sum = 0.0;
+                for (int j = 1; j < Kt; j++)
+                    mx = z[j] > mx ? z[j] : mx;
+                for (int k = 0; k < K; k++) {
+                    p[k] = map[k] >= 0 ? exp(z[map[k]] - mx) : 0.0;
+                    sum += p[k];
+                }
+                rs_real *q = soft + ((size_t)first_row[item] + t) * K;
+                for (int k = 0; k < K; k++)
+                    q[k] += (rs_real)(weight * p[k] / sum);
+            }
+        }
+    }
+done:
+    rs_model_rows_free(&r);
+    rs_rows_batch_free(&bb);
+    rs_workspace_destroy(ws);
+    free(map);
+    free(p);
+    return status;
+}
+
+int rs_distill_targets(const char *const *paths, int n_teachers, const rs_distill_student *student,
+                       const rs_dataset *d, const int *first_row, size_t n_rows, rs_real *soft,
+                       rs_teacher_info *info, char *err, size_t errlen)
+{
+    memset(soft, 0, n_rows * (size_t)student->cfg->n_outputs * sizeof *soft);
+    for (int j = 0; j < n_teachers; j++) {
+        rs_model *m = NULL;
+        if (rs_model_open(paths[j], &m, err, errlen) != 0)
+            return RS_EINVAL;
+        int status = check_teacher(m, student, err, errlen);
+        if (status == 0)
+            status = add_teacher(m, student, d, first_row, soft, 1.0 / n_teachers, err, errlen);
+        rs_model_close(m);
+        if (status != 0)
+            return status;
+        const char *slash = strrchr(paths[j], '/');
+        snprintf(info[j].file, sizeof info[j].file, "%s", slash ? slash + 1 : paths[j]);
+        if (rs_sha256_file(paths[j], info[j].sha256, err, errlen) != 0)
+            return RS_EINVAL;
+    }
+    return 0;
+}
