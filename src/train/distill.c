@@ -21,7 +21,8 @@
 #include "rnnserve/sha256.h"
 #include "rnnserve/status.h"
 
-int rs_distill_split_list(char *list, const char **paths, int *n, char *err, size_t errlen)
+int rs_distill_split_list(char *list, const char **paths, const char **seen, int *n, char *err,
+                          size_t errlen)
 {
     *n = 0;
     for (char *s = list;;) {
@@ -36,6 +37,15 @@ int rs_distill_split_list(char *list, const char **paths, int *n, char *err, siz
             snprintf(err, errlen, "--teachers: more than %d files", RS_DISTILL_MAX_TEACHERS);
             return RS_EINVAL;
         }
+        char *colon = strchr(s, ':');
+        if (colon) {
+            *colon = '\0';
+            if (*s == '\0' || colon[1] == '\0') {
+                snprintf(err, errlen, "--teachers: \"%s:%s\" is not MODEL:DATA", s, colon + 1);
+                return RS_EINVAL;
+            }
+        }
+        seen[*n] = colon ? colon + 1 : NULL;
         paths[(*n)++] = s;
         if (!comma)
             return 0;
@@ -100,7 +110,8 @@ static int check_teacher(const rs_model *m, const rs_distill_student *st, char *
 /* Adds weight × (teacher m's distribution over the student's outputs) to
  * every row of soft. */
 static int add_teacher(const rs_model *m, const rs_distill_student *st, const rs_dataset *d,
-                       const int *first_row, rs_real *soft, double weight, char *err, size_t errlen)
+                       const char *seen, const int *first_row, rs_real *soft, int *taught,
+                       char *err, size_t errlen)
 {
     const rs_config *tcfg = rs_model_config(m);
     int K = st->cfg->n_outputs, Kt = tcfg->n_outputs;
@@ -132,6 +143,9 @@ static int add_teacher(const rs_model *m, const rs_distill_student *st, const rs
         int B = bb.batch.B;
         for (int b = 0; b < B; b++) {
             int item = bb.row[b], rows = generator ? bb.batch.lengths[b] : 1;
+            if (seen && seen[item])
+                continue;
+            taught[item]++;
             if (first_row[item + 1] - first_row[item] != rows) {
                 /* one id per character in both vocabularies, so this means a fault */
                 snprintf(err, errlen, "teacher %s: %s:%d: read as %d characters, not %d",
@@ -151,7 +165,7 @@ static int add_teacher(const rs_model *m, const rs_distill_student *st, const rs
                 }
                 rs_real *q = soft + ((size_t)first_row[item] + t) * K;
                 for (int k = 0; k < K; k++)
-                    q[k] += (rs_real)(weight * p[k] / sum);
+                    q[k] += (rs_real)(p[k] / sum);
             }
         }
     }
@@ -164,25 +178,86 @@ done:
     return status;
 }
 
-int rs_distill_targets(const char *const *paths, int n_teachers, const rs_distill_student *student,
-                       const rs_dataset *d, const int *first_row, size_t n_rows, rs_real *soft,
-                       rs_teacher_info *info, char *err, size_t errlen)
+static int by_string(const void *a, const void *b)
 {
-    memset(soft, 0, n_rows * (size_t)student->cfg->n_outputs * sizeof *soft);
-    for (int j = 0; j < n_teachers; j++) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* seen[i] = 1 when item i's text is in the dataset at path (read with the
+ * student's normalisation). */
+static int mark_seen(const char *path, const rs_dataset *d, rs_normalize normalize, char *seen,
+                     char *err, size_t errlen)
+{
+    rs_dataset known = {0};
+    if (rs_dataset_load(path, normalize, &known, err, errlen) != 0)
+        return RS_EINVAL;
+    const char **texts = malloc(((size_t)known.n + 1) * sizeof *texts);
+    if (!texts) {
+        rs_dataset_free(&known);
+        snprintf(err, errlen, "out of memory");
+        return RS_ENOMEM;
+    }
+    for (int i = 0; i < known.n; i++)
+        texts[i] = known.items[i].text;
+    qsort(texts, (size_t)known.n, sizeof *texts, by_string);
+    for (int i = 0; i < d->n; i++)
+        seen[i] =
+            bsearch(&d->items[i].text, texts, (size_t)known.n, sizeof *texts, by_string) != NULL;
+    free(texts);
+    rs_dataset_free(&known);
+    return 0;
+}
+
+int rs_distill_targets(const char *const *paths, const char *const *seen_data, int n_teachers,
+                       const rs_distill_student *student, const rs_dataset *d, const int *first_row,
+                       const int32_t *targets, size_t n_rows, rs_real *soft, rs_teacher_info *info,
+                       char *err, size_t errlen)
+{
+    int K = student->cfg->n_outputs;
+    memset(soft, 0, n_rows * (size_t)K * sizeof *soft);
+    int *taught = calloc((size_t)d->n + 1, sizeof *taught);
+    char *seen = malloc((size_t)d->n + 1);
+    if (!taught || !seen) {
+        free(taught);
+        free(seen);
+        snprintf(err, errlen, "out of memory");
+        return RS_ENOMEM;
+    }
+    int status = 0;
+    for (int j = 0; j < n_teachers && status == 0; j++) {
         rs_model *m = NULL;
-        if (rs_model_open(paths[j], &m, err, errlen) != 0)
-            return RS_EINVAL;
-        int status = check_teacher(m, student, err, errlen);
+        if (rs_model_open(paths[j], &m, err, errlen) != 0) {
+            status = RS_EINVAL;
+            break;
+        }
+        status = check_teacher(m, student, err, errlen);
+        if (status == 0 && seen_data[j])
+            status = mark_seen(seen_data[j], d, student->normalize, seen, err, errlen);
         if (status == 0)
-            status = add_teacher(m, student, d, first_row, soft, 1.0 / n_teachers, err, errlen);
+            status = add_teacher(m, student, d, seen_data[j] ? seen : NULL, first_row, soft, taught,
+                                 err, errlen);
         rs_model_close(m);
         if (status != 0)
-            return status;
+            break;
         const char *slash = strrchr(paths[j], '/');
         snprintf(info[j].file, sizeof info[j].file, "%s", slash ? slash + 1 : paths[j]);
         if (rs_sha256_file(paths[j], info[j].sha256, err, errlen) != 0)
-            return RS_EINVAL;
+            status = RS_EINVAL;
+        info[j].seen[0] = '\0';
+        if (seen_data[j]) {
+            slash = strrchr(seen_data[j], '/');
+            snprintf(info[j].seen, sizeof info[j].seen, "%s", slash ? slash + 1 : seen_data[j]);
+        }
     }
-    return 0;
+    /* the mean over the teachers that teach the item; an item no teacher
+     * teaches keeps its own (onehot) target */
+    for (int i = 0; i < d->n && status == 0; i++)
+        for (int r = first_row[i]; r < first_row[i + 1]; r++) {
+            rs_real *q = soft + (size_t)r * K;
+            for (int k = 0; k < K; k++)
+                q[k] = taught[i] ? q[k] / (rs_real)taught[i] : (rs_real)(k == targets[r]);
+        }
+    free(taught);
+    free(seen);
+    return status;
 }

@@ -35,14 +35,17 @@ typedef struct rs_distill_student {
 typedef struct rs_teacher_info {
     char file[256];  /* base name */
     char sha256[65]; /* of the file */
+    char seen[256];  /* base name of the data it does not teach, "" for none */
 } rs_teacher_info;
 
 /*
- * Splits a comma-separated list of model paths into paths[0..n) (pointers
- * into list, which is modified).  0, or < 0 with a message: an empty entry,
- * more than RS_DISTILL_MAX_TEACHERS.
+ * Splits a comma-separated list of MODEL or MODEL:DATA entries into
+ * paths[0..n) and seen[0..n) (NULL without ":DATA"), pointers into list,
+ * which is modified.  0, or < 0 with a message: an empty entry, more than
+ * RS_DISTILL_MAX_TEACHERS.
  */
-int rs_distill_split_list(char *list, const char **paths, int *n, char *err, size_t errlen);
+int rs_distill_split_list(char *list, const char **paths, const char **seen, int *n, char *err,
+                          size_t errlen);
 
 /*
  * Runs every teacher over the items of d (each item's text, and its label as
@@ -51,13 +54,22 @@ int rs_distill_split_list(char *list, const char **paths, int *n, char *err, siz
  * outputs.  first_row (d->n + 1 entries, the last n_rows) gives item i the
  * rows [first_row[i], first_row[i + 1]) of soft, in the targets' layout: one
  * row per item for a classifier, one per predicted position of <bos> c1 … cL
- * (L + 1 rows) for a generator.  soft is (n_rows, K) and is overwritten.
- * info[j] describes paths[j].  0, or < 0 with a message naming the teacher
- * and the fault (unreadable, another task, a token, label or category it
- * lacks, another normalisation, a text it cannot read).
+ * (L + 1 rows) for a generator; targets (n_rows) are the hard targets.
+ *
+ * Out-of-fold teaching: when seen_data[j] names a dataset (the data teacher
+ * j was trained on), teacher j does not teach the items whose text is in it,
+ * so that an item's soft target is what models that never saw it predict,
+ * not a memorised answer.  Each item gets the mean over the teachers that
+ * teach it; an item no teacher teaches gets its hard target.
+ *
+ * soft is (n_rows, K) and is overwritten.  info[j] describes teacher j.  0,
+ * or < 0 with a message naming the teacher and the fault (unreadable,
+ * another task, a token, label or category it lacks, another normalisation,
+ * a text it cannot read).
  */
-int rs_distill_targets(const char *const *paths, int n_teachers, const rs_distill_student *student,
-                       const rs_dataset *d, const int *first_row, size_t n_rows, rs_real *soft,
-                       rs_teacher_info *info, char *err, size_t errlen);
+int rs_distill_targets(const char *const *paths, const char *const *seen_data, int n_teachers,
+                       const rs_distill_student *student, const rs_dataset *d, const int *first_row,
+                       const int32_t *targets, size_t n_rows, rs_real *soft, rs_teacher_info *info,
+                       char *err, size_t errlen);
 
 #endif

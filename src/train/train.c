@@ -287,6 +287,8 @@ static char *training_json(const train_opts *o, const rs_dataset *d, const char 
             cJSON *t = cJSON_CreateObject();
             cJSON_AddStringToObject(t, "file", teachers[i].file);
             cJSON_AddStringToObject(t, "sha256", teachers[i].sha256);
+            if (teachers[i].seen[0])
+                cJSON_AddStringToObject(t, "not_teaching", teachers[i].seen);
             cJSON_AddItemToArray(list, t);
         }
     }
@@ -377,7 +379,9 @@ int rs_train_main(rs_task task, int argc, char **argv)
          "text normalisation stored in the model", 0, NULL},
         {"log", NULL, FLAG_STRING, &o.log, 0, 0, NULL, "write per-epoch figures as CSV", 0, NULL},
         {"teachers", NULL, FLAG_STRING, &o.teachers, 0, 0, NULL,
-         "FILE[,FILE...]: distil from the mean prediction of these models", 0, NULL},
+         "MODEL[:DATA],...: distil from the mean prediction of these models; :DATA = do not teach "
+         "its texts",
+         0, NULL},
         {"distill", NULL, FLAG_DOUBLE, &o.distill, 0, 1, NULL,
          "with --teachers: weight of their distribution in each target (1 = theirs only)", 0, NULL},
     };
@@ -410,13 +414,13 @@ int rs_train_main(rs_task task, int argc, char **argv)
         return 2;
     }
     char *teacher_list = NULL;
-    const char *teacher_paths[RS_DISTILL_MAX_TEACHERS];
+    const char *teacher_paths[RS_DISTILL_MAX_TEACHERS], *teacher_seen[RS_DISTILL_MAX_TEACHERS];
     rs_teacher_info teacher_info[RS_DISTILL_MAX_TEACHERS];
     int n_teachers = 0;
     if (o.teachers) {
         teacher_list = strdup(o.teachers);
-        if (!teacher_list ||
-            rs_distill_split_list(teacher_list, teacher_paths, &n_teachers, err, sizeof err) != 0) {
+        if (!teacher_list || rs_distill_split_list(teacher_list, teacher_paths, teacher_seen,
+                                                   &n_teachers, err, sizeof err) != 0) {
             fprintf(stderr, "rnntrain %s: %s\n", cmd, teacher_list ? err : "out of memory");
             free(teacher_list);
             return 2;
@@ -539,8 +543,9 @@ int rs_train_main(rs_task task, int argc, char **argv)
                                                            : (const char *const *)d.labels,
                                       .normalize = (rs_normalize)o.normalize};
         double td = now_seconds();
-        int failed = rs_distill_targets(teacher_paths, n_teachers, &student, &d, first_row, rows,
-                                        e.soft, teacher_info, err, sizeof err);
+        int failed =
+            rs_distill_targets(teacher_paths, teacher_seen, n_teachers, &student, &d, first_row,
+                               e.targets, rows, e.soft, teacher_info, err, sizeof err);
         free(first_row);
         if (failed) {
             fprintf(stderr, "rnntrain %s: --teachers: %s\n", cmd, err);

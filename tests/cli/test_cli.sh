@@ -116,6 +116,15 @@ d=json.loads(sys.argv[1])['training']['distillation']; t=d['teachers']
 assert abs(d['weight']-0.7)<1e-12 and [x['file'] for x in t]==['c.safetensors','d1.safetensors']
 assert [x['sha256'] for x in t]==sys.argv[2:]
 " "$out" $(sha256sum "$work/c.safetensors" "$work/d1.safetensors" | cut -d' ' -f1) && ok "the metadata records the teachers and their sha256" || bad "distillation metadata: $out"
+# out of fold: a teacher does not teach the texts of its DATA
+"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/o1.safetensors" --cell gru "${small[@]}" --teachers "$work/c.safetensors:$work/names.tsv" --distill 0.7 2> /dev/null
+"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/o2.safetensors" --cell gru "${small[@]}" --teachers "$work/c.safetensors:$work/us.txt" --distill 0.7 2> /dev/null
+"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/o3.safetensors" --cell gru "${small[@]}" --teachers "$work/c.safetensors" --distill 0.7 2> /dev/null
+# (the same targets as no teacher, up to float rounding in how they mix)
+close() { python3 -c "import sys; sys.exit(abs(float(sys.argv[1]) - float(sys.argv[2])) > float(sys.argv[3]))" "$@"; }
+close "$(nll "$work/o1.safetensors")" "$(nll "$work/s0.safetensors")" 1e-6 && ! close "$(nll "$work/o3.safetensors")" "$(nll "$work/s0.safetensors")" 1e-4 && ok "a teacher that saw every text teaches none (hard targets)" || bad "MODEL:DATA covering every text"
+[ "$(nll "$work/o2.safetensors")" = "$(nll "$work/o3.safetensors")" ] && [ "$(nll "$work/o2.safetensors")" != "$(nll "$work/s0.safetensors")" ] && ok "a teacher that saw none of the texts teaches all" || bad "MODEL:DATA covering no text"
+"$RNNTRAIN" info --model "$work/o2.safetensors" --json | python3 -c "import json,sys; t=json.load(sys.stdin)['training']['distillation']['teachers']; assert t[0]['not_teaching']=='us.txt'" && ok "the metadata records the data a teacher does not teach" || bad "not_teaching in the metadata"
 if "$RNNTRAIN" generator --conditional --data "$work/names.tsv" --out "$work/gs.safetensors" --cell gru "${small[@]}" --teachers "$work/g.safetensors" 2> "$work/log"; then
   ok "a conditional generator distils from a conditional teacher of another cell"
 else
@@ -171,6 +180,8 @@ expect_refusal "unknown command" "unknown command" frobnicate
 expect_refusal "--distill without teachers" "--distill needs --teachers" "${train[@]}" --data "$work/names.tsv" --distill 0.5
 expect_refusal "a missing teacher" "nope.safetensors" "${train[@]}" --data "$work/names.tsv" --teachers "$work/c.safetensors,$work/nope.safetensors"
 expect_refusal "an empty teacher in the list" "an empty file name in the list" "${train[@]}" --data "$work/names.tsv" --teachers "$work/c.safetensors,,$work/d1.safetensors"
+expect_refusal "MODEL: without DATA" "is not MODEL:DATA" "${train[@]}" --data "$work/names.tsv" --teachers "$work/c.safetensors:"
+expect_refusal "a missing DATA of a teacher" "nope.tsv" "${train[@]}" --data "$work/names.tsv" --teachers "$work/c.safetensors:$work/nope.tsv"
 expect_refusal "a teacher of another task" "a generator cannot teach a classifier" "${train[@]}" --data "$work/names.tsv" --teachers "$work/g.safetensors"
 expect_refusal "a conditional teacher for an unconditioned student" "the teacher is conditional, the student not conditional" generator --data "$work/us.txt" --out "$work/keep.safetensors" "${small[@]}" --teachers "$work/g.safetensors"
 expect_refusal "a teacher without the student's characters" "the teacher's vocabulary has no" generator --data "$work/names.tsv" --out "$work/keep.safetensors" "${small[@]}" --teachers "$work/us.safetensors"
