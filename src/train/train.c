@@ -41,7 +41,7 @@ typedef struct train_opts {
     int patience, average, dedupe;
     uint64_t seed;
     int threads, normalize;
-    const char *teachers; /* comma-separated model files, or NULL */
+    const char *teachers; /* MODEL[:DATA],... (distill.h), or NULL */
     double distill;
 } train_opts;
 
@@ -106,6 +106,31 @@ static int encode_items(const rs_dataset *d, const rs_charset *cs, int generator
     }
     e->offset[d->n] = (int)pos;
     return 0;
+}
+
+/* Fills e->soft with the teachers' mean distribution for every target
+ * (distill.h), computed once before training. */
+static int teach(encoded *e, const rs_config *cfg, const rs_dataset *d, const char *const *outputs,
+                 rs_normalize normalize, const char *const *paths, const char *const *seen,
+                 int n_teachers, rs_teacher_info *info, char *err, size_t errlen)
+{
+    int generator = cfg->task == RS_TASK_GENERATOR;
+    size_t rows = generator ? (size_t)e->offset[e->n] : (size_t)e->n;
+    int *first_row = malloc(((size_t)e->n + 1) * sizeof *first_row);
+    e->K = cfg->n_outputs;
+    e->soft = malloc(rows * (size_t)e->K * sizeof *e->soft);
+    if (!first_row || !e->soft) {
+        free(first_row);
+        snprintf(err, errlen, "out of memory");
+        return RS_ENOMEM;
+    }
+    for (int i = 0; i <= e->n; i++)
+        first_row[i] = generator ? e->offset[i] : i;
+    rs_distill_student student = {.cfg = cfg, .outputs = outputs, .normalize = normalize};
+    int status = rs_distill_targets(paths, seen, n_teachers, &student, d, first_row, e->targets,
+                                    rows, e->soft, info, err, errlen);
+    free(first_row);
+    return status;
 }
 
 /* Batch buffers for up to max_b rows of max_t steps. */
@@ -526,28 +551,11 @@ int rs_train_main(rs_task task, int argc, char **argv)
         goto done;
     }
     if (n_teachers > 0) {
-        /* the teachers' mean distribution for every target, computed once */
-        size_t rows = generator ? (size_t)e.offset[e.n] : (size_t)e.n;
-        int *first_row = malloc(((size_t)e.n + 1) * sizeof *first_row);
-        e.K = cfg.n_outputs;
-        e.soft = malloc(rows * (size_t)e.K * sizeof *e.soft);
-        if (!first_row || !e.soft) {
-            free(first_row);
-            fprintf(stderr, "rnntrain %s: out of memory\n", cmd);
-            goto done;
-        }
-        for (int i = 0; i <= e.n; i++)
-            first_row[i] = generator ? e.offset[i] : i;
-        rs_distill_student student = {.cfg = &cfg,
-                                      .outputs = generator ? (const char *const *)vocab
-                                                           : (const char *const *)d.labels,
-                                      .normalize = (rs_normalize)o.normalize};
         double td = now_seconds();
-        int failed =
-            rs_distill_targets(teacher_paths, teacher_seen, n_teachers, &student, &d, first_row,
-                               e.targets, rows, e.soft, teacher_info, err, sizeof err);
-        free(first_row);
-        if (failed) {
+        const char *const *outputs =
+            generator ? (const char *const *)vocab : (const char *const *)d.labels;
+        if (teach(&e, &cfg, &d, outputs, (rs_normalize)o.normalize, teacher_paths, teacher_seen,
+                  n_teachers, teacher_info, err, sizeof err) != 0) {
             fprintf(stderr, "rnntrain %s: --teachers: %s\n", cmd, err);
             goto done;
         }
