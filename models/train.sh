@@ -40,10 +40,39 @@ train_generator() {
   $B eval --model models/names-generator.safetensors --data "$out/names-test.tsv" --json \
     > "$out/names-generator.eval.json"
 }
+# The us-names-generator distils from an ensemble of four larger teachers
+# (2-layer LSTM-384, as many regularisation recipes; models/README.md).  They
+# train with the student's seed and validation fraction, so that they hold
+# out the very names the student validates on: the student's validation loss
+# stays a clean guide.  Two train at a time (one thread each); teachers that
+# exist are kept.
+US_TEACHER_RECIPES=(
+  "--weight-dropout 0.3 --locked-dropout --epochs 16"
+  "--weight-dropout 0.3 --epochs 16"
+  "--weight-dropout 0.4 --locked-dropout --epochs 20"
+  "--weight-dropout 0.4 --epochs 20"
+)
+teachers_us() {
+  local t="$out/us-teachers"
+  mkdir -p "$t"
+  teacher() {
+    [ -s "$t/teacher$1.safetensors" ] && return
+    $B generator --data "$out/us-train.txt" --out "$t/teacher$1.safetensors" $US_TEACHER_FLAGS \
+      ${US_TEACHER_RECIPES[$(($1 - 1))]} --threads 1 --seed 1 --log "$t/teacher$1.csv" 2> "$t/teacher$1.log"
+  }
+  teacher 1 & teacher 2 & wait
+  teacher 3 & teacher 4 & wait
+  US_TEACHERS=""
+  for k in 1 2 3 4; do
+    [ -s "$t/teacher$k.safetensors" ] || { cat "$t/teacher$k.log" >&2; return 1; }
+    US_TEACHERS+="${US_TEACHERS:+,}$t/teacher$k.safetensors"
+  done
+}
 train_us() {
   split_us
+  teachers_us
   $B generator --data "$out/us-train.txt" --out models/us-names-generator.safetensors \
-    $US_FLAGS --threads 1 --seed 1 --log "$out/us-names-generator.csv"
+    $US_FLAGS --teachers "$US_TEACHERS" --threads 1 --seed 1 --log "$out/us-names-generator.csv"
   $B eval --model models/us-names-generator.safetensors --data "$out/us-test.txt" --json \
     > "$out/us-names-generator.eval.json"
 }
@@ -52,7 +81,8 @@ train_us() {
 # that rnntrain holds out of the training file; see models/README.md).
 CLASSIFIER_FLAGS=${CLASSIFIER_FLAGS:-"--cell gru --bidirectional --hidden 128 --embed 64 --dropout 0.3 --weight-decay 1e-4 --lr 3e-3 --epochs 10 --average 3"}
 GENERATOR_FLAGS=${GENERATOR_FLAGS:-"--cell lstm --layers 2 --hidden 256 --embed 64 --category-dim 16 --dropout 0.3 --input-dropout 0.1 --lr 3e-3 --epochs 16 --average 3 --valid-fraction 0.02"}
-US_FLAGS=${US_FLAGS:-"--cell lstm --layers 2 --hidden 256 --embed 64 --dropout 0.3 --input-dropout 0.1 --weight-dropout 0.3 --locked-dropout --lr 3e-3 --epochs 16 --average 3 --valid-fraction 0.02"}
+US_TEACHER_FLAGS=${US_TEACHER_FLAGS:-"--cell lstm --layers 2 --hidden 384 --embed 64 --dropout 0.4 --input-dropout 0.15 --lr 3e-3 --average 3 --valid-fraction 0.02"}
+US_FLAGS=${US_FLAGS:-"--cell lstm --layers 2 --hidden 256 --embed 64 --dropout 0.15 --input-dropout 0.05 --weight-dropout 0.15 --locked-dropout --lr 3e-3 --epochs 20 --average 3 --valid-fraction 0.02 --distill 0.8"}
 
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(classifier generator us-generator)
