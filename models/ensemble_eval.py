@@ -37,28 +37,14 @@ def log_probs(model, info, ids, labels):
     Classifier: (n, K) log-probabilities."""
     out = []
     for s, e in c.batches(len(ids)):
-        rows = ids[s:e]
         if info["task"] == "generator":
-            bos, eos = info["vocab"].index("<bos>"), info["vocab"].index("<eos>")
-            T = max(len(r) for r in rows) + 1
-            tok = torch.zeros((len(rows), T), dtype=torch.long)
-            tgt = torch.full((len(rows), T), -100, dtype=torch.long)
-            for b, r in enumerate(rows):
-                tok[b, 0] = bos
-                tok[b, 1:len(r) + 1] = torch.tensor(r)
-                tgt[b, :len(r)] = torch.tensor(r)
-                tgt[b, len(r)] = eos
-            lengths = torch.tensor([len(r) + 1 for r in rows])
+            tok, tgt, lengths = c.generator_batch(ids[s:e], info["vocab"])
             cats = torch.tensor(labels[s:e]) if info["categories"] else None
             lp = F.log_softmax(model(tok, lengths, cats).double(), -1)
             keep = tgt != -100
             out.append(lp.gather(-1, tgt.clamp(min=0).unsqueeze(-1)).squeeze(-1)[keep])
         else:
-            T = max(len(r) for r in rows)
-            tok = torch.zeros((len(rows), T), dtype=torch.long)
-            for b, r in enumerate(rows):
-                tok[b, :len(r)] = torch.tensor(r)
-            lengths = torch.tensor([len(r) for r in rows])
+            tok, lengths = c.classifier_batch(ids[s:e])
             out.append(F.log_softmax(model(tok, lengths).double(), -1))
     return torch.cat(out)
 

@@ -201,16 +201,24 @@ static double check_fixture(const fixture *fx, const char *label)
     return worst;
 }
 
-static void check_cell(rs_cell cell)
+/* Runs check_fixture on fx, labelled "<cell> what", and prints its worst error. */
+static void report(const fixture *fx, rs_cell cell, const char *what)
 {
     char label[96];
+    snprintf(label, sizeof label, "%s %s", rs_cell_name(cell), what);
+    fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(fx, label));
+}
+
+static void check_cell(rs_cell cell)
+{
     for (int layers = 1; layers <= 2; layers++)
         for (int bidi = 0; bidi <= 1; bidi++) {
             fixture fx;
             make_fixture(&fx, RS_TASK_CLASSIFIER, cell, layers, bidi, 0, 0.0);
-            snprintf(label, sizeof label, "%s classifier L=%d %s", rs_cell_name(cell), layers,
+            char what[64];
+            snprintf(what, sizeof what, "classifier L=%d %s", layers,
                      bidi ? "bidirectional" : "unidirectional");
-            fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
+            report(&fx, cell, what);
         }
     struct {
         int layers, cond;
@@ -224,52 +232,42 @@ static void check_cell(rs_cell cell)
         fixture fx;
         make_fixture(&fx, RS_TASK_GENERATOR, cell, gens[i].layers, 0, gens[i].cond,
                      gens[i].dropout);
-        snprintf(label, sizeof label, "%s %s", rs_cell_name(cell), gens[i].what);
-        fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
+        report(&fx, cell, gens[i].what);
     }
     fixture fx;
     make_fixture(&fx, RS_TASK_CLASSIFIER, cell, 2, 1, 0, 0.4);
     fx.input_dropout = 0.25;
     fx.weight_dropout = 0.3;
     fx.weighted = 1;
-    snprintf(label, sizeof label, "%s classifier L=2 bidi dropout+weights", rs_cell_name(cell));
-    fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
+    report(&fx, cell, "classifier L=2 bidi dropout+weights");
     make_fixture(&fx, RS_TASK_CLASSIFIER, cell, 2, 1, 0, 0.0);
     sort_rows(&fx);
-    snprintf(label, sizeof label, "%s classifier L=2 bidi sorted rows", rs_cell_name(cell));
-    fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
+    report(&fx, cell, "classifier L=2 bidi sorted rows");
     make_fixture(&fx, RS_TASK_GENERATOR, cell, 2, 0, 1, 0.0);
     sort_rows(&fx);
-    snprintf(label, sizeof label, "%s generator L=2 sorted rows", rs_cell_name(cell));
-    fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
+    report(&fx, cell, "generator L=2 sorted rows");
     make_fixture(&fx, RS_TASK_GENERATOR, cell, 1, 0, 1, 0.0);
     fx.input_dropout = 0.3;
-    snprintf(label, sizeof label, "%s generator input dropout", rs_cell_name(cell));
-    fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
+    report(&fx, cell, "generator input dropout");
     make_fixture(&fx, RS_TASK_GENERATOR, cell, 2, 0, 1, 0.0);
     fx.weight_dropout = 0.4;
-    snprintf(label, sizeof label, "%s generator L=2 weight dropout", rs_cell_name(cell));
-    fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
+    report(&fx, cell, "generator L=2 weight dropout");
     make_fixture(&fx, RS_TASK_GENERATOR, cell, 2, 0, 1, 0.3);
     fx.input_dropout = 0.2;
     fx.locked = 1;
-    snprintf(label, sizeof label, "%s generator L=2 locked dropout", rs_cell_name(cell));
-    fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
+    report(&fx, cell, "generator L=2 locked dropout");
     make_fixture(&fx, RS_TASK_CLASSIFIER, cell, 2, 1, 0, 0.3);
     fx.input_dropout = 0.2;
     fx.locked = 1;
-    snprintf(label, sizeof label, "%s classifier L=2 bidi locked dropout", rs_cell_name(cell));
-    fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
+    report(&fx, cell, "classifier L=2 bidi locked dropout");
     make_fixture(&fx, RS_TASK_CLASSIFIER, cell, 1, 1, 0, 0.2);
     fx.distill = 0.6;
     fx.weighted = 1;
-    snprintf(label, sizeof label, "%s classifier bidi distill+weights", rs_cell_name(cell));
-    fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
+    report(&fx, cell, "classifier bidi distill+weights");
     make_fixture(&fx, RS_TASK_GENERATOR, cell, 2, 0, 1, 0.2);
     fx.distill = 0.5;
     sort_rows(&fx);
-    snprintf(label, sizeof label, "%s generator L=2 distill sorted", rs_cell_name(cell));
-    fprintf(stderr, "  %-40s max rel error %.2e\n", label, check_fixture(&fx, label));
+    report(&fx, cell, "generator L=2 distill sorted");
 }
 
 static void rnn_backward_matches_finite_differences(void) { check_cell(RS_CELL_RNN); }

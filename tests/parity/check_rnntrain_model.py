@@ -247,6 +247,30 @@ def batches(n):
         yield start, min(n, start + BATCH)
 
 
+def classifier_batch(rows):
+    """Padded (B, T) tokens and lengths of the characters of each row."""
+    T = max(len(r) for r in rows)
+    tokens = torch.zeros((len(rows), T), dtype=torch.long)
+    for b, r in enumerate(rows):
+        tokens[b, :len(r)] = torch.tensor(r)
+    return tokens, torch.tensor([len(r) for r in rows])
+
+
+def generator_batch(rows, vocab):
+    """<bos> c1 .. cL -> c1 .. cL <eos>: (B, T) tokens, (B, T) targets with
+    -100 on padding, and lengths L + 1."""
+    bos, eos = vocab.index("<bos>"), vocab.index("<eos>")
+    T = max(len(r) for r in rows) + 1
+    tokens = torch.zeros((len(rows), T), dtype=torch.long)
+    targets = torch.full((len(rows), T), -100, dtype=torch.long)
+    for b, r in enumerate(rows):
+        tokens[b, 0] = bos
+        tokens[b, 1:len(r) + 1] = torch.tensor(r)
+        targets[b, :len(r)] = torch.tensor(r)
+        targets[b, len(r)] = eos
+    return tokens, targets, torch.tensor([len(r) + 1 for r in rows])
+
+
 @torch.no_grad()
 def classifier_figures(model, info, ids, label_ids):
     K = len(info["labels"])
@@ -254,11 +278,7 @@ def classifier_figures(model, info, ids, label_ids):
     confusion = [[0] * K for _ in range(K)]
     for s, e in batches(len(ids)):
         rows = ids[s:e]
-        T = max(len(r) for r in rows)
-        tokens = torch.zeros((len(rows), T), dtype=torch.long)
-        for b, r in enumerate(rows):
-            tokens[b, :len(r)] = torch.tensor(r)
-        lengths = torch.tensor([len(r) for r in rows])
+        tokens, lengths = classifier_batch(rows)
         targets = torch.tensor(label_ids[s:e])
         logits = model(tokens, lengths)
         nll += float(F.cross_entropy(logits.double(), targets, reduction="sum"))
@@ -287,20 +307,9 @@ def classifier_figures(model, info, ids, label_ids):
 
 @torch.no_grad()
 def generator_figures(model, info, ids, label_ids):
-    vocab = info["vocab"]
-    bos, eos = vocab.index("<bos>"), vocab.index("<eos>")
     total, count = 0.0, 0
     for s, e in batches(len(ids)):
-        rows = ids[s:e]
-        T = max(len(r) for r in rows) + 1
-        tokens = torch.zeros((len(rows), T), dtype=torch.long)
-        targets = torch.full((len(rows), T), -100, dtype=torch.long)
-        for b, r in enumerate(rows):
-            tokens[b, 0] = bos
-            tokens[b, 1:len(r) + 1] = torch.tensor(r)
-            targets[b, :len(r)] = torch.tensor(r)
-            targets[b, len(r)] = eos
-        lengths = torch.tensor([len(r) + 1 for r in rows])
+        tokens, targets, lengths = generator_batch(ids[s:e], info["vocab"])
         cats = torch.tensor(label_ids[s:e]) if info["categories"] else None
         logits = model(tokens, lengths, cats)
         V = logits.shape[-1]
