@@ -84,15 +84,24 @@ static int map_outputs(const rs_model *m, const rs_distill_student *st, int *map
     return 0;
 }
 
+/* A conditional generator teaching a classifier (Bayes' rule, see distill.h). */
+static int is_bayes(const rs_model *m, const rs_distill_student *st)
+{
+    const rs_config *t = rs_model_config(m);
+    return st->cfg->task == RS_TASK_CLASSIFIER && t->task == RS_TASK_GENERATOR &&
+           t->n_categories > 0;
+}
+
 static int check_teacher(const rs_model *m, const rs_distill_student *st, char *err, size_t errlen)
 {
     const rs_config *t = rs_model_config(m), *s = st->cfg;
-    if (t->task != s->task) {
+    if (is_bayes(m, st)) {
+        /* its categories stand for the labels, matched by name in add_bayes_teacher */
+    } else if (t->task != s->task) {
         snprintf(err, errlen, "%s: a %s cannot teach a %s", rs_model_path(m), rs_task_name(t->task),
                  rs_task_name(s->task));
         return RS_EINVAL;
-    }
-    if ((t->n_categories > 0) != (s->n_categories > 0)) {
+    } else if ((t->n_categories > 0) != (s->n_categories > 0)) {
         snprintf(err, errlen, "%s: the teacher is %sconditional, the student %sconditional",
                  rs_model_path(m), t->n_categories > 0 ? "" : "not ",
                  s->n_categories > 0 ? "" : "not ");
@@ -120,7 +129,7 @@ static int add_teacher(const rs_model *m, const rs_distill_student *st, const rs
     rs_model_rows r = {0};
     rs_rows_batch bb;
     int *map = malloc((size_t)K * sizeof *map);
-    double *p = malloc((size_t)Kt * sizeof *p);
+    double *p = malloc((size_t)K * sizeof *p);
     rs_workspace *ws = rs_workspace_create(tcfg, RS_ROWS_BATCH, RS_ROWS_MAX_STEPS);
     int status = rs_rows_batch_init(&bb);
     if (!map || !p || !ws || status != 0) {
@@ -175,6 +184,97 @@ done:
     rs_workspace_destroy(ws);
     free(map);
     free(p);
+    return status;
+}
+
+/*
+ * Adds the posterior of a conditional generator over the student's labels to
+ * the row of every item it teaches: log p(label) + Σ_t log p(c_t | c_<t,
+ * label), summed over <bos> c1 … cL → c1 … cL <eos> and normalised over the
+ * labels, with p(label) the labels' frequencies in d.
+ */
+static int add_bayes_teacher(const rs_model *m, const rs_distill_student *st, const rs_dataset *d,
+                             const char *seen, const int *first_row, rs_real *soft, int *taught,
+                             char *err, size_t errlen)
+{
+    const rs_config *tcfg = rs_model_config(m);
+    int K = st->cfg->n_outputs, V = tcfg->n_outputs;
+    rs_model_rows r = {0};
+    rs_rows_batch bb;
+    int *category = malloc((size_t)K * sizeof *category);
+    double *score = calloc((size_t)d->n * K, sizeof *score); /* (n, K) log p(text, label) */
+    rs_workspace *ws = rs_workspace_create(tcfg, RS_ROWS_BATCH, RS_ROWS_MAX_STEPS);
+    int status = rs_rows_batch_init(&bb);
+    if (!category || !score || !ws || status != 0) {
+        snprintf(err, errlen, "out of memory");
+        status = RS_ENOMEM;
+        goto done;
+    }
+    for (int k = 0; k < K; k++)
+        if ((category[k] = rs_model_category_id(m, st->outputs[k])) < 0) {
+            snprintf(err, errlen, "%s: the teacher has no category \"%s\"", rs_model_path(m),
+                     st->outputs[k]);
+            status = RS_EINVAL;
+            goto done;
+        }
+    char msg[512];
+    if ((status = rs_model_rows_encode(m, d, 0, &r, msg, sizeof msg)) != 0) {
+        snprintf(err, errlen, "teacher %s: %s", rs_model_path(m), msg);
+        goto done;
+    }
+    for (int k = 0; k < K; k++) { /* the prior: log of each label's count (+1) */
+        double count = 1;
+        for (int i = 0; i < d->n; i++)
+            count += d->items[i].label == k;
+        for (int i = 0; i < d->n; i++)
+            score[(size_t)i * K + k] = log(count);
+    }
+    for (int k = 0; k < K; k++)
+        for (int start = 0; start < r.n; start += RS_ROWS_BATCH) {
+            rs_rows_batch_fill(&bb, m, &r, start);
+            int B = bb.batch.B, T = bb.batch.T;
+            for (int b = 0; b < B; b++)
+                bb.categories[b] = category[k];
+            bb.batch.categories = bb.categories;
+            rs_forward(ws, rs_model_params(m), &bb.batch, NULL);
+            const rs_real *logits = rs_workspace_logits(ws); /* (T, B, V) */
+            for (int b = 0; b < B; b++) {
+                int item = bb.row[b];
+                if (seen && seen[item])
+                    continue;
+                double lp = 0.0;
+                for (int t = 0; t < bb.batch.lengths[b]; t++) {
+                    const rs_real *z = logits + ((size_t)t * B + b) * V;
+                    double mx = z[0], sum = 0.0;
+                    for (int j = 1; j < V; j++)
+                        mx = z[j] > mx ? z[j] : mx;
+                    for (int j = 0; j < V; j++)
+                        sum += exp(z[j] - mx);
+                    lp += z[bb.targets[(size_t)b * T + t]] - mx - log(sum);
+                }
+                score[(size_t)item * K + k] += lp;
+            }
+        }
+    for (int i = 0; i < d->n; i++) {
+        if (seen && seen[i])
+            continue;
+        const double *sc = score + (size_t)i * K;
+        double mx = sc[0], sum = 0.0;
+        for (int k = 1; k < K; k++)
+            mx = sc[k] > mx ? sc[k] : mx;
+        for (int k = 0; k < K; k++)
+            sum += exp(sc[k] - mx);
+        rs_real *q = soft + (size_t)first_row[i] * K;
+        for (int k = 0; k < K; k++)
+            q[k] += (rs_real)(exp(sc[k] - mx) / sum);
+        taught[i]++;
+    }
+done:
+    rs_model_rows_free(&r);
+    rs_rows_batch_free(&bb);
+    rs_workspace_destroy(ws);
+    free(category);
+    free(score);
     return status;
 }
 
@@ -233,7 +333,10 @@ int rs_distill_targets(const char *const *paths, const char *const *seen_data, i
         status = check_teacher(m, student, err, errlen);
         if (status == 0 && seen_data[j])
             status = mark_seen(seen_data[j], d, student->normalize, seen, err, errlen);
-        if (status == 0)
+        if (status == 0 && is_bayes(m, student))
+            status = add_bayes_teacher(m, student, d, seen_data[j] ? seen : NULL, first_row, soft,
+                                       taught, err, errlen);
+        else if (status == 0)
             status = add_teacher(m, student, d, seen_data[j] ? seen : NULL, first_row, soft, taught,
                                  err, errlen);
         rs_model_close(m);

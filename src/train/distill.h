@@ -13,6 +13,13 @@
  * matched to the student's by name, not by position.  A teacher must know
  * every output the student predicts and every category it is conditioned
  * on, and use the same text normalisation.
+ *
+ * A conditional generator can also teach a classifier whose labels are its
+ * categories, by Bayes' rule: p(label | name) ∝ p(label)·p(name | label),
+ * with p(name | label) the generator's probability of <bos> name <eos> in
+ * that category and p(label) the labels' frequencies in the training file.
+ * A generative model of each nationality's names errs differently from a
+ * discriminative classifier, which is what an ensemble needs.
  */
 #ifndef RNNTRAIN_DISTILL_H
 #define RNNTRAIN_DISTILL_H

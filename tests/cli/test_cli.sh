@@ -125,6 +125,8 @@ close() { python3 -c "import sys; sys.exit(abs(float(sys.argv[1]) - float(sys.ar
 close "$(nll "$work/o1.safetensors")" "$(nll "$work/s0.safetensors")" 1e-6 && ! close "$(nll "$work/o3.safetensors")" "$(nll "$work/s0.safetensors")" 1e-4 && ok "a teacher that saw every text teaches none (hard targets)" || bad "MODEL:DATA covering every text"
 [ "$(nll "$work/o2.safetensors")" = "$(nll "$work/o3.safetensors")" ] && [ "$(nll "$work/o2.safetensors")" != "$(nll "$work/s0.safetensors")" ] && ok "a teacher that saw none of the texts teaches all" || bad "MODEL:DATA covering no text"
 "$RNNTRAIN" info --model "$work/o2.safetensors" --json | python3 -c "import json,sys; t=json.load(sys.stdin)['training']['distillation']['teachers']; assert t[0]['not_teaching']=='us.txt'" && ok "the metadata records the data a teacher does not teach" || bad "not_teaching in the metadata"
+"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/b.safetensors" --cell gru "${small[@]}" --teachers "$work/g.safetensors" 2> "$work/log"
+[ -s "$work/b.safetensors" ] && [ "$(nll "$work/b.safetensors")" != "$(nll "$work/s0.safetensors")" ] && ok "a conditional generator teaches a classifier (Bayes' rule over its categories)" || bad "Bayes teacher: $(cat "$work/log")"
 if "$RNNTRAIN" generator --conditional --data "$work/names.tsv" --out "$work/gs.safetensors" --cell gru "${small[@]}" --teachers "$work/g.safetensors" 2> "$work/log"; then
   ok "a conditional generator distils from a conditional teacher of another cell"
 else
@@ -182,11 +184,12 @@ expect_refusal "a missing teacher" "nope.safetensors" "${train[@]}" --data "$wor
 expect_refusal "an empty teacher in the list" "an empty file name in the list" "${train[@]}" --data "$work/names.tsv" --teachers "$work/c.safetensors,,$work/d1.safetensors"
 expect_refusal "MODEL: without DATA" "is not MODEL:DATA" "${train[@]}" --data "$work/names.tsv" --teachers "$work/c.safetensors:"
 expect_refusal "a missing DATA of a teacher" "nope.tsv" "${train[@]}" --data "$work/names.tsv" --teachers "$work/c.safetensors:$work/nope.tsv"
-expect_refusal "a teacher of another task" "a generator cannot teach a classifier" "${train[@]}" --data "$work/names.tsv" --teachers "$work/g.safetensors"
+expect_refusal "a teacher of another task" "a generator cannot teach a classifier" "${train[@]}" --data "$work/names.tsv" --teachers "$work/us.safetensors"
 expect_refusal "a conditional teacher for an unconditioned student" "the teacher is conditional, the student not conditional" generator --data "$work/us.txt" --out "$work/keep.safetensors" "${small[@]}" --teachers "$work/g.safetensors"
 expect_refusal "a teacher without the student's characters" "the teacher's vocabulary has no" generator --data "$work/names.tsv" --out "$work/keep.safetensors" "${small[@]}" --teachers "$work/us.safetensors"
 sed 's/\tGreek$/\tFrench/' "$work/names.tsv" > "$work/french.tsv"
 expect_refusal "a teacher without the student's labels" "the teacher has no label \"French\"" "${train[@]}" --data "$work/french.tsv" --teachers "$work/c.safetensors"
+expect_refusal "a conditional generator without the student's labels" "the teacher has no category \"French\"" "${train[@]}" --data "$work/french.tsv" --teachers "$work/g.safetensors"
 # a failed run into a missing directory leaves nothing behind
 msg=$("$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/missing/dir/m.safetensors" "${small[@]}" 2>&1); code=$?
 [ $code -ne 0 ] && echo "$msg" | grep -q "cannot create" && ok "unwritable output is an error" || bad "unwritable output: $msg"
