@@ -26,10 +26,17 @@ split_us() {
     --train-out "$out/us-train.txt" --test-out "$out/us-test.txt"
 }
 
+# The classifier distils from a conditional generator of the same names, which
+# classifies by Bayes' rule (p(label | name) ∝ p(label)·p(name | label)).  It
+# trains with the classifier's seed and validation fraction, so that it holds
+# out the names the classifier validates on.
 train_classifier() {
   split_names
+  local teacher="$out/names-classifier-teacher.safetensors"
+  [ -s "$teacher" ] || $B generator --conditional --data "$out/names-train.tsv" --out "$teacher" \
+    $CLASSIFIER_TEACHER_FLAGS --threads 1 --seed 1 --log "$out/names-classifier-teacher.csv"
   $B classifier --data "$out/names-train.tsv" --out models/names-classifier.safetensors \
-    $CLASSIFIER_FLAGS --threads 1 --seed 1 --log "$out/names-classifier.csv"
+    $CLASSIFIER_FLAGS --teachers "$teacher" --threads 1 --seed 1 --log "$out/names-classifier.csv"
   $B eval --model models/names-classifier.safetensors --data "$out/names-test.tsv" --json \
     > "$out/names-classifier.eval.json"
 }
@@ -79,7 +86,8 @@ train_us() {
 
 # The hyper-parameters of the shipped models (chosen on the validation split
 # that rnntrain holds out of the training file; see models/README.md).
-CLASSIFIER_FLAGS=${CLASSIFIER_FLAGS:-"--cell gru --bidirectional --hidden 128 --embed 64 --dropout 0.3 --weight-decay 1e-4 --lr 3e-3 --epochs 10 --average 3"}
+CLASSIFIER_TEACHER_FLAGS=${CLASSIFIER_TEACHER_FLAGS:-"--cell lstm --layers 2 --hidden 256 --embed 64 --category-dim 16 --dropout 0.3 --input-dropout 0.1 --lr 3e-3 --epochs 16 --average 3 --valid-fraction 0.1"}
+CLASSIFIER_FLAGS=${CLASSIFIER_FLAGS:-"--cell gru --bidirectional --hidden 128 --embed 64 --dropout 0.3 --weight-decay 1e-4 --lr 3e-3 --epochs 10 --average 3 --class-weight-power 0.3 --distill 0.5"}
 GENERATOR_FLAGS=${GENERATOR_FLAGS:-"--cell lstm --layers 2 --hidden 256 --embed 64 --category-dim 16 --dropout 0.3 --input-dropout 0.1 --lr 3e-3 --epochs 16 --average 3 --valid-fraction 0.02"}
 US_TEACHER_FLAGS=${US_TEACHER_FLAGS:-"--cell lstm --layers 2 --hidden 384 --embed 64 --dropout 0.4 --input-dropout 0.15 --lr 3e-3 --average 3 --valid-fraction 0.02"}
 US_FLAGS=${US_FLAGS:-"--cell lstm --layers 2 --hidden 256 --embed 64 --dropout 0.15 --input-dropout 0.05 --weight-dropout 0.15 --locked-dropout --lr 3e-3 --epochs 20 --average 3 --valid-fraction 0.02 --distill 0.8"}
