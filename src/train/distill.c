@@ -7,7 +7,9 @@
  * p_teacher[map[k]], renormalised over the outputs the student has (a
  * teacher's mass on, say, an <unk> the student lacks is dropped).  The rows
  * of all teachers are averaged in probability space, as an ensemble
- * averages.
+ * averages, each item over the teachers that teach it.  A conditional
+ * generator teaching a classifier gives its posterior over its categories
+ * instead (add_bayes_teacher).
  */
 #include "distill.h"
 
@@ -116,8 +118,9 @@ static int check_teacher(const rs_model *m, const rs_distill_student *st, char *
     return 0;
 }
 
-/* Adds weight × (teacher m's distribution over the student's outputs) to
- * every row of soft. */
+/* Adds teacher m's distribution over the student's outputs to every row of
+ * the items it teaches (seen[i] == 0, or seen NULL), and counts them in
+ * taught. */
 static int add_teacher(const rs_model *m, const rs_distill_student *st, const rs_dataset *d,
                        const char *seen, const int *first_row, rs_real *soft, int *taught,
                        char *err, size_t errlen)
