@@ -245,16 +245,10 @@ static int add_bayes_teacher(const rs_model *m, const rs_distill_student *st, co
                 int item = bb.row[b];
                 if (seen && seen[item])
                     continue;
-                double lp = 0.0;
-                for (int t = 0; t < bb.batch.lengths[b]; t++) {
-                    const rs_real *z = logits + ((size_t)t * B + b) * V;
-                    double mx = z[0], sum = 0.0;
-                    for (int j = 1; j < V; j++)
-                        mx = z[j] > mx ? z[j] : mx;
-                    for (int j = 0; j < V; j++)
-                        sum += exp(z[j] - mx);
-                    lp += z[bb.targets[(size_t)b * T + t]] - mx - log(sum);
-                }
+                double lp = 0.0; /* log p(<bos> text <eos> | label) */
+                for (int t = 0; t < bb.batch.lengths[b]; t++)
+                    lp += rs_log_softmax_at(logits + ((size_t)t * B + b) * V, V,
+                                            bb.targets[(size_t)b * T + t]);
                 score[(size_t)item * K + k] += lp;
             }
         }
