@@ -19,7 +19,13 @@ void rs_dataset_free(rs_dataset *d)
         free(d->labels[i]);
     free(d->labels);
     free(d->path);
+    free(d->extra_path);
     memset(d, 0, sizeof *d);
+}
+
+const char *rs_dataset_item_path(const rs_dataset *d, int i)
+{
+    return d->extra_path && i >= d->n_own ? d->extra_path : d->path;
 }
 
 static int ends_with(const char *s, const char *suffix)

@@ -31,6 +31,8 @@ typedef struct rs_dataset {
     int n;
     char **labels; /* sorted distinct labels (TSV), owned */
     int n_labels;
+    char *extra_path; /* items [n_own, n) were appended from this file (transfer.h), or NULL */
+    int n_own;
 } rs_dataset;
 
 /* Reads path (TSV when its name ends in .tsv) normalising each text.
@@ -38,6 +40,9 @@ typedef struct rs_dataset {
 int rs_dataset_load(const char *path, rs_normalize normalize, rs_dataset *out, char *err,
                     size_t errlen);
 void rs_dataset_free(rs_dataset *d);
+
+/* The file item i was read from, for messages that name file:line. */
+const char *rs_dataset_item_path(const rs_dataset *d, int i);
 
 /* Removes repeated (text, label) pairs, keeping the first. */
 void rs_dataset_dedupe(rs_dataset *d);

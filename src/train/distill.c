@@ -161,8 +161,8 @@ static int add_teacher(const rs_model *m, const rs_distill_student *st, const rs
             if (first_row[item + 1] - first_row[item] != rows) {
                 /* one id per character in both vocabularies, so this means a fault */
                 snprintf(err, errlen, "teacher %s: %s:%d: read as %d characters, not %d",
-                         rs_model_path(m), d->path, d->items[item].line, rows - 1,
-                         first_row[item + 1] - first_row[item] - 1);
+                         rs_model_path(m), rs_dataset_item_path(d, item), d->items[item].line,
+                         rows - 1, first_row[item + 1] - first_row[item] - 1);
                 status = RS_EINVAL;
                 goto done;
             }

@@ -30,17 +30,18 @@ int rs_model_rows_encode(const rs_model *m, const rs_dataset *d, int use_labels,
         int n = rs_model_encode(m, it->text, strlen(it->text), r->ids + (size_t)i * W,
                                 RS_DATA_MAX_CHARS, unknown, sizeof unknown);
         if (n == RS_EUNKNOWN) {
-            snprintf(err, errlen, "%s:%d: characters the model cannot read: %s", d->path, it->line,
-                     unknown);
+            snprintf(err, errlen, "%s:%d: characters the model cannot read: %s",
+                     rs_dataset_item_path(d, i), it->line, unknown);
             return RS_EINVAL;
         }
         if (n <= 0) {
-            snprintf(err, errlen, "%s:%d: cannot encode the text", d->path, it->line);
+            snprintf(err, errlen, "%s:%d: cannot encode the text", rs_dataset_item_path(d, i),
+                     it->line);
             return RS_EINVAL;
         }
         r->len[i] = n;
         r->label[i] = -1;
-        if (use_labels) {
+        if (use_labels && it->label >= 0) { /* a classifier's transfer items have none */
             const char *name = d->labels[it->label];
             int id = -1;
             if (cfg->task == RS_TASK_CLASSIFIER) {
@@ -51,8 +52,9 @@ int rs_model_rows_encode(const rs_model *m, const rs_dataset *d, int use_labels,
                 id = rs_model_category_id(m, name);
             }
             if (id < 0) {
-                snprintf(err, errlen, "%s:%d: %s \"%s\" is not one the model knows", d->path,
-                         it->line, cfg->task == RS_TASK_CLASSIFIER ? "label" : "category", name);
+                snprintf(err, errlen, "%s:%d: %s \"%s\" is not one the model knows",
+                         rs_dataset_item_path(d, i), it->line,
+                         cfg->task == RS_TASK_CLASSIFIER ? "label" : "category", name);
                 return RS_EINVAL;
             }
             r->label[i] = id;
@@ -118,7 +120,9 @@ void rs_rows_batch_fill(rs_rows_batch *bb, const rs_model *m, const rs_model_row
         } else {
             for (int t = 0; t < T; t++)
                 tok[t] = t < L ? ids[t] : 0;
-            bb->targets[b] = r->label[row];
+            /* a row without a label (a transfer text) gets label 0: a loss
+             * that no caller of such rows reads, instead of an index -1 */
+            bb->targets[b] = r->label[row] >= 0 ? r->label[row] : 0;
             bb->steps++;
         }
     }

@@ -31,7 +31,8 @@ typedef struct rs_model_rows {
 
 /*
  * Encodes every item of d for m; with use_labels, also maps each item's label
- * to the model's label (classifier) or category (generator) of that name.
+ * to the model's label (classifier) or category (generator) of that name
+ * (an item with label -1, a classifier's transfer text, keeps -1).
  * 0, or < 0 with "file:line: fault" in err (a character or a label the model
  * does not know).  Free with rs_model_rows_free, also after a failure.
  */

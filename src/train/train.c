@@ -26,6 +26,7 @@
 #include "rnnserve/optim.h"
 #include "rnnserve/sha256.h"
 #include "rnnserve/status.h"
+#include "transfer.h"
 
 enum { SPECIALS = 3, PAD_ID = 0, BOS_ID = 1, EOS_ID = 2 };
 
@@ -43,6 +44,7 @@ typedef struct train_opts {
     int threads, normalize;
     const char *teachers; /* MODEL[:DATA],... (distill.h), or NULL */
     double distill;
+    const char *transfer; /* texts only the teachers label (transfer.h), or NULL */
 } train_opts;
 
 /* Items encoded once: tokens, targets and lengths of every item, flat. */
@@ -131,6 +133,28 @@ static int teach(encoded *e, const rs_config *cfg, const rs_dataset *d, const ch
                                     rows, e->soft, info, err, errlen);
     free(first_row);
     return status;
+}
+
+/* A classifier's transfer items (label -1) take the teachers' likeliest
+ * label as their own; items that no teacher taught (all excluded by
+ * MODEL:DATA) leave the training set.  Returns the items kept. */
+static int label_transfer_items(encoded *e, int *train_idx, int n_train)
+{
+    int kept = 0;
+    for (int i = 0; i < n_train; i++) {
+        int it = train_idx[i];
+        if (e->label[it] < 0) {
+            const rs_real *q = e->soft + (size_t)it * e->K;
+            int best = 0;
+            for (int k = 1; k < e->K; k++)
+                best = q[k] > q[best] ? k : best;
+            if (q[best] <= 0)
+                continue;
+            e->label[it] = e->targets[it] = best;
+        }
+        train_idx[kept++] = it;
+    }
+    return kept;
 }
 
 /* Batch buffers for up to max_b rows of max_t steps. */
@@ -279,7 +303,7 @@ static void usage(const char *cmd, const flag *flags, int n)
 static char *training_json(const train_opts *o, const rs_dataset *d, const char *sha, int n_train,
                            int n_valid, int epochs_run, int best_epoch, double valid_loss,
                            double valid_acc, int generator, const rs_teacher_info *teachers,
-                           int n_teachers)
+                           int n_teachers, const char *transfer_sha, int n_transfer)
 {
     cJSON *j = cJSON_CreateObject();
     const char *slash = strrchr(d->path, '/');
@@ -315,6 +339,13 @@ static char *training_json(const train_opts *o, const rs_dataset *d, const char 
             if (teachers[i].seen[0])
                 cJSON_AddStringToObject(t, "not_teaching", teachers[i].seen);
             cJSON_AddItemToArray(list, t);
+        }
+        if (o->transfer) {
+            cJSON *t = cJSON_AddObjectToObject(ds, "transfer");
+            slash = strrchr(o->transfer, '/');
+            cJSON_AddStringToObject(t, "file", slash ? slash + 1 : o->transfer);
+            cJSON_AddStringToObject(t, "sha256", transfer_sha);
+            cJSON_AddNumberToObject(t, "items", n_transfer);
         }
     }
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
@@ -409,6 +440,8 @@ int rs_train_main(rs_task task, int argc, char **argv)
          0, NULL},
         {"distill", NULL, FLAG_DOUBLE, &o.distill, 0, 1, NULL,
          "with --teachers: weight of their distribution in each target (1 = theirs only)", 0, NULL},
+        {"transfer", NULL, FLAG_STRING, &o.transfer, 0, 0, NULL,
+         "with --teachers: also train on these texts, labelled by the teachers only", 0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
     const char *cmd = generator ? "generator" : "classifier";
@@ -436,6 +469,10 @@ int rs_train_main(rs_task task, int argc, char **argv)
     }
     if (flags_find(flags, n_flags, "distill")->seen && !o.teachers) {
         fprintf(stderr, "rnntrain %s: --distill needs --teachers\n", cmd);
+        return 2;
+    }
+    if (o.transfer && !o.teachers) {
+        fprintf(stderr, "rnntrain %s: --transfer needs --teachers (they label its texts)\n", cmd);
         return 2;
     }
     char *teacher_list = NULL;
@@ -499,7 +536,7 @@ int rs_train_main(rs_task task, int argc, char **argv)
         d.labels = NULL;
         d.n_labels = 0;
     }
-    char sha[65];
+    char sha[65], transfer_sha[65] = "";
     if (rs_sha256_file(o.data, sha, err, sizeof err) != 0) {
         fprintf(stderr, "rnntrain %s: %s\n", cmd, err);
         goto done;
@@ -507,8 +544,7 @@ int rs_train_main(rs_task task, int argc, char **argv)
     int rows_read = d.n;
     if (o.dedupe)
         rs_dataset_dedupe(&d);
-    if (rs_charset_build(&d, &cs) != 0 || encode_items(&d, &cs, generator, &e) != 0 ||
-        rs_dataset_split(&d, o.valid_fraction, o.seed, &train_idx, &n_train, &valid_idx,
+    if (rs_dataset_split(&d, o.valid_fraction, o.seed, &train_idx, &n_train, &valid_idx,
                          &n_valid) != 0) {
         fprintf(stderr, "rnntrain %s: out of memory\n", cmd);
         goto done;
@@ -518,6 +554,23 @@ int rs_train_main(rs_task task, int argc, char **argv)
                 "rnntrain %s: %s: too few distinct texts (%d) to hold out a validation "
                 "set\n",
                 cmd, o.data, d.n);
+        goto done;
+    }
+    int n_own_train = n_train;
+    if (o.transfer) {
+        rs_transfer_stats ts;
+        if (rs_transfer_append(&d, o.transfer, (rs_normalize)o.normalize, o.conditional, valid_idx,
+                               n_valid, &train_idx, &n_train, &ts, err, sizeof err) != 0 ||
+            rs_sha256_file(o.transfer, transfer_sha, err, sizeof err) != 0) {
+            fprintf(stderr, "rnntrain %s: --transfer: %s\n", cmd, err);
+            goto done;
+        }
+        fprintf(stderr, "rnntrain %s: transfer set %s: %d texts, %d dropped as validation texts\n",
+                cmd, o.transfer, ts.read, ts.in_validation);
+    }
+    /* the vocabulary: every character of the training texts, transfer texts included */
+    if (rs_charset_build(&d, &cs) != 0 || encode_items(&d, &cs, generator, &e) != 0) {
+        fprintf(stderr, "rnntrain %s: out of memory\n", cmd);
         goto done;
     }
 
@@ -562,6 +615,8 @@ int rs_train_main(rs_task task, int argc, char **argv)
         fprintf(stderr,
                 "rnntrain %s: distilling from %d teacher%s (weight %g), their targets in %.1fs\n",
                 cmd, n_teachers, n_teachers == 1 ? "" : "s", o.distill, now_seconds() - td);
+        if (!generator)
+            n_train = label_transfer_items(&e, train_idx, n_train);
     }
     int max_t = 1;
     for (int i = 0; i < e.n; i++)
@@ -631,12 +686,16 @@ int rs_train_main(rs_task task, int argc, char **argv)
     }
 
     int tty = isatty(STDERR_FILENO);
+    char transfer_note[64] = "";
+    if (o.transfer)
+        snprintf(transfer_note, sizeof transfer_note, " + %d transfer texts",
+                 n_train - n_own_train);
     fprintf(stderr,
-            "rnntrain %s: %d rows, %d items (%d train, %d valid), vocab %d, %s%s "
+            "rnntrain %s: %d rows, %d items (%d train, %d valid)%s, vocab %d, %s%s "
             "%dx%d, %zu parameters\n",
-            cmd, rows_read, d.n, n_train, n_valid, cfg.vocab_size,
-            cfg.bidirectional ? "bidirectional " : "", rs_cell_name(cfg.cell), cfg.num_layers,
-            cfg.hidden_size, n_params);
+            cmd, rows_read, o.transfer ? d.n_own : d.n, n_own_train, n_valid, transfer_note,
+            cfg.vocab_size, cfg.bidirectional ? "bidirectional " : "", rs_cell_name(cfg.cell),
+            cfg.num_layers, cfg.hidden_size, n_params);
 
     long steps_per_epoch = (n_train + o.batch_size - 1) / o.batch_size;
     long total_steps = steps_per_epoch * o.epochs, step = 0;
@@ -737,8 +796,9 @@ int rs_train_main(rs_task task, int argc, char **argv)
     }
 
     /* write the best parameters */
-    tjson = training_json(&o, &d, sha, n_train, n_valid, epochs_run, best_epoch, best_loss,
-                          best_acc, generator, teacher_info, n_teachers);
+    tjson = training_json(&o, &d, sha, n_own_train, n_valid, epochs_run, best_epoch, best_loss,
+                          best_acc, generator, teacher_info, n_teachers, transfer_sha,
+                          n_train - n_own_train);
     rs_params pb;
     rs_params_bind(&cfg, best, &pb);
     rs_model_spec spec = {.cfg = cfg,

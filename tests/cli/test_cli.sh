@@ -132,6 +132,34 @@ if "$RNNTRAIN" generator --conditional --data "$work/names.tsv" --out "$work/gs.
 else
   bad "conditional generator distillation"; cat "$work/log"
 fi
+# a transfer set: extra texts that only the teachers label (names sampled
+# from the conditional generator, as models/train.sh makes them), never a
+# validation text
+for n in Japanese Russian Italian Czech Greek; do "$RNNTRAIN" sample --model "$work/g.safetensors" --category $n -n 20 --seed 3 | sed -n "/./s/\$/\t$n/p"; done > "$work/more.tsv"
+cut -f1 "$work/more.tsv" > "$work/more.txt"
+"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/x1.safetensors" --cell gru "${small[@]}" --teachers "$work/c.safetensors" --distill 0.7 --transfer "$work/more.txt" 2> "$work/log"
+"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/x2.safetensors" --cell gru "${small[@]}" --teachers "$work/c.safetensors" --distill 0.7 --transfer "$work/more.tsv" 2> /dev/null
+out=$("$RNNTRAIN" info --model "$work/x1.safetensors" --json)
+python3 -c "
+import json,sys
+j=json.loads(sys.argv[1])['training']; t=j['distillation']['transfer']
+assert t['file']=='more.txt' and t['sha256']==sys.argv[2] and t['items']==int(sys.argv[3]) > 0, t
+" "$out" "$(sha256sum "$work/more.txt" | cut -d' ' -f1)" "$(($(wc -l < "$work/more.txt") - $(sed -n 's/.* \([0-9]*\) dropped as validation texts/\1/p' "$work/log")))" \
+  && [ "$(nll "$work/x1.safetensors")" != "$(nll "$work/o3.safetensors")" ] \
+  && ok "--transfer trains on the extra texts too, and the metadata records them" || bad "--transfer: $(cat "$work/log") $out"
+[ "$(nll "$work/x1.safetensors")" = "$(nll "$work/x2.safetensors")" ] && ok "a classifier's transfer set ignores its labels (.txt and .tsv train alike)" || bad "--transfer .txt and .tsv differ"
+# the training texts themselves as a transfer set: exactly the validation texts are dropped
+cut -f1 "$work/names.tsv" | sort -u > "$work/self.txt"
+"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/x3.safetensors" --cell gru "${small[@]}" --teachers "$work/c.safetensors" --transfer "$work/self.txt" 2> "$work/log"
+valid=$(sed -n 's/.*train, \([0-9]*\) valid).*/\1/p' "$work/log")
+grep -q "transfer set $work/self.txt: $(wc -l < "$work/self.txt") texts, $valid dropped as validation texts" "$work/log" \
+  && "$RNNTRAIN" info --model "$work/x3.safetensors" --json | python3 -c "import json,sys; assert json.load(sys.stdin)['training']['distillation']['transfer']['items']==$(wc -l < "$work/self.txt")-$valid" \
+  && ok "transfer texts that are validation texts are dropped ($valid of them)" || bad "transfer and validation: $(cat "$work/log")"
+if "$RNNTRAIN" generator --conditional --data "$work/names.tsv" --out "$work/gx.safetensors" --cell gru "${small[@]}" --teachers "$work/g.safetensors" --transfer "$work/more.tsv" 2> "$work/log"; then
+  ok "a conditional generator distils with a transfer set of categorised names"
+else
+  bad "conditional generator with --transfer"; cat "$work/log"
+fi
 
 # --- bad input: message, non-zero exit, model untouched ---
 cp "$work/c.safetensors" "$work/keep.safetensors"
@@ -188,6 +216,14 @@ expect_refusal "a teacher of another task" "a generator cannot teach a classifie
 expect_refusal "a conditional teacher for an unconditioned student" "the teacher is conditional, the student not conditional" generator --data "$work/us.txt" --out "$work/keep.safetensors" "${small[@]}" --teachers "$work/g.safetensors"
 expect_refusal "a teacher without the student's characters" "the teacher's vocabulary has no" generator --data "$work/names.tsv" --out "$work/keep.safetensors" "${small[@]}" --teachers "$work/us.safetensors"
 sed 's/\tGreek$/\tFrench/' "$work/names.tsv" > "$work/french.tsv"
+expect_refusal "--transfer without teachers" "--transfer needs --teachers" "${train[@]}" --data "$work/names.tsv" --transfer "$work/more.txt"
+expect_refusal "a missing transfer set" "nope.txt: cannot open" "${train[@]}" --data "$work/names.tsv" --teachers "$work/c.safetensors" --transfer "$work/nope.txt"
+printf 'Abe\n\nSato\n' > "$work/transfer-empty-line.txt"
+expect_refusal "a bad transfer line names file:line" "transfer-empty-line.txt:2: empty text" "${train[@]}" --data "$work/names.tsv" --teachers "$work/c.safetensors" --transfer "$work/transfer-empty-line.txt"
+printf 'Abe\nAb王\n' > "$work/transfer-cjk.txt"
+expect_refusal "a transfer text a teacher cannot read names the transfer file" "transfer-cjk.txt:2: characters the model cannot read" "${train[@]}" --data "$work/names.tsv" --teachers "$work/c.safetensors" --transfer "$work/transfer-cjk.txt"
+expect_refusal "a conditional generator's transfer set needs categories" "a conditional generator's transfer set is a .tsv" generator --conditional --data "$work/names.tsv" --out "$work/keep.safetensors" "${small[@]}" --teachers "$work/g.safetensors" --transfer "$work/more.txt"
+expect_refusal "a transfer category the student lacks" "french.tsv:241: category \"French\" is not in the training data" generator --conditional --data "$work/names.tsv" --out "$work/keep.safetensors" "${small[@]}" --teachers "$work/g.safetensors" --transfer "$work/french.tsv"
 expect_refusal "a teacher without the student's labels" "the teacher has no label \"French\"" "${train[@]}" --data "$work/french.tsv" --teachers "$work/c.safetensors"
 expect_refusal "a conditional generator without the student's labels" "the teacher has no category \"French\"" "${train[@]}" --data "$work/french.tsv" --teachers "$work/g.safetensors"
 # a failed run into a missing directory leaves nothing behind
