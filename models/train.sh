@@ -26,17 +26,36 @@ split_us() {
     --train-out "$out/us-train.txt" --test-out "$out/us-test.txt"
 }
 
-# The classifier distils from a conditional generator of the same names, which
-# classifies by Bayes' rule (p(label | name) ∝ p(label)·p(name | label)).  It
-# trains with the classifier's seed and validation fraction, so that it holds
-# out the names the classifier validates on.
+# The classifier distils from two teachers: a conditional generator of the
+# same names, which classifies by Bayes' rule (p(label | name) ∝
+# p(label)·p(name | label)), and a plain biGRU classifier.  Both train with the
+# classifier's seed and validation fraction, so that they hold out the names
+# the classifier validates on.  Its transfer set: names sampled from the
+# generator, three per training name of each nationality, which only the
+# teachers label.  Teachers and transfer set that exist are kept.
+sample_transfer() { # GENERATOR: name<TAB>nationality lines on stdout
+  local k=0 n label left
+  cut -f2 "$out/names-train.tsv" | sort | uniq -c | while read -r n label; do
+    k=$((k + 1)) left=$((3 * n))
+    while [ $left -gt 0 ]; do # rnntrain sample gives at most 10,000 at a time
+      $B sample --model "$1" --category "$label" -n $((left > 9000 ? 9000 : left)) \
+        --temperature 1 --seed $((1000 * k + left)) | sed -n "/./s/\$/\t$label/p"
+      left=$((left - 9000))
+    done
+  done
+}
 train_classifier() {
   split_names
-  local teacher="$out/names-classifier-teacher.safetensors"
+  local teacher="$out/names-classifier-teacher.safetensors" plain="$out/names-classifier-plain.safetensors"
+  local transfer="$out/names-transfer.tsv"
   [ -s "$teacher" ] || $B generator --conditional --data "$out/names-train.tsv" --out "$teacher" \
     $CLASSIFIER_TEACHER_FLAGS --threads 1 --seed 1 --log "$out/names-classifier-teacher.csv"
+  [ -s "$plain" ] || $B classifier --data "$out/names-train.tsv" --out "$plain" \
+    $CLASSIFIER_PLAIN_FLAGS --threads 1 --seed 1 --log "$out/names-classifier-plain.csv"
+  [ -s "$transfer" ] || { sample_transfer "$teacher" > "$transfer.tmp" && mv "$transfer.tmp" "$transfer"; }
   $B classifier --data "$out/names-train.tsv" --out models/names-classifier.safetensors \
-    $CLASSIFIER_FLAGS --teachers "$teacher" --threads 1 --seed 1 --log "$out/names-classifier.csv"
+    $CLASSIFIER_FLAGS --teachers "$teacher,$plain" --transfer "$transfer" --threads 1 --seed 1 \
+    --log "$out/names-classifier.csv"
   $B eval --model models/names-classifier.safetensors --data "$out/names-test.tsv" --json \
     > "$out/names-classifier.eval.json"
 }
@@ -87,7 +106,8 @@ train_us() {
 # The hyper-parameters of the shipped models (chosen on the validation split
 # that rnntrain holds out of the training file; see models/README.md).
 CLASSIFIER_TEACHER_FLAGS=${CLASSIFIER_TEACHER_FLAGS:-"--cell lstm --layers 2 --hidden 256 --embed 64 --category-dim 16 --dropout 0.3 --input-dropout 0.1 --lr 3e-3 --epochs 16 --average 3 --valid-fraction 0.1"}
-CLASSIFIER_FLAGS=${CLASSIFIER_FLAGS:-"--cell gru --bidirectional --hidden 128 --embed 64 --dropout 0.3 --weight-decay 1e-4 --lr 3e-3 --epochs 10 --average 3 --class-weight-power 0.3 --distill 0.5"}
+CLASSIFIER_PLAIN_FLAGS=${CLASSIFIER_PLAIN_FLAGS:-"--cell gru --bidirectional --hidden 128 --embed 64 --dropout 0.3 --weight-decay 1e-4 --lr 3e-3 --epochs 10 --average 3"}
+CLASSIFIER_FLAGS=${CLASSIFIER_FLAGS:-"--cell gru --bidirectional --hidden 128 --embed 64 --dropout 0.3 --weight-decay 1e-4 --lr 3e-3 --epochs 10 --average 3 --class-weight-power 0.3 --distill 0.8"}
 GENERATOR_FLAGS=${GENERATOR_FLAGS:-"--cell lstm --layers 2 --hidden 256 --embed 64 --category-dim 16 --dropout 0.3 --input-dropout 0.1 --lr 3e-3 --epochs 16 --average 3 --valid-fraction 0.02"}
 US_TEACHER_FLAGS=${US_TEACHER_FLAGS:-"--cell lstm --layers 2 --hidden 384 --embed 64 --dropout 0.4 --input-dropout 0.15 --lr 3e-3 --average 3 --valid-fraction 0.02"}
 US_FLAGS=${US_FLAGS:-"--cell lstm --layers 2 --hidden 256 --embed 64 --dropout 0.15 --input-dropout 0.05 --weight-dropout 0.15 --locked-dropout --lr 3e-3 --epochs 20 --average 3 --valid-fraction 0.02 --distill 0.8"}
