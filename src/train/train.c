@@ -640,7 +640,8 @@ int rs_train_main(rs_task task, int argc, char **argv)
     /* a bidirectional layer's directions on two threads when there are two */
     rs_workspace_set_threads(ws, openblas_get_num_threads());
     if (!generator && o.class_weight_power > 0) {
-        /* w_k ∝ (1/n_k)^power over the training items, scaled to mean 1 per item */
+        /* w_k ∝ (1/n_k)^power over the training items (transfer texts by their
+         * teachers' label), scaled to mean 1 per item */
         class_weight = calloc((size_t)cfg.n_outputs, sizeof *class_weight);
         long *counts = calloc((size_t)cfg.n_outputs, sizeof *counts);
         if (!class_weight || !counts) {

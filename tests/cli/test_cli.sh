@@ -155,6 +155,10 @@ valid=$(sed -n 's/.*train, \([0-9]*\) valid).*/\1/p' "$work/log")
 grep -q "transfer set $work/self.txt: $(wc -l < "$work/self.txt") texts, $valid dropped as validation texts" "$work/log" \
   && "$RNNTRAIN" info --model "$work/x3.safetensors" --json | python3 -c "import json,sys; assert json.load(sys.stdin)['training']['distillation']['transfer']['items']==$(wc -l < "$work/self.txt")-$valid" \
   && ok "transfer texts that are validation texts are dropped ($valid of them)" || bad "transfer and validation: $(cat "$work/log")"
+# transfer texts that no teacher teaches (all in its MODEL:DATA) have no label: none is used
+"$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/x4.safetensors" --cell gru "${small[@]}" --teachers "$work/c.safetensors:$work/more.txt" --transfer "$work/more.txt" 2> "$work/log"
+"$RNNTRAIN" info --model "$work/x4.safetensors" --json | python3 -c "import json,sys; assert json.load(sys.stdin)['training']['distillation']['transfer']['items']==0" \
+  && grep -q "+ 0 transfer texts" "$work/log" && ok "transfer texts no teacher teaches are left out" || bad "untaught transfer texts: $(cat "$work/log")"
 if "$RNNTRAIN" generator --conditional --data "$work/names.tsv" --out "$work/gx.safetensors" --cell gru "${small[@]}" --teachers "$work/g.safetensors" --transfer "$work/more.tsv" 2> "$work/log"; then
   ok "a conditional generator distils with a transfer set of categorised names"
 else
