@@ -1,12 +1,29 @@
 /*
- * infer.h — inference on one sequence at a time, for the daemon and the
- * sampling CLI: classify a whole name, or step a generator token by token.
+ * infer.h — inference for the daemon and the CLIs: a classifier over a
+ * batch of names, a generator stepped one token at a time for a batch of
+ * sequences, and the decoding of one sequence (prefix, sampling, <eos>).
  *
- * An rs_infer holds every scratch buffer (states, gates, logits, sampling
- * scratch), sized once at creation for a configuration and a maximum
- * length; after that no call allocates.  The weights are read through a
- * `const rs_params *` that many rs_infer in many threads may share.  One
- * rs_infer must not be used by two threads at once.
+ * Three layers, each usable alone:
+ *
+ *   rs_infer_model  the weights prepared once per model: every matrix
+ *                   packed for rs_linear (src/nn/linear.h) and layer 0's
+ *                   input projection of every token and category
+ *                   precomputed.  Read-only: shared by every thread.
+ *   rs_stepper,     scratch for up to max_rows sequences, sized at
+ *   rs_classifier   creation; no call allocates after that.  One thread
+ *                   at a time.
+ *   rs_decode       one sequence's progress: which token to feed next,
+ *                   what it produced, its log-likelihood.  Plain data.
+ *
+ * Batching does not change the numbers: every output of a row is computed
+ * by the same float operations whether the row runs alone or with others,
+ * at any position (rs_linear's guarantee, extended here to the cells, the
+ * tables and the head), so a seeded /generate gives the same text under any
+ * load, and /generate and /score agree.  tests/unit/test_infer.c checks it
+ * bit for bit; tests/parity checks the logits against PyTorch's.
+ *
+ * rs_infer is the one-sequence convenience over these for `rnntrain
+ * sample`, the tests and the fuzzers.
  */
 #ifndef RNNSERVE_INFER_H
 #define RNNSERVE_INFER_H
@@ -17,38 +34,57 @@
 #include "rnnserve/nn.h"
 #include "rnnserve/rng.h"
 
-typedef struct rs_infer rs_infer;
+/* ---- prepared weights -------------------------------------------------- */
 
-/* Scratch for sequences of up to max_len tokens.  NULL on allocation failure;
- * free with rs_infer_destroy. */
-rs_infer *rs_infer_create(const rs_config *cfg, int max_len);
-void rs_infer_destroy(rs_infer *inf);
-int rs_infer_max_len(const rs_infer *inf);
+typedef struct rs_infer_model rs_infer_model;
 
 /*
- * Tables precomputed from a model's weights (layer 0's input projection of
- * every vocabulary entry and category, see infer.c), so that a step does
- * only the recurrent work.  Read-only once built: one rs_infer_tables may
- * serve every rs_infer of the same model in every thread.  It must outlive
- * them and be built from the same rs_params that are passed to the calls
- * below.  NULL on allocation failure.
+ * Packs the weights of p for configuration cfg.  input_tables: 1 to read
+ * layer 0's input projection W_ih·[emb; cat] + b_ih from per-token and
+ * per-category tables (the daemon's and `rnntrain sample`'s path), 0 to
+ * compute it at every step (tests compare the two).  p (embeddings and
+ * biases are read from it) must outlive the result.  NULL on allocation
+ * failure.  Free with rs_infer_model_destroy.
  */
-typedef struct rs_infer_tables rs_infer_tables;
-rs_infer_tables *rs_infer_tables_create(const rs_config *cfg, const rs_params *p);
-void rs_infer_tables_destroy(rs_infer_tables *t);
-size_t rs_infer_tables_bytes(const rs_infer_tables *t);
-/* Makes inf read its first layer's input projections from t (NULL: compute
- * them every time).  -1 if t was built for another configuration. */
-int rs_infer_use_tables(rs_infer *inf, const rs_infer_tables *t);
+rs_infer_model *rs_infer_model_create(const rs_config *cfg, const rs_params *p, int input_tables);
+void rs_infer_model_destroy(rs_infer_model *im);
+const rs_config *rs_infer_model_config(const rs_infer_model *im);
+/* Bytes the prepared copy holds (packed weights and tables). */
+size_t rs_infer_model_bytes(const rs_infer_model *im);
 
-/* Classifier: logits (K) for tokens[0..n), 1 <= n <= max_len.  Returns 0 or
- * -1 when n is out of range.  The returned pointer is the scratch's. */
-const float *rs_infer_classify(rs_infer *inf, const rs_params *p, const int32_t *tokens, int n);
+/* ---- generators: a batch of sequences, one step at a time --------------- */
 
-/* Generator: zero state, and the category every step will see (-1 if none). */
-void rs_infer_reset(rs_infer *inf, int category);
-/* Generator: feed one token; returns the logits (V) of the next token. */
-const float *rs_infer_step(rs_infer *inf, const rs_params *p, int32_t token);
+typedef struct rs_stepper rs_stepper;
+
+/* Scratch and states for max_rows sequences.  NULL on allocation failure. */
+rs_stepper *rs_stepper_create(const rs_infer_model *im, int max_rows);
+void rs_stepper_destroy(rs_stepper *st);
+int rs_stepper_max_rows(const rs_stepper *st);
+/* Row `row` starts a sequence: zero state, the category every step of it
+ * will see (-1 if none). */
+void rs_stepper_reset(rs_stepper *st, int row, int category);
+/* Moves row from's sequence (states and category) to row to, so that the
+ * active rows stay 0..n-1 when one in the middle finishes. */
+void rs_stepper_move(rs_stepper *st, int to, int from);
+/* Feeds tokens[i] to row i for i < n (1 <= n <= max_rows), one step each.
+ * Returns the next-token logits, (n, V) row-major, valid until the next
+ * call. */
+const float *rs_stepper_step(rs_stepper *st, const int32_t *tokens, int n);
+
+/* ---- classifiers: a batch of names --------------------------------------- */
+
+typedef struct rs_classifier rs_classifier;
+
+/* Scratch for up to max_rows names of up to max_len tokens each.  NULL on
+ * allocation failure, or when the model is not a classifier. */
+rs_classifier *rs_classifier_create(const rs_infer_model *im, int max_rows, int max_len);
+void rs_classifier_destroy(rs_classifier *c);
+/* Logits (n, K) of the names tokens[i][0..lengths[i]), valid until the next
+ * call; NULL when n or a length is out of range (1..max_rows, 1..max_len). */
+const float *rs_classifier_run(rs_classifier *c, const int32_t *const *tokens, const int *lengths,
+                               int n);
+
+/* ---- choosing tokens ---------------------------------------------------- */
 
 /* How to pick the next token. */
 typedef struct rs_sampler {
@@ -57,35 +93,103 @@ typedef struct rs_sampler {
     float top_p;       /* nucleus: smallest set with mass >= top_p, 1 = all */
 } rs_sampler;
 
-/* Picks a token from logits (V) that is not one of banned[0..n_banned). */
-int rs_infer_sample(rs_infer *inf, const float *logits, const rs_sampler *s, const int *banned,
-                    int n_banned, rs_rng *rng);
-
 /* ln softmax(logits)[id], computed stably. */
 double rs_log_softmax_at(const float *logits, int V, int id);
+/* probs (K) = softmax(logits (K)), in double, the maximum subtracted. */
+void rs_softmax(const float *logits, int K, double *probs);
+/* order[0..k) = the indices of the k largest probs, largest first, the
+ * lower index first on ties (stable output).  order must hold K ints. */
+void rs_top_k(const double *probs, int K, int k, int *order);
 
 /* Special token ids a generation needs. */
 typedef struct rs_special_ids {
     int pad, bos, eos, unk; /* -1 when absent */
 } rs_special_ids;
 
+/* ---- one sequence's decoding ------------------------------------------- */
+
 /*
- * Generates from <bos>, the prefix (forced), then sampled tokens until <eos>
- * or max_length characters in all.  out receives the characters (prefix
- * included, <eos> not), *n_out their number; *log_prob is the model's
- * (untempered) log-likelihood of every predicted token including <eos> when
- * it ended there, so it equals a /score of the same text; *finished is 1 when
- * <eos> was produced.  max_length <= rs_infer_max_len(inf).  Returns 0 or -1
- * on bad arguments.
+ * Generation: from <bos>, the forced tokens (a prefix) are fed and their
+ * log-likelihood counted, then tokens are sampled until <eos> or
+ * max_length tokens in all.  Scoring: the forced tokens (the text), then
+ * log p(<eos>), nothing sampled.  log_prob is the model's untempered
+ * log-likelihood of every predicted token, <eos> included when it ended
+ * there, so a /score of a generated text gives its log_prob.
+ *
+ *   rs_decode_init(&d, …);                  d.next is <bos>
+ *   while (!d.done) {
+ *       logits = <feed d.next, from the state this sequence left>;
+ *       rs_decode_advance(&d, logits, …);   sets d.next or d.done
+ *   }
+ *
+ * The generator's randomness is consumed only here, in this order, so the
+ * same seed gives the same tokens whether the sequence is stepped alone or
+ * in a batch.
  */
-int rs_infer_generate(rs_infer *inf, const rs_params *p, const rs_special_ids *ids,
-                      const int32_t *prefix, int n_prefix, int category, int max_length,
-                      const rs_sampler *s, rs_rng *rng, int32_t *out, int *n_out, double *log_prob,
-                      int *finished);
+typedef struct rs_decode {
+    /* set by rs_decode_init */
+    rs_special_ids ids;
+    const int32_t *forced; /* (n_forced) tokens fed before any is sampled */
+    int n_forced;
+    int max_length; /* tokens in out at most (generation) */
+    int score;      /* 1: score forced + <eos>; 0: generate */
+    rs_sampler sampler;
+    rs_rng *rng;   /* generation only; the caller's */
+    int32_t *out;  /* (max_length) the caller's: forced and sampled tokens */
+    int banned[3]; /* never sampled: <pad>, <bos>, <unk> */
+    int n_banned;
+    /* progress */
+    int n_out;       /* tokens in out */
+    int32_t next;    /* token to feed next, while !done */
+    double log_prob; /* of every predicted token so far */
+    int finished;    /* 1 when it ended with <eos> (always, for a score) */
+    int done;
+    int32_t sampled; /* the token the last advance produced, or -1 (for streaming) */
+} rs_decode;
+
+/* Starts a generation.  -1 on bad arguments (max_length < 1, n_forced out
+ * of 0..max_length, no <bos>/<eos>). */
+int rs_decode_init_generate(rs_decode *d, const rs_special_ids *ids, const int32_t *forced,
+                            int n_forced, int max_length, const rs_sampler *s, rs_rng *rng,
+                            int32_t *out);
+/* Starts scoring <bos> text[0..n) <eos>.  -1 on bad arguments. */
+int rs_decode_init_score(rs_decode *d, const rs_special_ids *ids, const int32_t *text, int n);
+/* Takes the logits (V) produced by feeding d->next.  probs (V) and order
+ * (V) are sampling scratch. */
+void rs_decode_advance(rs_decode *d, const float *logits, int V, float *probs, int *order);
+
+/* Picks a token from logits (V) that is not one of banned[0..n_banned).
+ * probs (V) and order (V) are scratch. */
+int rs_sample(const float *logits, int V, const rs_sampler *s, const int *banned, int n_banned,
+              rs_rng *rng, float *probs, int *order);
+
+/* ---- one sequence at a time (CLIs, tests) ------------------------------ */
+
+typedef struct rs_infer rs_infer;
+
+/* A one-row rs_stepper and rs_classifier (for names of up to max_len
+ * tokens) with sampling scratch.  NULL on allocation failure. */
+rs_infer *rs_infer_create(const rs_infer_model *im, int max_len);
+void rs_infer_destroy(rs_infer *inf);
+
+/* Classifier: logits (K) for tokens[0..n), 1 <= n <= max_len, valid until
+ * the next call; NULL when n is out of range. */
+const float *rs_infer_classify(rs_infer *inf, const int32_t *tokens, int n);
+/* Generator: zero state, and the category every step will see (-1 if none). */
+void rs_infer_reset(rs_infer *inf, int category);
+/* Generator: feed one token; returns the logits (V) of the next token. */
+const float *rs_infer_step(rs_infer *inf, int32_t token);
+
+/* A whole generation (see rs_decode): out receives the tokens (prefix
+ * included, <eos> not), *n_out their number, *finished 1 when <eos> was
+ * produced.  Returns 0, or -1 on bad arguments. */
+int rs_infer_generate(rs_infer *inf, const rs_special_ids *ids, const int32_t *prefix, int n_prefix,
+                      int category, int max_length, const rs_sampler *s, rs_rng *rng, int32_t *out,
+                      int *n_out, double *log_prob, int *finished);
 
 /* Log-likelihood of <bos> tokens[0..n) <eos> under a generator: fills
  * *log_prob and returns the number of predicted tokens (n + 1), or -1. */
-int rs_infer_score(rs_infer *inf, const rs_params *p, const rs_special_ids *ids,
-                   const int32_t *tokens, int n, int category, double *log_prob);
+int rs_infer_score(rs_infer *inf, const rs_special_ids *ids, const int32_t *tokens, int n,
+                   int category, double *log_prob);
 
 #endif

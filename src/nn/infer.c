@@ -1,161 +1,134 @@
 /*
- * infer.c — one sequence at a time, float, no allocation after creation.
+ * infer.c — prepared weights, the batched generator step and the batched
+ * classifier (see infer.h), float, no allocation after creation.
  *
- * The same equations as network.c (see there), written for a single row:
- * the input projection W_ih x + b_ih and the recurrent product W_hh h are
- * matrix–vector products, followed by the cell's elementwise update.  The
- * parity tests check that these logits equal PyTorch's, with and without
- * tables.
+ * The equations are network.c's (PyTorch's, gate order i,f,g,o and r,z,n):
+ * per layer the input projection ax = W_ih x + b_ih, the recurrent product
+ * rh = W_hh h, then the cell's elementwise update with b_hh.  Every product
+ * is an rs_linear over the rows of the batch, whose per-element arithmetic
+ * does not depend on the batch; the elementwise code works row by row.  So
+ * a row's numbers never depend on its neighbours.
  *
- * Tables: the first layer's input is an embedding row (⊕ a category
- * embedding row), so its projection W_ih x + b_ih takes only V (+ C)
- * distinct values per direction.  rs_infer_tables holds them all, computed
- * once per model with one GEMM, and a step then reads a row instead of
- * doing a (G, E) matrix–vector product: only the recurrent work is left.
+ * Tables: layer 0's input is an embedding row (⊕ a category embedding
+ * row), so its projection takes only V (+ C) distinct values per
+ * direction; they are computed once per model and a step reads a row
+ * instead of a (G, E) product.
+ *
+ * Shapes: R rows (max_rows), n rows in use, T time, H hidden, D
+ * directions, G gate rows, In a layer's input width, V vocabulary, K
+ * outputs, L layers.
  */
 #include "rnnserve/infer.h"
 #include "fastmath.h"
-#include "sample.h"
+#include "linear.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct rs_infer {
+struct rs_infer_model {
     rs_config cfg;
-    int max_len;
-    int category;
-    float *seq_a, *seq_b; /* (max_len, max(In, H·D)): a layer's input and output sequences */
-    float *x;             /* (E + Ec) one step's input */
-    float *ax;            /* (max_len, G) input projections of a sequence */
-    float *rh;            /* (G) W_hh h */
-    float *h, *c;         /* (L, H) generator states */
-    float *hc, *cc;       /* (H) classifier running state */
-    float *logits;        /* (K) */
-    float *probs;         /* (V) sampling scratch */
-    int *order;           /* (V) sampling scratch */
-    const rs_infer_tables *tables; /* NULL: project layer 0's input every time */
-};
-
-struct rs_infer_tables {
-    rs_config cfg;
-    float *token[2]; /* (V, G) per direction: embedding · W_ih[:, :E]ᵀ + b_ih of layer 0 */
-    float *category; /* (C, G) category_embedding · W_ih[:, E:]ᵀ; NULL unless conditional */
+    const rs_params *p;                    /* embeddings and biases */
+    rs_linear_weight ih[RS_MAX_LAYERS][2]; /* W_ih (G, In); layer 0 only without tables */
+    rs_linear_weight hh[RS_MAX_LAYERS][2]; /* W_hh (G, H) */
+    rs_linear_weight head;                 /* (K, H·D) */
+    float *token_table[2];                 /* (V, G) per direction: emb · W_ih[:, :E]ᵀ + b_ih */
+    float *category_table;                 /* (C, G): cat_emb · W_ih[:, E:]ᵀ; NULL if none */
+    int tables;
     size_t bytes;
 };
 
-rs_infer_tables *rs_infer_tables_create(const rs_config *cfg, const rs_params *p)
+static size_t packed_bytes(const rs_linear_weight *w)
 {
-    rs_infer_tables *t = calloc(1, sizeof *t);
-    if (!t)
-        return NULL;
-    t->cfg = *cfg;
-    int D = rs_config_directions(cfg), G = rs_cell_gates(cfg->cell) * cfg->hidden_size;
-    int V = cfg->vocab_size, E = cfg->embedding_dim, Ec = cfg->category_dim;
-    int C = cfg->n_categories, In = rs_config_layer_input(cfg, 0);
-    for (int d = 0; d < D; d++) {
-        const rs_rnn_weights *w = &p->rnn[0][d];
-        t->token[d] = malloc((size_t)V * G * sizeof(float));
-        if (!t->token[d])
-            goto fail;
-        for (int v = 0; v < V; v++)
-            memcpy(t->token[d] + (size_t)v * G, w->bias_ih, (size_t)G * sizeof(float));
-        /* token (V, G) += embedding (V, E) · W_ih[:, :E]ᵀ, W_ih (G, In) row-major */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, V, G, E, 1.0f, p->embedding, E,
-                    w->weight_ih, In, 1.0f, t->token[d], G);
-        t->bytes += (size_t)V * G * sizeof(float);
-    }
-    if (Ec > 0 && C > 0) {
-        t->category = malloc((size_t)C * G * sizeof(float));
-        if (!t->category)
-            goto fail;
-        /* category (C, G) = category_embedding (C, Ec) · W_ih[:, E:]ᵀ */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, C, G, Ec, 1.0f, p->category_embedding,
-                    Ec, p->rnn[0][0].weight_ih + E, In, 0.0f, t->category, G);
-        t->bytes += (size_t)C * G * sizeof(float);
-    }
-    return t;
-fail:
-    rs_infer_tables_destroy(t);
-    return NULL;
+    size_t panels = ((size_t)w->N + RS_LINEAR_PANEL - 1) / RS_LINEAR_PANEL;
+    return panels * (size_t)w->K * RS_LINEAR_PANEL * sizeof(float);
 }
 
-void rs_infer_tables_destroy(rs_infer_tables *t)
+static int pack(rs_infer_model *im, rs_linear_weight *w, const float *W, int N, int K, size_t ldw)
 {
-    if (!t)
-        return;
-    free(t->token[0]);
-    free(t->token[1]);
-    free(t->category);
-    free(t);
-}
-
-size_t rs_infer_tables_bytes(const rs_infer_tables *t) { return t ? t->bytes : 0; }
-
-int rs_infer_use_tables(rs_infer *inf, const rs_infer_tables *t)
-{
-    if (t && memcmp(&t->cfg, &inf->cfg, sizeof t->cfg) != 0)
+    if (rs_linear_pack(w, W, N, K, ldw) != 0)
         return -1;
-    inf->tables = t;
+    im->bytes += packed_bytes(w);
     return 0;
 }
 
-rs_infer *rs_infer_create(const rs_config *cfg, int max_len)
+/* The per-token and per-category tables of layer 0 (see the file comment). */
+static int build_tables(rs_infer_model *im)
 {
-    if (max_len < 1)
-        return NULL;
-    rs_infer *inf = calloc(1, sizeof *inf);
-    if (!inf)
-        return NULL;
-    inf->cfg = *cfg;
-    inf->max_len = max_len;
-    inf->category = -1;
-    size_t H = (size_t)cfg->hidden_size, D = (size_t)rs_config_directions(cfg);
-    size_t G = (size_t)rs_cell_gates(cfg->cell) * H, L = (size_t)cfg->num_layers;
-    size_t In0 = (size_t)rs_config_layer_input(cfg, 0);
-    size_t width = In0 > H * D ? In0 : H * D;
-    size_t V = (size_t)cfg->vocab_size, K = (size_t)cfg->n_outputs;
-    size_t T = (size_t)max_len;
-    inf->seq_a = calloc(T * width, sizeof(float));
-    inf->seq_b = calloc(T * width, sizeof(float));
-    inf->x = calloc(In0, sizeof(float));
-    inf->ax = calloc(T * G, sizeof(float));
-    inf->rh = calloc(G, sizeof(float));
-    inf->h = calloc(L * H, sizeof(float));
-    inf->c = calloc(L * H, sizeof(float));
-    inf->hc = calloc(H, sizeof(float));
-    inf->cc = calloc(H, sizeof(float));
-    inf->logits = calloc(K, sizeof(float));
-    inf->probs = calloc(V > K ? V : K, sizeof(float));
-    inf->order = calloc(V > K ? V : K, sizeof(int));
-    if (!inf->seq_a || !inf->seq_b || !inf->x || !inf->ax || !inf->rh || !inf->h || !inf->c ||
-        !inf->hc || !inf->cc || !inf->logits || !inf->probs || !inf->order) {
-        rs_infer_destroy(inf);
-        return NULL;
+    const rs_config *cfg = &im->cfg;
+    const rs_params *p = im->p;
+    int D = rs_config_directions(cfg), G = rs_cell_gates(cfg->cell) * cfg->hidden_size;
+    int V = cfg->vocab_size, E = cfg->embedding_dim, Ec = cfg->category_dim;
+    int C = cfg->n_categories;
+    size_t In = (size_t)rs_config_layer_input(cfg, 0);
+    for (int d = 0; d < D; d++) {
+        rs_linear_weight w;
+        im->token_table[d] = malloc((size_t)V * G * sizeof(float));
+        /* W_ih[:, :E] (G, E) with row stride In */
+        if (!im->token_table[d] || rs_linear_pack(&w, p->rnn[0][d].weight_ih, G, E, In) != 0)
+            return -1;
+        rs_linear(&w, V, p->embedding, (size_t)E, p->rnn[0][d].bias_ih, im->token_table[d],
+                  (size_t)G);
+        rs_linear_weight_free(&w);
+        im->bytes += (size_t)V * G * sizeof(float);
     }
-    return inf;
+    if (Ec > 0 && C > 0) {
+        rs_linear_weight w;
+        im->category_table = malloc((size_t)C * G * sizeof(float));
+        if (!im->category_table || rs_linear_pack(&w, p->rnn[0][0].weight_ih + E, G, Ec, In) != 0)
+            return -1;
+        rs_linear(&w, C, p->category_embedding, (size_t)Ec, NULL, im->category_table, (size_t)G);
+        rs_linear_weight_free(&w);
+        im->bytes += (size_t)C * G * sizeof(float);
+    }
+    return 0;
 }
 
-void rs_infer_destroy(rs_infer *inf)
+rs_infer_model *rs_infer_model_create(const rs_config *cfg, const rs_params *p, int input_tables)
 {
-    if (!inf)
-        return;
-    free(inf->seq_a);
-    free(inf->seq_b);
-    free(inf->x);
-    free(inf->ax);
-    free(inf->rh);
-    free(inf->h);
-    free(inf->c);
-    free(inf->hc);
-    free(inf->cc);
-    free(inf->logits);
-    free(inf->probs);
-    free(inf->order);
-    free(inf);
+    rs_infer_model *im = calloc(1, sizeof *im);
+    if (!im)
+        return NULL;
+    im->cfg = *cfg;
+    im->p = p;
+    im->tables = input_tables ? 1 : 0;
+    int H = cfg->hidden_size, D = rs_config_directions(cfg), G = rs_cell_gates(cfg->cell) * H;
+    for (int l = 0; l < cfg->num_layers; l++)
+        for (int d = 0; d < D; d++) {
+            int In = rs_config_layer_input(cfg, l);
+            if ((l > 0 || !im->tables) &&
+                pack(im, &im->ih[l][d], p->rnn[l][d].weight_ih, G, In, (size_t)In) != 0)
+                goto fail;
+            if (pack(im, &im->hh[l][d], p->rnn[l][d].weight_hh, G, H, (size_t)H) != 0)
+                goto fail;
+        }
+    if (pack(im, &im->head, p->head_weight, cfg->n_outputs, H * D, (size_t)H * D) != 0)
+        goto fail;
+    if (im->tables && build_tables(im) != 0)
+        goto fail;
+    return im;
+fail:
+    rs_infer_model_destroy(im);
+    return NULL;
 }
 
-int rs_infer_max_len(const rs_infer *inf) { return inf->max_len; }
+void rs_infer_model_destroy(rs_infer_model *im)
+{
+    if (!im)
+        return;
+    for (int l = 0; l < RS_MAX_LAYERS; l++)
+        for (int d = 0; d < 2; d++) {
+            rs_linear_weight_free(&im->ih[l][d]);
+            rs_linear_weight_free(&im->hh[l][d]);
+        }
+    rs_linear_weight_free(&im->head);
+    free(im->token_table[0]);
+    free(im->token_table[1]);
+    free(im->category_table);
+    free(im);
+}
+
+const rs_config *rs_infer_model_config(const rs_infer_model *im) { return &im->cfg; }
+size_t rs_infer_model_bytes(const rs_infer_model *im) { return im->bytes; }
 
 /* One cell update of h (and c) in place from ax = W_ih x + b_ih and rh = W_hh h. */
 static void cell_update(rs_cell cell, int H, const float *restrict ax, const float *restrict rh,
@@ -187,168 +160,389 @@ static void cell_update(rs_cell cell, int H, const float *restrict ax, const flo
     }
 }
 
-/* y (G) = W (G, In) x (In) [+ b] */
-static void matvec(int G, int In, const float *W, const float *x, const float *b, float *y)
+/* ax (G) = layer 0's input projection of token (and category) from the tables. */
+static void table_projection(const rs_infer_model *im, int d, int32_t token, int category, int G,
+                             float *restrict ax)
 {
-    if (b)
-        memcpy(y, b, (size_t)G * sizeof *y);
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, G, In, 1.0f, W, In, x, 1, b ? 1.0f : 0.0f, y, 1);
+    memcpy(ax, im->token_table[d] + (size_t)token * G, (size_t)G * sizeof(float));
+    if (im->category_table && category >= 0) {
+        const float *cat = im->category_table + (size_t)category * G;
+        for (int j = 0; j < G; j++)
+            ax[j] += cat[j];
+    }
 }
 
-const float *rs_infer_classify(rs_infer *inf, const rs_params *p, const int32_t *tokens, int n)
+/* x (In0) = [embedding(token); category_embedding(category)] */
+static void layer0_input(const rs_infer_model *im, int32_t token, int category, float *x)
 {
-    const rs_config *cfg = &inf->cfg;
-    if (n < 1 || n > inf->max_len)
+    const rs_config *cfg = &im->cfg;
+    int E = cfg->embedding_dim, Ec = cfg->category_dim;
+    memcpy(x, im->p->embedding + (size_t)token * E, (size_t)E * sizeof(float));
+    if (Ec > 0)
+        memcpy(x + E, im->p->category_embedding + (size_t)(category >= 0 ? category : 0) * Ec,
+               (size_t)Ec * sizeof(float));
+}
+
+/* ---- the generator step ------------------------------------------------ */
+
+struct rs_stepper {
+    const rs_infer_model *im;
+    int R;
+    int *category;  /* (R) */
+    float *h, *c;   /* (L, R, H) states, layer-major so that a layer's rows are one matrix */
+    float *x0;      /* (R, In0) layer 0's input, without tables */
+    float *ax, *rh; /* (R, G) */
+    float *logits;  /* (R, V) */
+};
+
+rs_stepper *rs_stepper_create(const rs_infer_model *im, int max_rows)
+{
+    if (max_rows < 1)
         return NULL;
-    int H = cfg->hidden_size, D = rs_config_directions(cfg), HD = H * D;
-    int G = rs_cell_gates(cfg->cell) * H, E = cfg->embedding_dim;
-    const rs_infer_tables *tab = inf->tables;
-    float *in = inf->seq_a, *out = inf->seq_b;
-    if (!tab)
-        for (int t = 0; t < n; t++)
-            memcpy(in + (size_t)t * E, p->embedding + (size_t)tokens[t] * E,
-                   (size_t)E * sizeof(float));
+    rs_stepper *st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    const rs_config *cfg = &im->cfg;
+    size_t R = (size_t)max_rows, H = (size_t)cfg->hidden_size, L = (size_t)cfg->num_layers;
+    size_t G = (size_t)rs_cell_gates(cfg->cell) * H, K = (size_t)cfg->n_outputs;
+    st->im = im;
+    st->R = max_rows;
+    st->category = calloc(R, sizeof *st->category);
+    st->h = calloc(L * R * H, sizeof(float));
+    st->c = calloc(L * R * H, sizeof(float));
+    st->x0 = calloc(R * (size_t)rs_config_layer_input(cfg, 0), sizeof(float));
+    st->ax = calloc(R * G, sizeof(float));
+    st->rh = calloc(R * G, sizeof(float));
+    st->logits = calloc(R * K, sizeof(float));
+    if (!st->category || !st->h || !st->c || !st->x0 || !st->ax || !st->rh || !st->logits) {
+        rs_stepper_destroy(st);
+        return NULL;
+    }
+    for (int i = 0; i < max_rows; i++)
+        st->category[i] = -1;
+    return st;
+}
+
+void rs_stepper_destroy(rs_stepper *st)
+{
+    if (!st)
+        return;
+    free(st->category);
+    free(st->h);
+    free(st->c);
+    free(st->x0);
+    free(st->ax);
+    free(st->rh);
+    free(st->logits);
+    free(st);
+}
+
+int rs_stepper_max_rows(const rs_stepper *st) { return st->R; }
+
+void rs_stepper_reset(rs_stepper *st, int row, int category)
+{
+    size_t H = (size_t)st->im->cfg.hidden_size;
+    for (int l = 0; l < st->im->cfg.num_layers; l++) {
+        size_t at = ((size_t)l * st->R + (size_t)row) * H;
+        memset(st->h + at, 0, H * sizeof(float));
+        memset(st->c + at, 0, H * sizeof(float));
+    }
+    st->category[row] = category;
+}
+
+void rs_stepper_move(rs_stepper *st, int to, int from)
+{
+    if (to == from)
+        return;
+    size_t H = (size_t)st->im->cfg.hidden_size;
+    for (int l = 0; l < st->im->cfg.num_layers; l++) {
+        size_t a = ((size_t)l * st->R + (size_t)to) * H, b = ((size_t)l * st->R + (size_t)from) * H;
+        memcpy(st->h + a, st->h + b, H * sizeof(float));
+        memcpy(st->c + a, st->c + b, H * sizeof(float));
+    }
+    st->category[to] = st->category[from];
+}
+
+const float *rs_stepper_step(rs_stepper *st, const int32_t *tokens, int n)
+{
+    const rs_infer_model *im = st->im;
+    const rs_config *cfg = &im->cfg;
+    const rs_params *p = im->p;
+    int H = cfg->hidden_size, G = rs_cell_gates(cfg->cell) * H;
+    size_t R = (size_t)st->R;
+    if (n < 1 || n > st->R)
+        return NULL;
+    if (im->tables) {
+        for (int i = 0; i < n; i++)
+            table_projection(im, 0, tokens[i], st->category[i], G, st->ax + (size_t)i * G);
+    } else {
+        size_t In0 = (size_t)rs_config_layer_input(cfg, 0);
+        for (int i = 0; i < n; i++)
+            layer0_input(im, tokens[i], st->category[i], st->x0 + (size_t)i * In0);
+        rs_linear(&im->ih[0][0], n, st->x0, In0, p->rnn[0][0].bias_ih, st->ax, (size_t)G);
+    }
     for (int l = 0; l < cfg->num_layers; l++) {
-        int In = rs_config_layer_input(cfg, l);
-        int from_table = tab && l == 0;
+        float *h = st->h + (size_t)l * R * H, *c = st->c + (size_t)l * R * H;
+        if (l > 0) /* ax (n, G) = h of the layer below (n, H) · W_ihᵀ + b_ih */
+            rs_linear(&im->ih[l][0], n, h - R * H, (size_t)H, p->rnn[l][0].bias_ih, st->ax,
+                      (size_t)G);
+        rs_linear(&im->hh[l][0], n, h, (size_t)H, NULL, st->rh, (size_t)G);
+        for (int i = 0; i < n; i++)
+            cell_update(cfg->cell, H, st->ax + (size_t)i * G, st->rh + (size_t)i * G,
+                        p->rnn[l][0].bias_hh, h + (size_t)i * H, c + (size_t)i * H);
+    }
+    const float *top = st->h + (size_t)(cfg->num_layers - 1) * R * H;
+    rs_linear(&im->head, n, top, (size_t)H, p->head_bias, st->logits, (size_t)cfg->n_outputs);
+    return st->logits;
+}
+
+/* ---- the classifier ---------------------------------------------------- */
+
+struct rs_classifier {
+    const rs_infer_model *im;
+    int R, T;
+    int *order;           /* (R) rows by length, longest first */
+    const float **ax_at;  /* (R) a row's input projection at this step (tables) */
+    float *x;             /* (R, max(In)) inputs of the rows at this step, gathered */
+    float *ax, *rh;       /* (R, G) */
+    float *h, *c;         /* (R, H) states, in `order` */
+    float *seq_a, *seq_b; /* (R, T, H·D) a layer's output sequence, when L > 1 */
+    float *feat;          /* (R, H·D) top layer: forward final ⊕ backward final */
+    float *logits;        /* (R, K) */
+};
+
+rs_classifier *rs_classifier_create(const rs_infer_model *im, int max_rows, int max_len)
+{
+    const rs_config *cfg = &im->cfg;
+    if (max_rows < 1 || max_len < 1 || cfg->task != RS_TASK_CLASSIFIER)
+        return NULL;
+    rs_classifier *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    size_t R = (size_t)max_rows, T = (size_t)max_len, H = (size_t)cfg->hidden_size;
+    size_t D = (size_t)rs_config_directions(cfg), G = (size_t)rs_cell_gates(cfg->cell) * H;
+    size_t In0 = (size_t)rs_config_layer_input(cfg, 0), W = In0 > H * D ? In0 : H * D;
+    c->im = im;
+    c->R = max_rows;
+    c->T = max_len;
+    c->order = calloc(R, sizeof *c->order);
+    c->ax_at = calloc(R, sizeof *c->ax_at);
+    c->x = calloc(R * W, sizeof(float));
+    c->ax = calloc(R * G, sizeof(float));
+    c->rh = calloc(R * G, sizeof(float));
+    c->h = calloc(R * H, sizeof(float));
+    c->c = calloc(R * H, sizeof(float));
+    c->feat = calloc(R * H * D, sizeof(float));
+    c->logits = calloc(R * (size_t)cfg->n_outputs, sizeof(float));
+    int ok = c->order && c->ax_at && c->x && c->ax && c->rh && c->h && c->c && c->feat && c->logits;
+    if (ok && cfg->num_layers > 1) {
+        c->seq_a = calloc(R * T * H * D, sizeof(float));
+        c->seq_b = calloc(R * T * H * D, sizeof(float));
+        ok = c->seq_a && c->seq_b;
+    }
+    if (!ok) {
+        rs_classifier_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+void rs_classifier_destroy(rs_classifier *c)
+{
+    if (!c)
+        return;
+    free(c->order);
+    free(c->ax_at);
+    free(c->x);
+    free(c->ax);
+    free(c->rh);
+    free(c->h);
+    free(c->c);
+    free(c->seq_a);
+    free(c->seq_b);
+    free(c->feat);
+    free(c->logits);
+    free(c);
+}
+
+const float *rs_classifier_run(rs_classifier *c, const int32_t *const *tokens, const int *lengths,
+                               int n)
+{
+    const rs_infer_model *im = c->im;
+    const rs_config *cfg = &im->cfg;
+    const rs_params *p = im->p;
+    if (n < 1 || n > c->R)
+        return NULL;
+    int longest = 0;
+    for (int i = 0; i < n; i++) {
+        if (lengths[i] < 1 || lengths[i] > c->T)
+            return NULL;
+        longest = lengths[i] > longest ? lengths[i] : longest;
+    }
+    /* rows by length, longest first (insertion sort, stable): at step k the
+     * rows still running are order[0..m) */
+    for (int i = 0; i < n; i++) {
+        int j = i;
+        while (j > 0 && lengths[c->order[j - 1]] < lengths[i]) {
+            c->order[j] = c->order[j - 1];
+            j--;
+        }
+        c->order[j] = i;
+    }
+    int H = cfg->hidden_size, D = rs_config_directions(cfg), HD = H * D;
+    int G = rs_cell_gates(cfg->cell) * H, L = cfg->num_layers;
+    size_t T = (size_t)c->T;
+    float *in_seq = c->seq_a, *out_seq = c->seq_b;
+    for (int l = 0; l < L; l++) {
+        int In = rs_config_layer_input(cfg, l), top = l == L - 1;
+        int from_table = l == 0 && im->tables;
         for (int d = 0; d < D; d++) {
             const rs_rnn_weights *w = &p->rnn[l][d];
-            if (!from_table) {
-                /* ax (n, G) = in (n, In) · W_ihᵀ, then + b_ih */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, G, In, 1.0f, in, In,
-                            w->weight_ih, In, 0.0f, inf->ax, G);
-                for (int t = 0; t < n; t++)
-                    for (int j = 0; j < G; j++)
-                        inf->ax[(size_t)t * G + j] += w->bias_ih[j];
+            memset(c->h, 0, (size_t)n * H * sizeof(float));
+            memset(c->c, 0, (size_t)n * H * sizeof(float));
+            int m = n;
+            for (int k = 0; k < longest; k++) {
+                while (lengths[c->order[m - 1]] <= k)
+                    m--; /* rows that have ended keep their final state */
+                for (int i = 0; i < m; i++) {
+                    int b = c->order[i], t = d ? lengths[b] - 1 - k : k;
+                    if (from_table) {
+                        c->ax_at[i] = im->token_table[d] + (size_t)tokens[b][t] * G;
+                    } else {
+                        float *x = c->x + (size_t)i * In;
+                        if (l == 0)
+                            layer0_input(im, tokens[b][t], -1, x);
+                        else
+                            memcpy(x, in_seq + ((size_t)b * T + (size_t)t) * HD,
+                                   (size_t)In * sizeof(float));
+                        c->ax_at[i] = c->ax + (size_t)i * G;
+                    }
+                }
+                if (!from_table)
+                    rs_linear(&im->ih[l][d], m, c->x, (size_t)In, w->bias_ih, c->ax, (size_t)G);
+                rs_linear(&im->hh[l][d], m, c->h, (size_t)H, NULL, c->rh, (size_t)G);
+                for (int i = 0; i < m; i++) {
+                    float *h = c->h + (size_t)i * H;
+                    cell_update(cfg->cell, H, c->ax_at[i], c->rh + (size_t)i * G, w->bias_hh, h,
+                                c->c + (size_t)i * H);
+                    if (!top) {
+                        int b = c->order[i], t = d ? lengths[b] - 1 - k : k;
+                        memcpy(out_seq + ((size_t)b * T + (size_t)t) * HD + (size_t)d * H, h,
+                               (size_t)H * sizeof(float));
+                    }
+                }
             }
-            memset(inf->hc, 0, (size_t)H * sizeof(float));
-            memset(inf->cc, 0, (size_t)H * sizeof(float));
-            for (int k = 0; k < n; k++) {
-                int t = d ? n - 1 - k : k;
-                const float *ax =
-                    from_table ? tab->token[d] + (size_t)tokens[t] * G : inf->ax + (size_t)t * G;
-                matvec(G, H, w->weight_hh, inf->hc, NULL, inf->rh);
-                cell_update(cfg->cell, H, ax, inf->rh, w->bias_hh, inf->hc, inf->cc);
-                memcpy(out + (size_t)t * HD + d * H, inf->hc, (size_t)H * sizeof(float));
-            }
+            if (top) /* forward final ⊕ backward final (the state after t = 0) */
+                for (int i = 0; i < n; i++)
+                    memcpy(c->feat + (size_t)c->order[i] * HD + (size_t)d * H, c->h + (size_t)i * H,
+                           (size_t)H * sizeof(float));
         }
-        float *tmp = in;
-        in = out;
-        out = tmp;
+        float *tmp = in_seq;
+        in_seq = out_seq;
+        out_seq = tmp;
     }
-    /* features: forward final ⊕ reverse final of the top layer (now in `in`) */
-    float *feat = out; /* the other sequence buffer is free now: its first row holds (H·D) */
-    memcpy(feat, in + (size_t)(n - 1) * HD, (size_t)H * sizeof(float));
-    if (D == 2)
-        memcpy(feat + H, in + H, (size_t)H * sizeof(float));
-    matvec(cfg->n_outputs, HD, p->head_weight, feat, p->head_bias, inf->logits);
-    return inf->logits;
+    rs_linear(&im->head, n, c->feat, (size_t)HD, p->head_bias, c->logits, (size_t)cfg->n_outputs);
+    return c->logits;
+}
+
+/* ---- one sequence at a time -------------------------------------------- */
+
+struct rs_infer {
+    const rs_infer_model *im;
+    rs_stepper *st;    /* generators */
+    rs_classifier *cl; /* classifiers */
+    int32_t fed;       /* the token rs_infer_step feeds */
+    float *probs;      /* (max(V, K)) sampling scratch */
+    int *order;        /* (max(V, K)) */
+};
+
+rs_infer *rs_infer_create(const rs_infer_model *im, int max_len)
+{
+    const rs_config *cfg = &im->cfg;
+    rs_infer *inf = calloc(1, sizeof *inf);
+    if (!inf)
+        return NULL;
+    inf->im = im;
+    size_t V = (size_t)(cfg->vocab_size > cfg->n_outputs ? cfg->vocab_size : cfg->n_outputs);
+    inf->probs = calloc(V, sizeof *inf->probs);
+    inf->order = calloc(V, sizeof *inf->order);
+    if (cfg->task == RS_TASK_CLASSIFIER)
+        inf->cl = rs_classifier_create(im, 1, max_len);
+    else
+        inf->st = rs_stepper_create(im, 1);
+    if (!inf->probs || !inf->order || (!inf->cl && !inf->st)) {
+        rs_infer_destroy(inf);
+        return NULL;
+    }
+    return inf;
+}
+
+void rs_infer_destroy(rs_infer *inf)
+{
+    if (!inf)
+        return;
+    rs_stepper_destroy(inf->st);
+    rs_classifier_destroy(inf->cl);
+    free(inf->probs);
+    free(inf->order);
+    free(inf);
+}
+
+const float *rs_infer_classify(rs_infer *inf, const int32_t *tokens, int n)
+{
+    if (!inf->cl)
+        return NULL;
+    return rs_classifier_run(inf->cl, &tokens, &n, 1);
 }
 
 void rs_infer_reset(rs_infer *inf, int category)
 {
-    size_t LH = (size_t)inf->cfg.num_layers * inf->cfg.hidden_size;
-    memset(inf->h, 0, LH * sizeof(float));
-    memset(inf->c, 0, LH * sizeof(float));
-    inf->category = category;
+    if (inf->st)
+        rs_stepper_reset(inf->st, 0, category);
 }
 
-const float *rs_infer_step(rs_infer *inf, const rs_params *p, int32_t token)
+const float *rs_infer_step(rs_infer *inf, int32_t token)
 {
-    const rs_config *cfg = &inf->cfg;
-    int H = cfg->hidden_size, G = rs_cell_gates(cfg->cell) * H;
-    int E = cfg->embedding_dim, Ec = cfg->category_dim;
-    const rs_infer_tables *tab = inf->tables;
-    const float *x = inf->x;
-    if (tab) {
-        /* layer 0's W_ih x + b_ih = token row (+ category row) */
-        memcpy(inf->ax, tab->token[0] + (size_t)token * G, (size_t)G * sizeof(float));
-        if (tab->category && inf->category >= 0) {
-            const float *cat = tab->category + (size_t)inf->category * G;
-            for (int j = 0; j < G; j++)
-                inf->ax[j] += cat[j];
-        }
-    } else {
-        memcpy(inf->x, p->embedding + (size_t)token * E, (size_t)E * sizeof(float));
-        if (Ec)
-            memcpy(inf->x + E, p->category_embedding + (size_t)inf->category * Ec,
-                   (size_t)Ec * sizeof(float));
-    }
-    for (int l = 0; l < cfg->num_layers; l++) {
-        const rs_rnn_weights *w = &p->rnn[l][0];
-        float *h = inf->h + (size_t)l * H, *c = inf->c + (size_t)l * H;
-        if (!tab || l > 0)
-            matvec(G, rs_config_layer_input(cfg, l), w->weight_ih, x, w->bias_ih, inf->ax);
-        matvec(G, H, w->weight_hh, h, NULL, inf->rh);
-        cell_update(cfg->cell, H, inf->ax, inf->rh, w->bias_hh, h, c);
-        x = h;
-    }
-    matvec(cfg->n_outputs, H, p->head_weight, x, p->head_bias, inf->logits);
-    return inf->logits;
+    if (!inf->st)
+        return NULL;
+    inf->fed = token;
+    return rs_stepper_step(inf->st, &inf->fed, 1);
 }
 
-int rs_infer_generate(rs_infer *inf, const rs_params *p, const rs_special_ids *ids,
-                      const int32_t *prefix, int n_prefix, int category, int max_length,
-                      const rs_sampler *s, rs_rng *rng, int32_t *out, int *n_out, double *log_prob,
-                      int *finished)
+/* Runs d to its end on the one-row stepper. */
+static void run_decode(rs_infer *inf, rs_decode *d)
 {
-    int V = inf->cfg.vocab_size;
-    if (max_length < 1 || max_length > inf->max_len || n_prefix < 0 || n_prefix > max_length ||
-        ids->bos < 0 || ids->eos < 0)
+    int V = inf->im->cfg.n_outputs;
+    while (!d->done) {
+        const float *logits = rs_infer_step(inf, d->next);
+        rs_decode_advance(d, logits, V, inf->probs, inf->order);
+    }
+}
+
+int rs_infer_generate(rs_infer *inf, const rs_special_ids *ids, const int32_t *prefix, int n_prefix,
+                      int category, int max_length, const rs_sampler *s, rs_rng *rng, int32_t *out,
+                      int *n_out, double *log_prob, int *finished)
+{
+    rs_decode d;
+    if (!inf->st ||
+        rs_decode_init_generate(&d, ids, prefix, n_prefix, max_length, s, rng, out) != 0)
         return -1;
-    int banned[3], n_banned = 0;
-    if (ids->pad >= 0)
-        banned[n_banned++] = ids->pad;
-    banned[n_banned++] = ids->bos;
-    if (ids->unk >= 0)
-        banned[n_banned++] = ids->unk;
     rs_infer_reset(inf, category);
-    const float *logits = rs_infer_step(inf, p, ids->bos);
-    double lp = 0.0;
-    int n = 0;
-    *finished = 0;
-    for (; n < n_prefix; n++) {
-        lp += rs_log_softmax_at(logits, V, prefix[n]);
-        out[n] = prefix[n];
-        logits = rs_infer_step(inf, p, prefix[n]);
-    }
-    while (n < max_length) {
-        int tok = rs_infer_sample(inf, logits, s, banned, n_banned, rng);
-        lp += rs_log_softmax_at(logits, V, tok);
-        if (tok == ids->eos) {
-            *finished = 1;
-            break;
-        }
-        out[n++] = tok;
-        if (n < max_length)
-            logits = rs_infer_step(inf, p, tok);
-    }
-    *n_out = n;
-    *log_prob = lp;
+    run_decode(inf, &d);
+    *n_out = d.n_out;
+    *log_prob = d.log_prob;
+    *finished = d.finished;
     return 0;
 }
 
-int rs_infer_score(rs_infer *inf, const rs_params *p, const rs_special_ids *ids,
-                   const int32_t *tokens, int n, int category, double *log_prob)
+int rs_infer_score(rs_infer *inf, const rs_special_ids *ids, const int32_t *tokens, int n,
+                   int category, double *log_prob)
 {
-    int V = inf->cfg.vocab_size;
-    if (n < 0 || ids->bos < 0 || ids->eos < 0)
+    rs_decode d;
+    if (!inf->st || rs_decode_init_score(&d, ids, tokens, n) != 0)
         return -1;
     rs_infer_reset(inf, category);
-    const float *logits = rs_infer_step(inf, p, ids->bos);
-    double lp = 0.0;
-    for (int t = 0; t < n; t++) {
-        lp += rs_log_softmax_at(logits, V, tokens[t]);
-        logits = rs_infer_step(inf, p, tokens[t]);
-    }
-    lp += rs_log_softmax_at(logits, V, ids->eos);
-    *log_prob = lp;
+    run_decode(inf, &d);
+    *log_prob = d.log_prob;
     return n + 1;
-}
-
-int rs_infer_sample(rs_infer *inf, const float *logits, const rs_sampler *s, const int *banned,
-                    int n_banned, rs_rng *rng)
-{
-    return rs_sample_logits(logits, inf->cfg.n_outputs, s, banned, n_banned, rng, inf->probs,
-                            inf->order);
 }

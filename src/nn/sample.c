@@ -1,11 +1,12 @@
 /*
- * sample.c — choosing the next token: greedy, or temperature, then top-k,
+ * sample.c — probabilities from logits (softmax, top-k labels) and
+ * choosing the next token: greedy, or temperature, then top-k,
  * then top-p (nucleus, Holtzman et al. 2019), in the order llama2.c's
  * sampler and Hugging Face's generate() apply them.  Banned ids (<pad>,
  * <bos>) never come out.  Everything is on caller scratch: no allocation,
  * no shared state, so concurrent requests cannot disturb each other.
  */
-#include "sample.h"
+#include "rnnserve/infer.h"
 
 #include <math.h>
 
@@ -18,6 +19,33 @@ double rs_log_softmax_at(const float *logits, int V, int id)
     for (int k = 0; k < V; k++)
         sum += exp((double)logits[k] - mx);
     return (double)logits[id] - mx - log(sum);
+}
+
+void rs_softmax(const float *logits, int K, double *probs)
+{
+    float mx = logits[0];
+    for (int k = 1; k < K; k++)
+        mx = logits[k] > mx ? logits[k] : mx;
+    double sum = 0.0;
+    for (int k = 0; k < K; k++)
+        sum += probs[k] = exp((double)logits[k] - mx);
+    for (int k = 0; k < K; k++)
+        probs[k] /= sum;
+}
+
+void rs_top_k(const double *probs, int K, int k, int *order)
+{
+    for (int i = 0; i < K; i++)
+        order[i] = i;
+    /* partial selection sort: k is a handful */
+    for (int i = 0; i < k && i < K; i++)
+        for (int j = i + 1; j < K; j++) {
+            int a = order[i], b = order[j];
+            if (probs[b] > probs[a] || (probs[b] == probs[a] && b < a)) {
+                order[i] = b;
+                order[j] = a;
+            }
+        }
 }
 
 static int is_banned(int id, const int *banned, int n)
@@ -66,8 +94,8 @@ static void sort_by_prob(int *idx, int n, const float *key)
     }
 }
 
-int rs_sample_logits(const float *logits, int V, const rs_sampler *s, const int *banned,
-                     int n_banned, rs_rng *rng, float *probs, int *order)
+int rs_sample(const float *logits, int V, const rs_sampler *s, const int *banned, int n_banned,
+              rs_rng *rng, float *probs, int *order)
 {
     int n = 0;
     for (int k = 0; k < V; k++)

@@ -130,7 +130,7 @@ void rs_handle_classify(const rs_server *srv, const rs_model_set *set, const cha
     item = many ? many->child : one;
     for (int i = 0; i < count; i++, item = item->next) {
         int n = encode_name(srv, m, item, "name", s, r); /* cannot fail: checked above */
-        const float *logits = rs_infer_classify(s->inf, rs_model_params(m), s->ids, n);
+        const float *logits = rs_infer_classify(s->inf, s->ids, n);
         cJSON *target = out;
         if (many) {
             target = cJSON_CreateObject();

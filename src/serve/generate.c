@@ -157,9 +157,8 @@ void rs_handle_generate(const rs_server *srv, const rs_model_set *set, const cha
             category = (int)rs_rng_below(&rng, (uint32_t)n_categories);
         int n_out = 0, finished = 0;
         double log_prob = 0.0;
-        if (rs_infer_generate(s->inf, rs_model_params(m), &special, s->ids, n_prefix, category,
-                              a.max_length, &sampler, &rng, s->out, &n_out, &log_prob,
-                              &finished) != 0) {
+        if (rs_infer_generate(s->inf, &special, s->ids, n_prefix, category, a.max_length, &sampler,
+                              &rng, s->out, &n_out, &log_prob, &finished) != 0) {
             rs_reply_error(r, 500, RS_ERR_INTERNAL, NULL, "generation failed");
             goto done;
         }

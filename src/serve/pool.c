@@ -14,7 +14,7 @@ struct rs_pool {
     rs_scratch *slots; /* (n_slots) */
     rs_scratch **idle; /* stack of slots not in use */
     int n_idle;
-    rs_infer_tables *tables; /* the model's input projections, read by every slot */
+    rs_infer_model *im; /* the model's prepared weights, read by every slot */
 };
 
 static void scratch_free(rs_scratch *s)
@@ -27,8 +27,7 @@ static void scratch_free(rs_scratch *s)
     free(s->order);
 }
 
-static int scratch_init(rs_scratch *s, const rs_model *m, const rs_infer_tables *tables,
-                        int max_len)
+static int scratch_init(rs_scratch *s, const rs_model *m, const rs_infer_model *im, int max_len)
 {
     const rs_config *cfg = rs_model_config(m);
     size_t longest = 1;
@@ -39,15 +38,14 @@ static int scratch_init(rs_scratch *s, const rs_model *m, const rs_infer_tables 
     size_t K = cfg->n_outputs > 0 ? (size_t)cfg->n_outputs : 1;
     memset(s, 0, sizeof *s);
     s->max_len = max_len;
-    s->inf = rs_infer_create(cfg, max_len);
+    s->inf = rs_infer_create(im, max_len);
     s->ids = calloc((size_t)max_len, sizeof *s->ids);
     s->out = calloc((size_t)max_len, sizeof *s->out);
     s->text_cap = (size_t)max_len * longest + 1;
     s->text = malloc(s->text_cap);
     s->probs = calloc(K, sizeof *s->probs);
     s->order = calloc(K, sizeof *s->order);
-    if (!s->inf || !s->ids || !s->out || !s->text || !s->probs || !s->order ||
-        rs_infer_use_tables(s->inf, tables) != 0) {
+    if (!s->inf || !s->ids || !s->out || !s->text || !s->probs || !s->order) {
         scratch_free(s);
         return -1;
     }
@@ -68,11 +66,11 @@ rs_pool *rs_pool_create(const rs_model *m, int slots, int max_len)
     have_cond = 1;
     p->slots = calloc((size_t)slots, sizeof *p->slots);
     p->idle = calloc((size_t)slots, sizeof *p->idle);
-    p->tables = rs_infer_tables_create(rs_model_config(m), rs_model_params(m));
-    if (!p->slots || !p->idle || !p->tables)
+    p->im = rs_infer_model_create(rs_model_config(m), rs_model_params(m), 1);
+    if (!p->slots || !p->idle || !p->im)
         goto fail;
     for (; p->n_slots < slots; p->n_slots++) {
-        if (scratch_init(&p->slots[p->n_slots], m, p->tables, max_len) != 0)
+        if (scratch_init(&p->slots[p->n_slots], m, p->im, max_len) != 0)
             goto fail;
         p->idle[p->n_idle++] = &p->slots[p->n_slots];
     }
@@ -82,7 +80,7 @@ fail:
         scratch_free(&p->slots[i]);
     free(p->slots);
     free(p->idle);
-    rs_infer_tables_destroy(p->tables);
+    rs_infer_model_destroy(p->im);
     if (have_cond)
         pthread_cond_destroy(&p->freed);
     if (have_lock)
@@ -99,7 +97,7 @@ void rs_pool_destroy(rs_pool *p)
         scratch_free(&p->slots[i]);
     free(p->slots);
     free(p->idle);
-    rs_infer_tables_destroy(p->tables);
+    rs_infer_model_destroy(p->im);
     pthread_cond_destroy(&p->freed);
     pthread_mutex_destroy(&p->lock);
     free(p);

@@ -49,8 +49,7 @@ void rs_handle_score(const rs_server *srv, const rs_model_set *set, const char *
     if (n < 0)
         goto done;
     double log_prob = 0.0;
-    int tokens =
-        rs_infer_score(s->inf, rs_model_params(m), &special, s->ids, n, category, &log_prob);
+    int tokens = rs_infer_score(s->inf, &special, s->ids, n, category, &log_prob);
     if (tokens <= 0) {
         rs_reply_error(r, 500, RS_ERR_INTERNAL, NULL, "scoring failed");
         goto done;

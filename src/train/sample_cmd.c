@@ -59,7 +59,7 @@ int rs_sample_main(int argc, char **argv)
         seed = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20);
     rs_model *m = NULL;
     rs_infer *inf = NULL;
-    rs_infer_tables *tables = NULL;
+    rs_infer_model *im = NULL;
     cJSON *out = NULL;
     int status = 1;
     if (rs_model_open(model_path, &m, err, sizeof err) != 0) {
@@ -111,9 +111,9 @@ int rs_sample_main(int argc, char **argv)
     }
     /* the daemon's arithmetic (precomputed input projections), so that a
      * seed gives the same names here and from POST /generate */
-    inf = rs_infer_create(cfg, RS_DATA_MAX_CHARS + 1);
-    tables = rs_infer_tables_create(cfg, rs_model_params(m));
-    if (!inf || !tables || rs_infer_use_tables(inf, tables) != 0) {
+    im = rs_infer_model_create(cfg, rs_model_params(m), 1);
+    inf = im ? rs_infer_create(im, RS_DATA_MAX_CHARS + 1) : NULL;
+    if (!inf) {
         fprintf(stderr, "rnntrain sample: out of memory\n");
         goto done;
     }
@@ -130,8 +130,8 @@ int rs_sample_main(int argc, char **argv)
             this_cat = (int)rs_rng_below(&rng, (uint32_t)cfg->n_categories);
         int n_out = 0, finished = 0;
         double log_prob = 0.0;
-        rs_infer_generate(inf, rs_model_params(m), &special, ids, n_prefix, this_cat, max_length,
-                          &sampler, &rng, out_ids, &n_out, &log_prob, &finished);
+        rs_infer_generate(inf, &special, ids, n_prefix, this_cat, max_length, &sampler, &rng,
+                          out_ids, &n_out, &log_prob, &finished);
         char text[4 * (RS_DATA_MAX_CHARS + 1) + 1];
         size_t len = 0;
         for (int t = 0; t < n_out; t++) {
@@ -164,7 +164,7 @@ int rs_sample_main(int argc, char **argv)
 done:
     cJSON_Delete(out);
     rs_infer_destroy(inf);
-    rs_infer_tables_destroy(tables);
+    rs_infer_model_destroy(im);
     rs_model_close(m);
     return status;
 }

@@ -38,8 +38,7 @@ static void exercise_classifier(const rs_model *m, rs_infer *inf, const int32_t 
 {
     const rs_config *cfg = rs_model_config(m);
     int32_t zero = 0;
-    const float *logits = n > 0 ? rs_infer_classify(inf, rs_model_params(m), ids, n)
-                                : rs_infer_classify(inf, rs_model_params(m), &zero, 1);
+    const float *logits = n > 0 ? rs_infer_classify(inf, ids, n) : rs_infer_classify(inf, &zero, 1);
     require(logits != NULL);
     volatile float sink = 0;
     for (int k = 0; k < cfg->n_outputs; k++)
@@ -50,11 +49,10 @@ static void exercise_classifier(const rs_model *m, rs_infer *inf, const int32_t 
 static void exercise_generator(const rs_model *m, rs_infer *inf, const int32_t *ids, int n)
 {
     const rs_config *cfg = rs_model_config(m);
-    const rs_params *p = rs_model_params(m);
     int category = rs_model_category_count(m) > 0 ? 0 : -1;
     rs_special_ids special = rs_model_special_ids(m);
     rs_infer_reset(inf, category);
-    const float *logits = rs_infer_step(inf, p, special.bos);
+    const float *logits = rs_infer_step(inf, special.bos);
     require(logits != NULL);
     volatile float sink = 0;
     for (int k = 0; k < cfg->vocab_size; k++)
@@ -68,14 +66,14 @@ static void exercise_generator(const rs_model *m, rs_infer *inf, const int32_t *
         int32_t out[MAX_IDS];
         int n_out = 0, finished = 0;
         double lp = 0;
-        int rc = rs_infer_generate(inf, p, &special, ids, n, category, MAX_IDS, &samplers[s], &rng,
+        int rc = rs_infer_generate(inf, &special, ids, n, category, MAX_IDS, &samplers[s], &rng,
                                    out, &n_out, &lp, &finished);
         require(rc == 0 && n_out >= 0 && n_out <= MAX_IDS);
         for (int i = 0; i < n_out; i++)
             require(out[i] >= 0 && out[i] < cfg->vocab_size);
     }
     double lp = 0;
-    require(rs_infer_score(inf, p, &special, ids, n, category, &lp) == n + 1);
+    require(rs_infer_score(inf, &special, ids, n, category, &lp) == n + 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -101,14 +99,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         n = 0;
 
     if (rs_param_count(cfg) < MAX_PARAMS && cfg->vocab_size < MAX_VOCAB) {
-        rs_infer *inf = rs_infer_create(cfg, MAX_IDS + 2);
+        /* with and without input tables: both paths read every weight */
+        rs_infer_model *im = rs_infer_model_create(cfg, rs_model_params(m), n % 2);
+        rs_infer *inf = im ? rs_infer_create(im, MAX_IDS + 2) : NULL;
         if (inf) {
             if (cfg->task == RS_TASK_CLASSIFIER)
                 exercise_classifier(m, inf, ids, n);
             else
                 exercise_generator(m, inf, ids, n);
-            rs_infer_destroy(inf);
         }
+        rs_infer_destroy(inf);
+        rs_infer_model_destroy(im);
     }
     rs_model_close(m);
     return 0;

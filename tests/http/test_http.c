@@ -623,12 +623,13 @@ static int library_classify(const char *model_path, const char *name, double *pr
     if (rs_model_open(model_path, &m, err, sizeof err) != 0)
         return -1;
     const rs_config *cfg = rs_model_config(m);
-    rs_infer *inf = rs_infer_create(cfg, 64);
+    rs_infer_model *im = rs_infer_model_create(cfg, rs_model_params(m), 0);
+    rs_infer *inf = im ? rs_infer_create(im, 64) : NULL;
     int32_t ids[64];
     int n = rs_model_encode(m, name, strlen(name), ids, 64, NULL, 0);
     int rc = -1;
     if (inf && n > 0) {
-        const float *logits = rs_infer_classify(inf, rs_model_params(m), ids, n);
+        const float *logits = rs_infer_classify(inf, ids, n);
         double mx = logits[0], sum = 0;
         for (int k = 1; k < cfg->n_outputs; k++)
             mx = logits[k] > mx ? logits[k] : mx;
@@ -640,6 +641,7 @@ static int library_classify(const char *model_path, const char *name, double *pr
         rc = 0;
     }
     rs_infer_destroy(inf);
+    rs_infer_model_destroy(im);
     rs_model_close(m);
     return rc;
 }

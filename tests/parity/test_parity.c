@@ -19,7 +19,9 @@
  *      rs_clip_grad_norm, rs_optim_step) and compares each step's loss and
  *      pre-clip norm, for both clip values;
  *   5. runs the one-sequence inference path (rs_infer_classify,
- *      rs_infer_step, rs_infer_score) row by row against the same logits.
+ *      rs_infer_step, rs_infer_score) row by row against the same logits,
+ *      and the batched path (rs_classifier_run, rs_stepper_step) over all
+ *      rows at once, which must equal the one-row numbers bit for bit.
  *
  * Tolerance everywhere: |got − want| <= 1e-4 · max(|got|, |want|) + 1e-6.
  *
@@ -322,9 +324,11 @@ done:
     free(grad);
 }
 
-/* One-sequence inference, row by row, against the batched golden logits;
- * with_tables: through precomputed input projections (rs_infer_tables), as
- * the daemon runs it. */
+/* One-sequence inference, row by row, against the batched golden logits,
+ * then the same rows as one batch (rs_classifier_run over every row,
+ * rs_stepper_step over every row at once), which must give the one-row
+ * numbers bit for bit.  with_tables: layer 0's input projections from the
+ * precomputed tables, as the daemon runs it. */
 static void check_inference(const char *case_label, const rs_model *m, const golden *g,
                             int with_tables, summary *sum)
 {
@@ -332,27 +336,27 @@ static void check_inference(const char *case_label, const rs_model *m, const gol
     const rs_params *p = rs_model_params(m);
     char label[256];
     snprintf(label, sizeof label, "%s%s", case_label, with_tables ? " (tables)" : "");
-    rs_infer *inf = rs_infer_create(cfg, g->T);
-    rs_infer_tables *tables = with_tables ? rs_infer_tables_create(cfg, p) : NULL;
+    rs_infer_model *im = rs_infer_model_create(cfg, p, with_tables);
+    rs_infer *inf = im ? rs_infer_create(im, g->T) : NULL;
     test_checks_++;
-    if (!inf || (with_tables && !tables)) {
-        TEST_FAIL_("%s: rs_infer_create or rs_infer_tables_create failed", label);
-        rs_infer_destroy(inf);
-        rs_infer_tables_destroy(tables);
+    if (!inf) {
+        TEST_FAIL_("%s: rs_infer_model_create or rs_infer_create failed", label);
+        rs_infer_model_destroy(im);
         return;
     }
-    ASSERT_EQ(0, rs_infer_use_tables(inf, tables));
     size_t T = (size_t)g->T, K = (size_t)g->K;
+    float *alone = malloc((size_t)g->B * T * K * sizeof *alone);
     if (cfg->task == RS_TASK_CLASSIFIER) {
         diff d = {0};
         for (int b = 0; b < g->B; b++) {
-            const float *z = rs_infer_classify(inf, p, g->tokens + (size_t)b * T, g->lengths[b]);
+            const float *z = rs_infer_classify(inf, g->tokens + (size_t)b * T, g->lengths[b]);
             test_checks_++;
             if (!z) {
                 TEST_FAIL_("%s: rs_infer_classify refused row %d (length %d)", label, b,
                            g->lengths[b]);
                 continue;
             }
+            memcpy(alone + (size_t)b * K, z, K * sizeof *z);
             for (size_t k = 0; k < K; k++)
                 diff_add(&d, z[k], g->logits[(size_t)b * K + k]);
         }
@@ -360,8 +364,29 @@ static void check_inference(const char *case_label, const rs_model *m, const gol
                    with_tables ? "rs_infer_classify logits, tables" : "rs_infer_classify logits",
                    &d);
         diff_merge(&sum->infer, &d);
+        /* the whole batch at once, rows in reverse order */
+        rs_classifier *cl = rs_classifier_create(im, g->B, g->T);
+        const int32_t **rows = malloc((size_t)g->B * sizeof *rows);
+        int *lengths = malloc((size_t)g->B * sizeof *lengths);
+        for (int b = 0; b < g->B; b++) {
+            rows[b] = g->tokens + (size_t)(g->B - 1 - b) * T;
+            lengths[b] = g->lengths[g->B - 1 - b];
+        }
+        const float *z = cl ? rs_classifier_run(cl, rows, lengths, g->B) : NULL;
+        test_checks_++;
+        if (!z)
+            TEST_FAIL_("%s: rs_classifier_run over %d rows failed", label, g->B);
+        for (int b = 0; z && b < g->B; b++)
+            if (memcmp(z + (size_t)b * K, alone + (size_t)(g->B - 1 - b) * K, K * sizeof *z)) {
+                TEST_FAIL_("%s: row %d classified in a batch differs from alone", label, b);
+                break;
+            }
+        free(rows);
+        free(lengths);
+        rs_classifier_destroy(cl);
+        free(alone);
         rs_infer_destroy(inf);
-        rs_infer_tables_destroy(tables);
+        rs_infer_model_destroy(im);
         return;
     }
 
@@ -381,13 +406,14 @@ static void check_inference(const char *case_label, const rs_model *m, const gol
         rs_infer_reset(inf, cat);
         double nll = 0;
         for (int t = 0; t < n; t++) {
-            const float *z = rs_infer_step(inf, p, row[t]);
+            const float *z = rs_infer_step(inf, row[t]);
+            memcpy(alone + ((size_t)b * T + t) * K, z, K * sizeof *z);
             for (size_t k = 0; k < K; k++)
                 diff_add(&dstep, z[k], g->logits[((size_t)b * T + t) * K + k]);
             nll += golden_loss(cfg, g, b, t);
         }
         double lp = NAN;
-        int got = rs_infer_score(inf, p, &ids, row + 1, n - 1, cat, &lp);
+        int got = rs_infer_score(inf, &ids, row + 1, n - 1, cat, &lp);
         ASSERT_EQ(n, got);
         diff_add(&dscore, lp, -nll);
     }
@@ -397,8 +423,36 @@ static void check_inference(const char *case_label, const rs_model *m, const gol
                &dscore);
     diff_merge(&sum->infer, &dstep);
     diff_merge(&sum->infer, &dscore);
+
+    /* every row stepped at once; a row past its length is fed <bos> and
+     * its logits ignored, as the engine's finished rows would be moved out */
+    rs_stepper *st = rs_stepper_create(im, g->B);
+    int32_t *feed = malloc((size_t)g->B * sizeof *feed);
+    int same = st != NULL;
+    for (int b = 0; st && b < g->B; b++)
+        rs_stepper_reset(st, b, g->categories ? g->categories[b] : -1);
+    for (size_t t = 0; same && t < T; t++) {
+        for (int b = 0; b < g->B; b++)
+            feed[b] = (int)t < g->lengths[b] ? g->tokens[(size_t)b * T + t] : ids.bos;
+        const float *z = rs_stepper_step(st, feed, g->B);
+        for (int b = 0; z && b < g->B; b++)
+            if ((int)t < g->lengths[b] &&
+                memcmp(z + (size_t)b * K, alone + ((size_t)b * T + t) * K, K * sizeof *z)) {
+                TEST_FAIL_("%s: row %d step %zu in a batch of %d differs from alone", label, b, t,
+                           g->B);
+                same = 0;
+                break;
+            }
+        same &= z != NULL;
+    }
+    test_checks_++;
+    if (!st)
+        TEST_FAIL_("%s: rs_stepper_create failed", label);
+    free(feed);
+    rs_stepper_destroy(st);
+    free(alone);
     rs_infer_destroy(inf);
-    rs_infer_tables_destroy(tables);
+    rs_infer_model_destroy(im);
 }
 
 static void run_case(const char *dir, const char *name, summary *sum)

@@ -1,0 +1,10 @@
+/*
+ * linear_avx512.c — rs_linear's kernel for AVX512 with FMA: 16 floats per
+ * vector, tiles of 4 rows × 4 vectors (see linear_kernel.h).
+ */
+#define RS_KERNEL_FN rs_linear_kernel_avx512
+#define RS_LANES     16
+#define RS_MR        4
+#define RS_CB        4
+
+#include "linear_kernel.h"
