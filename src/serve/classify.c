@@ -2,20 +2,23 @@
  * classify.c — POST /classify: one name ({"name"}) or a batch ({"names"}),
  * the top_k labels of each with their probabilities.
  *
- * Every name is validated before any is classified, so a bad entry in a
- * batch costs no compute and the error names it ("names[3]").
+ * Every name is validated and encoded before the job goes to the engine,
+ * so a bad entry in a batch costs no compute and the error names it
+ * ("names[3]").  The engine classifies the names of every waiting request
+ * of a model together (engine.h); the reply is built here afterwards.
  */
-#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "handlers.h"
+#include "modeljob.h"
 #include "request.h"
 #include "rnnserve/text.h"
 
-/* Checks one name and encodes it into s->ids; its length, or -1. */
+/* Checks one name and encodes it into ids (at most limit); its length, or -1. */
 static int encode_name(const rs_server *srv, const rs_model *m, const cJSON *item,
-                       const char *field, rs_scratch *s, rs_reply *r)
+                       const char *field, int32_t *ids, rs_reply *r)
 {
     const char *name;
     size_t len;
@@ -31,8 +34,7 @@ static int encode_name(const rs_server *srv, const rs_model *m, const cJSON *ite
                        field, limit);
         return -1;
     }
-    int n =
-        rs_request_encode(m, field, name, len, s->ids, limit < s->max_len ? limit : s->max_len, r);
+    int n = rs_request_encode(m, field, name, len, ids, limit, r);
     if (n == 0) {
         rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, field,
                        "%s has no characters left after normalisation", field);
@@ -41,46 +43,11 @@ static int encode_name(const rs_server *srv, const rs_model *m, const cJSON *ite
     return n;
 }
 
-/* The top_k labels of logits (K) as [{"label","probability"}…], most
- * likely first (lower label index first on ties, for stable output). */
-static cJSON *predictions(const rs_model *m, const float *logits, int K, int top_k, rs_scratch *s)
-{
-    /* softmax in double, max subtracted */
-    float mx = logits[0];
-    for (int k = 1; k < K; k++)
-        mx = logits[k] > mx ? logits[k] : mx;
-    double sum = 0.0;
-    for (int k = 0; k < K; k++)
-        sum += s->probs[k] = exp((double)logits[k] - mx);
-    for (int k = 0; k < K; k++) {
-        s->probs[k] /= sum;
-        s->order[k] = k;
-    }
-    /* partial selection sort: K is a handful of labels */
-    for (int i = 0; i < top_k; i++)
-        for (int j = i + 1; j < K; j++) {
-            int a = s->order[i], b = s->order[j];
-            if (s->probs[b] > s->probs[a] || (s->probs[b] == s->probs[a] && b < a)) {
-                s->order[i] = b;
-                s->order[j] = a;
-            }
-        }
-    cJSON *list = cJSON_CreateArray();
-    for (int i = 0; list && i < top_k; i++) {
-        cJSON *p = cJSON_CreateObject();
-        cJSON_AddStringToObject(p, "label", rs_model_label(m, s->order[i]));
-        rs_json_add_real(p, "probability", s->probs[s->order[i]]);
-        cJSON_AddItemToArray(list, p);
-    }
-    return list;
-}
+static void finish_classify(rs_job *job, rs_reply *r);
 
-void rs_handle_classify(const rs_server *srv, const rs_model_set *set, const char *body, size_t len,
-                        rs_reply *r)
+void rs_handle_classify(const rs_server *srv, rs_model_set *set, const char *body, size_t len,
+                        rs_reply *r, rs_job **out_job)
 {
-    rs_pool *pool = NULL;
-    rs_scratch *s = NULL;
-    cJSON *out = NULL;
     cJSON *req = rs_request_parse(body, len, r);
     if (!req)
         return;
@@ -88,12 +55,12 @@ void rs_handle_classify(const rs_server *srv, const rs_model_set *set, const cha
     if (one && many) {
         rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "names",
                        "give either name or names, not both");
-        goto done;
+        goto fail;
     }
     if (!one && !many) {
         rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "name",
                        "name (a string) or names (an array of strings) is required");
-        goto done;
+        goto fail;
     }
     int count = 1;
     if (many) {
@@ -101,48 +68,107 @@ void rs_handle_classify(const rs_server *srv, const rs_model_set *set, const cha
         if (count < 1 || count > srv->cfg.max_batch) {
             rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "names",
                            "names must be an array of 1 to %d strings", srv->cfg.max_batch);
-            goto done;
+            goto fail;
         }
     }
     int mi = rs_request_model(set, req, RS_TASK_CLASSIFIER, r);
     if (mi < 0)
-        goto done;
+        goto fail;
     const rs_model *m = rs_model_set_model(set, mi);
     int K = rs_model_label_count(m);
     long long top_k = K < 3 ? K : 3;
     if (rs_field_int(req, "top_k", 1, K, &top_k, r) == RS_FIELD_BAD)
-        goto done;
+        goto fail;
 
-    pool = rs_model_set_pool(set, mi);
-    s = rs_pool_acquire(pool);
+    /* buffers: name pointers, lengths, ids (count, limit), logits (count, K) */
+    size_t limit = (size_t)srv->cfg.max_name_chars, c = (size_t)count;
+    size_t ptr_bytes = c * sizeof(int32_t *), len_bytes = c * sizeof(int);
+    size_t ids_bytes = c * limit * sizeof(int32_t);
+    void *buf;
+    rs_job *job =
+        rs_model_job_create(RS_JOB_CLASSIFY, set, mi, req,
+                            ptr_bytes + len_bytes + ids_bytes + c * K * sizeof(float), &buf, r);
+    if (!job)
+        return; /* req went with it */
+    const int32_t **names = buf;
+    int *lengths = (int *)((char *)buf + ptr_bytes);
+    int32_t *ids = (int32_t *)((char *)buf + ptr_bytes + len_bytes);
+    float *logits = (float *)((char *)buf + ptr_bytes + len_bytes + ids_bytes);
     char field[32] = "name";
     const cJSON *item = many ? many->child : one;
     for (int i = 0; i < count; i++, item = item->next) {
         if (many)
             snprintf(field, sizeof field, "names[%d]", i);
-        if (encode_name(srv, m, item, field, s, r) < 0)
-            goto done;
+        names[i] = ids + (size_t)i * limit;
+        lengths[i] = encode_name(srv, m, item, field, ids + (size_t)i * limit, r);
+        if (lengths[i] < 0) {
+            rs_job_unref(job);
+            return;
+        }
     }
+    rs_model_job *mj = rs_model_job_of(job);
+    mj->top_k = (int)top_k;
+    mj->many = many != NULL;
+    job->n_names = count;
+    job->names = names;
+    job->lengths = lengths;
+    job->logits = logits;
+    job->finish = finish_classify;
+    *out_job = job;
+    return;
+fail:
+    cJSON_Delete(req);
+}
 
-    out = cJSON_CreateObject();
+/* The top_k labels of logits (K) as [{"label","probability"}…], most
+ * likely first. */
+static cJSON *predictions(const rs_model *m, const float *logits, int K, int top_k, double *probs,
+                          int *order)
+{
+    rs_softmax(logits, K, probs);
+    rs_top_k(probs, K, top_k, order);
+    cJSON *list = cJSON_CreateArray();
+    for (int i = 0; list && i < top_k; i++) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "label", rs_model_label(m, order[i]));
+        rs_json_add_real(p, "probability", probs[order[i]]);
+        cJSON_AddItemToArray(list, p);
+    }
+    return list;
+}
+
+static void finish_classify(rs_job *job, rs_reply *r)
+{
+    rs_model_job *mj = rs_model_job_of(job);
+    const rs_model *m = mj->model;
+    if (rs_model_job_failed(job, job->samples_done == 1, r))
+        return;
+    int K = rs_model_label_count(m);
+    double *probs = malloc((size_t)K * sizeof *probs);
+    int *order = malloc((size_t)K * sizeof *order);
+    cJSON *out = probs && order ? cJSON_CreateObject() : NULL;
+    if (!out) {
+        free(probs);
+        free(order);
+        rs_reply_error(r, 500, RS_ERR_INTERNAL, NULL, "out of memory");
+        return;
+    }
     cJSON_AddStringToObject(out, "model", rs_model_name(m));
-    cJSON *results = many ? cJSON_AddArrayToObject(out, "results") : NULL;
-    item = many ? many->child : one;
-    for (int i = 0; i < count; i++, item = item->next) {
-        int n = encode_name(srv, m, item, "name", s, r); /* cannot fail: checked above */
-        const float *logits = rs_infer_classify(s->inf, s->ids, n);
+    const cJSON *item =
+        mj->many ? rs_field_get(mj->req, "names")->child : rs_field_get(mj->req, "name");
+    cJSON *results = mj->many ? cJSON_AddArrayToObject(out, "results") : NULL;
+    for (int i = 0; i < job->n_names; i++, item = item->next) {
         cJSON *target = out;
-        if (many) {
+        if (mj->many) {
             target = cJSON_CreateObject();
             cJSON_AddItemToArray(results, target);
         }
         cJSON_AddStringToObject(target, "name", item->valuestring);
-        cJSON_AddItemToObject(target, "predictions", predictions(m, logits, K, (int)top_k, s));
+        cJSON_AddItemToObject(
+            target, "predictions",
+            predictions(m, job->logits + (size_t)i * K, K, mj->top_k, probs, order));
     }
+    free(probs);
+    free(order);
     rs_reply_json(r, 200, out); /* takes out; on allocation failure a 500 */
-    out = NULL;
-done:
-    rs_pool_release(pool, s);
-    cJSON_Delete(out);
-    cJSON_Delete(req);
 }

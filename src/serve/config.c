@@ -37,6 +37,8 @@ static void defaults(rs_serve_config *cfg)
         .max_length = 64,
         .timeout_seconds = 10,
         .max_connections = 1024,
+        .max_queue = 2048,
+        .batch_rows = 64,
         .connection_memory_bytes = 32 * 1024,
         .shutdown_grace_seconds = 0,
         .shutdown_timeout_seconds = 10,
@@ -45,7 +47,7 @@ static void defaults(rs_serve_config *cfg)
 }
 
 /* The single list of settings: parsing, bounds, variables and --help. */
-#define N_SETTINGS 15
+#define N_SETTINGS 17
 static void settings(rs_serve_config *c, int *level, flag out[N_SETTINGS])
 {
     const flag table[N_SETTINGS] = {
@@ -73,6 +75,11 @@ static void settings(rs_serve_config *c, int *level, flag out[N_SETTINGS])
         {"max-connections", NULL, FLAG_INT, &c->max_connections, 1, 65536, NULL,
          "concurrent connections (also bounded by the open-file limit)", 0,
          "RNNSERVE_MAX_CONNECTIONS"},
+        {"max-queue", NULL, FLAG_INT, &c->max_queue, 1, 1000000, NULL,
+         "requests queued or running in the engine; more get 503 with Retry-After", 0,
+         "RNNSERVE_MAX_QUEUE"},
+        {"batch-rows", NULL, FLAG_INT, &c->batch_rows, 1, 1024, NULL,
+         "sequences of one model the engine steps together", 0, "RNNSERVE_BATCH_ROWS"},
         {"connection-memory-bytes", NULL, FLAG_INT, &c->connection_memory_bytes, 8192, 1024 * 1024,
          NULL, "per-connection buffer; request headers larger than about this get 431", 0,
          "RNNSERVE_CONNECTION_MEMORY_BYTES"},

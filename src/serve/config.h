@@ -26,6 +26,8 @@ typedef struct rs_serve_config {
     int max_length;               /* characters per generated text, prefix and /score text */
     int timeout_seconds;          /* idle connection time-out */
     int max_connections;          /* concurrent connections */
+    int max_queue;                /* jobs queued or running in the engine */
+    int batch_rows;               /* generator sequences stepped together per model */
     int connection_memory_bytes;  /* per-connection buffer: headers over it get 431 */
     int shutdown_grace_seconds;   /* after SIGTERM, keep accepting with /readyz 503 */
     int shutdown_timeout_seconds; /* then wait at most this for requests in flight */

@@ -9,11 +9,13 @@
  * `rnntrain sample`, so the CLI and the daemon agree for the same seed.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
 #include "handlers.h"
+#include "modeljob.h"
 #include "request.h"
 #include "rnnserve/text.h"
 
@@ -96,37 +98,44 @@ static int read_args(const rs_server *srv, const cJSON *req, const rs_model *m, 
     return a->category == -2 ? -1 : 0;
 }
 
-void rs_handle_generate(const rs_server *srv, const rs_model_set *set, const char *body, size_t len,
-                        rs_reply *r)
+/* Where a generate job keeps its inputs and outputs (after the context). */
+typedef struct gen_buffers {
+    rs_job_sample *samples; /* (n) */
+    int32_t *prefix;        /* (n_prefix) */
+    int32_t *tokens;        /* (n, max_length) */
+} gen_buffers;
+
+static void finish_generate(rs_job *job, rs_reply *r);
+
+void rs_handle_generate(const rs_server *srv, rs_model_set *set, const char *body, size_t len,
+                        rs_reply *r, rs_job **out_job)
 {
-    rs_pool *pool = NULL;
-    rs_scratch *s = NULL;
-    cJSON *out = NULL;
     cJSON *req = rs_request_parse(body, len, r);
     if (!req)
         return;
     int mi = rs_request_model(set, req, RS_TASK_GENERATOR, r);
     if (mi < 0)
-        goto done;
+        goto fail;
     const rs_model *m = rs_model_set_model(set, mi);
     gen_args a;
     if (read_args(srv, req, m, &a, r) != 0)
-        goto done;
+        goto fail;
     int limit = srv->cfg.max_length;
     if (rs_utf8_length(a.prefix, a.prefix_len) > limit) {
         rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "prefix",
                        "prefix is longer than %d characters", limit);
-        goto done;
+        goto fail;
     }
-    rs_special_ids special = rs_model_special_ids(m);
-
-    pool = rs_model_set_pool(set, mi);
-    s = rs_pool_acquire(pool);
-    if (limit > s->max_len)
-        limit = s->max_len;
-    int n_prefix = rs_request_encode(m, "prefix", a.prefix, a.prefix_len, s->ids, limit, r);
-    if (n_prefix < 0)
-        goto done;
+    int32_t *prefix = malloc((size_t)limit * sizeof *prefix);
+    if (!prefix) {
+        rs_reply_error(r, 500, RS_ERR_INTERNAL, NULL, "out of memory");
+        goto fail;
+    }
+    int n_prefix = rs_request_encode(m, "prefix", a.prefix, a.prefix_len, prefix, limit, r);
+    if (n_prefix < 0) {
+        free(prefix);
+        goto fail;
+    }
     if (a.max_length < 0) {
         a.max_length = n_prefix > DEFAULT_MAX_LENGTH ? n_prefix : DEFAULT_MAX_LENGTH;
         a.max_length = a.max_length < limit ? a.max_length : limit;
@@ -134,54 +143,93 @@ void rs_handle_generate(const rs_server *srv, const rs_model_set *set, const cha
         rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "max_length",
                        "max_length (%d) must be at least the prefix length (%d characters)",
                        a.max_length, n_prefix);
-        goto done;
+        free(prefix);
+        goto fail;
     }
     if (!a.seed_given)
         a.seed = draw_seed();
 
-    rs_sampler sampler = {(float)a.temperature, a.top_k, (float)a.top_p};
-    rs_rng rng;
-    rs_rng_seed(&rng, a.seed);
-    int n_categories = rs_model_category_count(m);
-    out = cJSON_CreateObject();
+    /* buffers: samples, then the prefix, then every sample's tokens */
+    size_t samples_bytes = (size_t)a.n * sizeof(rs_job_sample);
+    size_t prefix_bytes = (size_t)n_prefix * sizeof(int32_t);
+    size_t tokens_bytes = (size_t)a.n * (size_t)a.max_length * sizeof(int32_t);
+    void *buf;
+    rs_job *job = rs_model_job_create(RS_JOB_GENERATE, set, mi, req,
+                                      samples_bytes + prefix_bytes + tokens_bytes, &buf, r);
+    req = NULL; /* the job's now */
+    if (!job) {
+        free(prefix);
+        return;
+    }
+    gen_buffers b = {buf, (int32_t *)((char *)buf + samples_bytes),
+                     (int32_t *)((char *)buf + samples_bytes + prefix_bytes)};
+    memcpy(b.prefix, prefix, prefix_bytes);
+    free(prefix);
+    for (int i = 0; i < a.n; i++)
+        b.samples[i].tokens = b.tokens + (size_t)i * a.max_length;
+    rs_model_job_of(job)->seed = a.seed;
+    job->ids = rs_model_special_ids(m);
+    job->forced = b.prefix;
+    job->n_forced = n_prefix;
+    job->max_length = a.max_length;
+    job->sampler = (rs_sampler){(float)a.temperature, a.top_k, (float)a.top_p};
+    rs_rng_seed(&job->rng, a.seed);
+    job->category = a.category;
+    job->n_categories = rs_model_category_count(m);
+    job->n_samples = a.n;
+    job->samples = b.samples;
+    job->finish = finish_generate;
+    *out_job = job;
+    return;
+fail:
+    cJSON_Delete(req);
+}
+
+/* The text of tokens[0..n): their strings end to end (malloc'd), or NULL
+ * when out of memory. */
+static char *tokens_text(const rs_model *m, const int32_t *tokens, int n)
+{
+    size_t len = 0;
+    for (int t = 0; t < n; t++)
+        len += strlen(rs_model_token(m, tokens[t]));
+    char *text = malloc(len + 1), *at = text;
+    if (!text)
+        return NULL;
+    for (int t = 0; t < n; t++) {
+        const char *tok = rs_model_token(m, tokens[t]);
+        size_t tl = strlen(tok);
+        memcpy(at, tok, tl);
+        at += tl;
+    }
+    *at = '\0';
+    return text;
+}
+
+static void finish_generate(rs_job *job, rs_reply *r)
+{
+    rs_model_job *mj = rs_model_job_of(job);
+    const rs_model *m = mj->model;
+    if (rs_model_job_failed(job, job->samples_done == job->n_samples, r))
+        return;
+    cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "model", rs_model_name(m));
     /* cJSON prints numbers with %.15g when that reads back "close enough"
      * (a relative test), which rounds a 16-digit seed: print it exactly. */
     char seed_text[24];
-    snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)a.seed);
+    snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)mj->seed);
     cJSON_AddRawToObject(out, "seed", seed_text);
     cJSON *samples = cJSON_AddArrayToObject(out, "samples");
-    for (int i = 0; i < a.n; i++) {
-        int category = a.category;
-        if (n_categories > 0 && category < 0)
-            category = (int)rs_rng_below(&rng, (uint32_t)n_categories);
-        int n_out = 0, finished = 0;
-        double log_prob = 0.0;
-        if (rs_infer_generate(s->inf, &special, s->ids, n_prefix, category, a.max_length, &sampler,
-                              &rng, s->out, &n_out, &log_prob, &finished) != 0) {
-            rs_reply_error(r, 500, RS_ERR_INTERNAL, NULL, "generation failed");
-            goto done;
-        }
-        size_t used = 0;
-        for (int t = 0; t < n_out; t++) {
-            const char *tok = rs_model_token(m, s->out[t]);
-            size_t tl = strlen(tok); /* fits: text_cap = max_len × longest token + 1 */
-            memcpy(s->text + used, tok, tl);
-            used += tl;
-        }
-        s->text[used] = '\0';
+    for (int i = 0; i < job->n_samples; i++) {
+        const rs_job_sample *s = &job->samples[i];
+        char *text = tokens_text(m, s->tokens, s->n_tokens);
         cJSON *sample = cJSON_CreateObject();
-        cJSON_AddStringToObject(sample, "text", s->text);
-        rs_json_add_real(sample, "log_prob", log_prob);
-        if (category >= 0)
-            cJSON_AddStringToObject(sample, "category", rs_model_category(m, category));
-        cJSON_AddBoolToObject(sample, "finished", finished);
+        cJSON_AddStringToObject(sample, "text", text ? text : "");
+        free(text);
+        rs_json_add_real(sample, "log_prob", s->log_prob);
+        if (s->category >= 0)
+            cJSON_AddStringToObject(sample, "category", rs_model_category(m, s->category));
+        cJSON_AddBoolToObject(sample, "finished", s->finished);
         cJSON_AddItemToArray(samples, sample);
     }
     rs_reply_json(r, 200, out);
-    out = NULL;
-done:
-    rs_pool_release(pool, s);
-    cJSON_Delete(out);
-    cJSON_Delete(req);
 }

@@ -7,10 +7,23 @@
  *     append them under the cap, or count and drop them once over it;
  *     always consume (*upload_data_size = 0) so the connection stays in
  *     step with the client.
- *   call with *upload_data_size == 0 after that: dispatch, queue the reply.
- *   completion callback: log, count, free the state.
+ *   call with *upload_data_size == 0 after that: dispatch; queue the
+ *     reply, or submit the handler's job to the engine and suspend the
+ *     connection (MHD_suspend_connection) until the engine notifies;
+ *   the engine's notification (engine thread): MHD_resume_connection;
+ *   call with *upload_data_size == 0 once resumed: build the reply from
+ *     the job (job->finish) and queue it;
+ *   completion callback: log, count, detach from the job, free the state.
  * Answering before the body is read would close the connection and lose a
- * pipelined request, so nothing is queued before the last call.
+ * pipelined request, so nothing is queued before the last call.  A worker
+ * thread never waits for the engine: it serves its other connections
+ * while a suspended one waits.
+ *
+ * The job's lock guards q->suspended and job->ctx, so that a notification
+ * either finds the connection suspended and resumes it, or comes before
+ * the suspension and is seen as job->done by the handler, which then does
+ * not suspend; and so that a request freed by the completion callback is
+ * never reached from the engine (job->ctx is cleared first).
  */
 #include "http.h"
 
@@ -28,6 +41,7 @@
 
 #include "handlers.h"
 #include "log.h"
+#include "modeljob.h"
 
 struct rs_http {
     struct MHD_Daemon *daemon;
@@ -54,6 +68,9 @@ typedef struct request {
     size_t received; /* body bytes seen, kept or not */
     int too_large;
     int status; /* 0 until a reply is queued */
+    struct MHD_Connection *conn;
+    rs_job *job;   /* handed to the engine, or NULL */
+    int suspended; /* under job->lock */
     size_t reply_bytes;
     char model[256];
 } request;
@@ -118,6 +135,11 @@ static enum MHD_Result queue_reply(rs_server *srv, struct MHD_Connection *c, req
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
     if (r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->retry_after > 0) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
     /* While draining, every reply closes its connection, so keep-alive
      * clients reconnect to another replica instead of to a closing socket. */
     if (atomic_load(&srv->draining))
@@ -130,6 +152,19 @@ static enum MHD_Result queue_reply(rs_server *srv, struct MHD_Connection *c, req
         snprintf(q->model, sizeof q->model, "%s", r->model);
     }
     return ok;
+}
+
+/* The engine's notification (engine thread): resume the connection if it
+ * waits, so that its worker calls on_request again. */
+static void on_job_event(rs_job *job)
+{
+    pthread_mutex_lock(&job->lock);
+    request *q = job->ctx;
+    if (q && q->suspended) {
+        q->suspended = 0;
+        MHD_resume_connection(q->conn);
+    }
+    pthread_mutex_unlock(&job->lock);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -167,12 +202,42 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES; /* already answered; MHD may call once more */
     rs_reply r;
     rs_reply_init(&r);
-    if (q->too_large)
-        rs_reply_error(&r, 413, RS_ERR_TOO_LARGE, NULL,
-                       "the request body is larger than %d bytes (--max-body-bytes)",
-                       srv->cfg.max_body_bytes);
-    else
-        rs_dispatch(srv, q->route, q->method, url, q->body ? q->body : "", q->len, &r);
+    if (!q->job) {
+        rs_job *job = NULL;
+        if (q->too_large)
+            rs_reply_error(&r, 413, RS_ERR_TOO_LARGE, NULL,
+                           "the request body is larger than %d bytes (--max-body-bytes)",
+                           srv->cfg.max_body_bytes);
+        else
+            rs_dispatch(srv, q->route, q->method, url, q->body ? q->body : "", q->len, &r, &job);
+        if (job) {
+            snprintf(q->model, sizeof q->model, "%s", rs_model_name(rs_model_job_of(job)->model));
+            job->notify = on_job_event;
+            job->ctx = q;
+            q->conn = c;
+            if (rs_engine_submit(srv->engine, job) != 0) {
+                rs_job_unref(job);
+                rs_reply_error(&r, 503, RS_ERR_OVERLOADED, NULL,
+                               "the server is busy (%d requests queued); retry shortly",
+                               rs_engine_pending(srv->engine));
+                r.retry_after = 1;
+            } else {
+                q->job = job;
+            }
+        }
+    }
+    if (q->job) {
+        rs_job *job = q->job;
+        pthread_mutex_lock(&job->lock);
+        if (!job->done) {
+            q->suspended = 1;
+            MHD_suspend_connection(c);
+            pthread_mutex_unlock(&job->lock);
+            return MHD_YES;
+        }
+        pthread_mutex_unlock(&job->lock);
+        job->finish(job, &r);
+    }
     enum MHD_Result ok = queue_reply(srv, c, q, &r);
     rs_reply_free(&r);
     return ok;
@@ -206,6 +271,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                    : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "shutdown"
                                                                    : "connection");
     rs_log_end(&l);
+    if (q->job) {
+        pthread_mutex_lock(&q->job->lock);
+        q->job->ctx = NULL; /* the engine must not reach q any more */
+        pthread_mutex_unlock(&q->job->lock);
+        rs_job_cancel(q->job); /* nothing if it is done */
+        rs_job_unref(q->job);
+    }
     free(q->body);
     free(q);
 }
@@ -272,8 +344,8 @@ rs_http *rs_http_start(rs_server *srv, char *err, size_t errlen)
         snprintf(err, errlen, "--host %s: %s", cfg->host, gai_strerror(gai));
         goto fail;
     }
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* the logger goes first so that MHD reports option errors through it */

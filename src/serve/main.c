@@ -175,6 +175,9 @@ static void drain(rs_server *srv, rs_http *http, int fd)
     rs_log_int(&l, "requests_in_flight", busy);
     rs_log_int(&l, "connections_open", open);
     rs_log_end(&l);
+    /* jobs still in the engine (the time-out ran out) are cancelled and
+     * their connections resumed, as MHD_stop_daemon requires */
+    rs_engine_stop(srv->engine);
     rs_http_stop(http);
 }
 
@@ -191,8 +194,8 @@ int main(int argc, char **argv)
         return rc < 0 ? 2 : 0;
     }
     rs_log_set_level(srv.cfg.log_level);
-    /* Requests are the parallelism: BLAS threads on top of the workers
-     * would only oversubscribe the cores on these small products. */
+    /* The daemon's products are rs_linear's, not OpenBLAS's; keep its pool
+     * from spinning up threads if anything in the library calls it. */
     openblas_set_num_threads(1);
     raise_fd_limit();
 
@@ -202,14 +205,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "rnnserve: cannot install signal handlers: %s\n", strerror(errno));
         return 1;
     }
-    rs_registry_limits limits = {
-        .slots = srv.cfg.threads + 1,
+    rs_lane_limits limits = {
+        .rows = srv.cfg.batch_rows,
+        .classifier_rows = srv.cfg.max_batch > 64 ? srv.cfg.max_batch : 64,
         .classifier_max_len = srv.cfg.max_name_chars,
-        .generator_max_len = srv.cfg.max_length,
     };
     srv.metrics = rs_metrics_create();
     srv.registry = rs_registry_create(srv.cfg.models, &limits);
-    if (!srv.metrics || !srv.registry) {
+    srv.engine = srv.metrics ? rs_engine_create(srv.cfg.max_queue, srv.metrics) : NULL;
+    if (!srv.metrics || !srv.registry || !srv.engine) {
         fprintf(stderr, "rnnserve: out of memory\n");
         goto done;
     }
@@ -242,7 +246,9 @@ int main(int argc, char **argv)
     }
     rs_logf(RS_LOG_INFO, "stopped", "bye");
 done:
+    rs_engine_stop(srv.engine);
     rs_http_stop(http);
+    rs_engine_destroy(srv.engine);
     rs_registry_destroy(srv.registry);
     rs_metrics_destroy(srv.metrics);
     return status;

@@ -20,6 +20,10 @@ static const uint64_t bucket_us[] = {100,     250,     500,     1000,    2500,  
                                      1000000, 2500000, 5000000, 10000000};
 #define N_BUCKETS (sizeof bucket_us / sizeof bucket_us[0])
 
+/* Upper bounds of the engine's batch-size buckets (rows per iteration). */
+static const int batch_le[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+#define N_BATCH (sizeof batch_le / sizeof batch_le[0])
+
 struct rs_metrics {
     atomic_uint_least64_t requests[RS_ROUTE_COUNT][N_STATUS];
     /* per bucket, not cumulative; the last slot counts latencies above every bound */
@@ -28,6 +32,12 @@ struct rs_metrics {
     atomic_int models_loaded;
     atomic_int in_flight;
     atomic_uint_least64_t reloads, reload_failures;
+    /* engine: [0] generation and scoring steps, [1] classification batches;
+     * per bucket, not cumulative, the last slot above every bound */
+    atomic_uint_least64_t batch[2][N_BATCH + 1];
+    atomic_uint_least64_t batch_rows[2];
+    atomic_uint_least64_t rejected, cancelled;
+    atomic_int pending;
 };
 
 rs_metrics *rs_metrics_create(void)
@@ -46,6 +56,14 @@ rs_metrics *rs_metrics_create(void)
     atomic_init(&m->in_flight, 0);
     atomic_init(&m->reloads, 0);
     atomic_init(&m->reload_failures, 0);
+    for (int k = 0; k < 2; k++) {
+        for (size_t b = 0; b <= N_BATCH; b++)
+            atomic_init(&m->batch[k][b], 0);
+        atomic_init(&m->batch_rows[k], 0);
+    }
+    atomic_init(&m->rejected, 0);
+    atomic_init(&m->cancelled, 0);
+    atomic_init(&m->pending, 0);
     return m;
 }
 
@@ -78,6 +96,20 @@ int rs_metrics_in_flight_now(const rs_metrics *m)
 {
     return atomic_load(&((rs_metrics *)m)->in_flight);
 }
+
+void rs_metrics_engine_batch(rs_metrics *m, int classify, int rows)
+{
+    int k = classify ? 1 : 0;
+    size_t b = 0;
+    while (b < N_BATCH && rows > batch_le[b])
+        b++;
+    atomic_fetch_add_explicit(&m->batch[k][b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->batch_rows[k], (uint64_t)rows, memory_order_relaxed);
+}
+
+void rs_metrics_engine_rejected(rs_metrics *m) { atomic_fetch_add(&m->rejected, 1); }
+void rs_metrics_engine_cancelled(rs_metrics *m) { atomic_fetch_add(&m->cancelled, 1); }
+void rs_metrics_engine_pending(rs_metrics *m, int delta) { atomic_fetch_add(&m->pending, delta); }
 
 /* A growable text buffer for the exposition; on allocation failure it
  * stops growing and remembers, and render returns NULL. */
@@ -178,6 +210,41 @@ char *rs_metrics_render(const rs_metrics *cm, int ready, size_t *len)
             atomic_load(&m->models_loaded), (unsigned long long)atomic_load(&m->reloads),
             (unsigned long long)atomic_load(&m->reload_failures), atomic_load(&m->in_flight),
             ready ? 1 : 0);
+    appendf(&t, "# HELP rnnserve_engine_batch_rows Rows one engine iteration computed "
+                "together: sequences stepped (kind=\"step\") or names classified "
+                "(kind=\"classify\").\n"
+                "# TYPE rnnserve_engine_batch_rows histogram\n");
+    for (int k = 0; k < 2; k++) {
+        const char *kind = k ? "classify" : "step";
+        uint64_t cumulative = 0;
+        for (size_t b = 0; b <= N_BATCH; b++) {
+            cumulative += atomic_load_explicit(&m->batch[k][b], memory_order_relaxed);
+            if (b < N_BATCH)
+                appendf(&t, "rnnserve_engine_batch_rows_bucket{kind=\"%s\",le=\"%d\"} %llu\n", kind,
+                        batch_le[b], (unsigned long long)cumulative);
+            else
+                appendf(&t, "rnnserve_engine_batch_rows_bucket{kind=\"%s\",le=\"+Inf\"} %llu\n",
+                        kind, (unsigned long long)cumulative);
+        }
+        appendf(&t, "rnnserve_engine_batch_rows_sum{kind=\"%s\"} %llu\n", kind,
+                (unsigned long long)atomic_load(&m->batch_rows[k]));
+        appendf(&t, "rnnserve_engine_batch_rows_count{kind=\"%s\"} %llu\n", kind,
+                (unsigned long long)cumulative);
+    }
+    appendf(&t,
+            "# HELP rnnserve_engine_pending Jobs queued or running in the engine.\n"
+            "# TYPE rnnserve_engine_pending gauge\n"
+            "rnnserve_engine_pending %d\n"
+            "# HELP rnnserve_engine_rejected_total Requests refused with 503 because the "
+            "engine's queue was full.\n"
+            "# TYPE rnnserve_engine_rejected_total counter\n"
+            "rnnserve_engine_rejected_total %llu\n"
+            "# HELP rnnserve_engine_cancelled_total Jobs stopped early because their client "
+            "closed the connection.\n"
+            "# TYPE rnnserve_engine_cancelled_total counter\n"
+            "rnnserve_engine_cancelled_total %llu\n",
+            atomic_load(&m->pending), (unsigned long long)atomic_load(&m->rejected),
+            (unsigned long long)atomic_load(&m->cancelled));
     if (t.failed) {
         free(t.s);
         return NULL;

@@ -29,6 +29,16 @@ void rs_metrics_reload(rs_metrics *m, int ok);
 void rs_metrics_in_flight(rs_metrics *m, int delta);
 int rs_metrics_in_flight_now(const rs_metrics *m);
 
+/* The engine (engine.h): one iteration that advanced `rows` sequences or
+ * classified `rows` names of one model at once. */
+void rs_metrics_engine_batch(rs_metrics *m, int classify, int rows);
+/* A job refused because the engine's queue was full (the 503s). */
+void rs_metrics_engine_rejected(rs_metrics *m);
+/* A job stopped before its end because its client went away. */
+void rs_metrics_engine_cancelled(rs_metrics *m);
+/* Jobs queued or running in the engine now. */
+void rs_metrics_engine_pending(rs_metrics *m, int delta);
+
 /* The exposition text; *len its length.  Caller frees with free().  NULL
  * on allocation failure.  ready: 1 when /readyz would answer 200. */
 char *rs_metrics_render(const rs_metrics *m, int ready, size_t *len);

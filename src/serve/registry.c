@@ -19,14 +19,14 @@ struct rs_model_set {
     atomic_int refs;
     int n;
     rs_model **models; /* (n) sorted by file name */
-    rs_pool **pools;   /* (n) */
+    rs_lane **lanes;   /* (n) each model's engine state */
     char *info;        /* /v1/models body */
     size_t info_len;
 };
 
 struct rs_registry {
     char *dir;
-    rs_registry_limits limits;
+    rs_lane_limits limits;
     /* Guards only the pointer swap and the reference increment that must
      * happen before a reload can drop the registry's own reference. */
     pthread_mutex_t lock;
@@ -35,7 +35,9 @@ struct rs_registry {
 
 int rs_model_set_count(const rs_model_set *set) { return set->n; }
 const rs_model *rs_model_set_model(const rs_model_set *set, int i) { return set->models[i]; }
-rs_pool *rs_model_set_pool(const rs_model_set *set, int i) { return set->pools[i]; }
+rs_lane *rs_model_set_lane(const rs_model_set *set, int i) { return set->lanes[i]; }
+
+void rs_model_set_ref(rs_model_set *set) { atomic_fetch_add(&set->refs, 1); }
 
 int rs_model_set_find(const rs_model_set *set, const char *name)
 {
@@ -64,11 +66,11 @@ static void set_destroy(rs_model_set *set)
     if (!set)
         return;
     for (int i = 0; i < set->n; i++) {
-        rs_pool_destroy(set->pools[i]);
+        rs_lane_destroy(set->lanes[i]);
         rs_model_close(set->models[i]);
     }
     free(set->models);
-    free(set->pools);
+    free(set->lanes);
     free(set->info);
     free(set);
 }
@@ -142,7 +144,7 @@ static rs_model_set *set_build(const rs_registry *r, char *err, size_t errlen)
         return NULL;
     set = calloc(1, sizeof *set);
     if (!set || (n && (!(set->models = calloc((size_t)n, sizeof *set->models)) ||
-                       !(set->pools = calloc((size_t)n, sizeof *set->pools))))) {
+                       !(set->lanes = calloc((size_t)n, sizeof *set->lanes))))) {
         snprintf(err, errlen, "%s: out of memory", r->dir);
         goto fail;
     }
@@ -174,11 +176,9 @@ static rs_model_set *set_build(const rs_registry *r, char *err, size_t errlen)
         if (rc != 0)
             goto fail;
         const rs_model *m = set->models[set->n++];
-        int max_len = rs_model_config(m)->task == RS_TASK_CLASSIFIER ? r->limits.classifier_max_len
-                                                                     : r->limits.generator_max_len;
-        set->pools[set->n - 1] = rs_pool_create(m, r->limits.slots, max_len);
+        set->lanes[set->n - 1] = rs_lane_create(m, &r->limits);
         cJSON *entry = rs_model_describe(m);
-        if (!set->pools[set->n - 1] || !entry) {
+        if (!set->lanes[set->n - 1] || !entry) {
             cJSON_Delete(entry);
             snprintf(err, errlen, "%s: out of memory for its scratch", rs_model_path(m));
             goto fail;
@@ -205,7 +205,7 @@ fail:
     return NULL;
 }
 
-rs_registry *rs_registry_create(const char *dir, const rs_registry_limits *limits)
+rs_registry *rs_registry_create(const char *dir, const rs_lane_limits *limits)
 {
     rs_registry *r = calloc(1, sizeof *r);
     if (!r)

@@ -3,48 +3,43 @@
  * "model set" built from every *.safetensors file of a folder, and the
  * registry that holds the current set and swaps in a new one on reload.
  *
- * A request acquires the current set, uses its models and scratch pools,
- * and releases it; a reload builds a complete new set first and only then
- * swaps the pointer, so requests in flight finish on the old set, which is
- * freed when its last user releases it.  If any file of the folder fails to
- * load, the reload is refused as a whole and the old set keeps serving: a
- * folder is deployed as a unit, and serving half of it would answer with a
- * model set nobody tested.
+ * A request acquires the current set, uses its models and lanes (engine.h),
+ * and releases it (a job handed to the engine keeps its own reference); a reload builds a complete
+ * new set first and only then swaps the pointer, so requests in flight finish on the old set, which
+ * is freed when its last user releases it.  If any file of the folder fails to load, the reload is
+ * refused as a whole and the old set keeps serving: a folder is deployed as a unit, and serving
+ * half of it would answer with a model set nobody tested.
  */
 #ifndef RNNSERVE_SERVE_REGISTRY_H
 #define RNNSERVE_SERVE_REGISTRY_H
 
 #include <stddef.h>
 
-#include "pool.h"
+#include "engine.h"
 #include "rnnserve/model.h"
 
 typedef struct rs_model_set rs_model_set;
 
 int rs_model_set_count(const rs_model_set *set);
 const rs_model *rs_model_set_model(const rs_model_set *set, int i);
-rs_pool *rs_model_set_pool(const rs_model_set *set, int i);
+/* Model i's engine lane (its prepared weights and batch scratch). */
+rs_lane *rs_model_set_lane(const rs_model_set *set, int i);
+/* Takes another reference (a job keeps the set its model belongs to). */
+void rs_model_set_ref(rs_model_set *set);
 /* Index of the model named name (file name without extension), or -1. */
 int rs_model_set_find(const rs_model_set *set, const char *name);
 /* Index of the first model of a task in file-name order, or -1. */
 int rs_model_set_first(const rs_model_set *set, rs_task task);
 /* The /v1/models body, built once when the set was loaded. */
 const char *rs_model_set_info(const rs_model_set *set, size_t *len);
-/* Drops a reference taken by rs_registry_acquire; the last one frees the
- * set, its pools and its models. */
+/* Drops a reference taken by rs_registry_acquire or rs_model_set_ref; the
+ * last one frees the set, its lanes and its models. */
 void rs_model_set_release(rs_model_set *set);
-
-/* Sizes of the scratch created for every model. */
-typedef struct rs_registry_limits {
-    int slots;              /* scratch slots per model (workers + a spare) */
-    int classifier_max_len; /* tokens per name */
-    int generator_max_len;  /* tokens per generated or scored text */
-} rs_registry_limits;
 
 typedef struct rs_registry rs_registry;
 
 /* dir is copied.  NULL on allocation failure. */
-rs_registry *rs_registry_create(const char *dir, const rs_registry_limits *limits);
+rs_registry *rs_registry_create(const char *dir, const rs_lane_limits *limits);
 /* Releases the current set; sets still acquired stay valid until released. */
 void rs_registry_destroy(rs_registry *r);
 

@@ -21,6 +21,7 @@
 #define RS_ERR_TOO_LARGE        "payload_too_large"  /* 413 */
 #define RS_ERR_UNPROCESSABLE    "unprocessable"      /* 422: characters the model cannot read */
 #define RS_ERR_NOT_READY        "not_ready"          /* 503 */
+#define RS_ERR_OVERLOADED       "overloaded"         /* 503: the engine's queue is full */
 #define RS_ERR_INTERNAL         "internal"           /* 500: out of memory */
 
 typedef struct rs_reply {
@@ -30,6 +31,7 @@ typedef struct rs_reply {
     void (*free_body)(void *);
     const char *content_type; /* static string */
     const char *allow;        /* Allow header for 405, else NULL */
+    int retry_after;          /* seconds for a Retry-After header, 0 = none */
     char model[256];          /* model that answered, for the access log ("" if none) */
 } rs_reply;
 

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef void (*model_handler)(const rs_server *, const rs_model_set *, const char *, size_t,
-                              rs_reply *);
+typedef void (*model_handler)(const rs_server *, rs_model_set *, const char *, size_t, rs_reply *,
+                              rs_job **);
 
 int rs_server_ready(rs_server *srv)
 {
@@ -21,7 +21,7 @@ int rs_server_ready(rs_server *srv)
 }
 
 void rs_dispatch(rs_server *srv, rs_route route, rs_method method, const char *path,
-                 const char *body, size_t len, rs_reply *r)
+                 const char *body, size_t len, rs_reply *r, rs_job **job)
 {
     if (route == RS_ROUTE_OTHER) {
         rs_reply_error(r, 404, RS_ERR_NOT_FOUND, NULL,
@@ -65,13 +65,14 @@ void rs_dispatch(rs_server *srv, rs_route route, rs_method method, const char *p
     }
     if (!handler)
         return;
-    /* The set stays ours until the reply is built, even if a reload
-     * replaces it meanwhile: the reply never points into it. */
+    /* The set stays ours until the handler returns, even if a reload
+     * replaces it meanwhile: a reply never points into it, and a job
+     * keeps a reference of its own. */
     rs_model_set *set = rs_registry_acquire(srv->registry);
     if (!set || rs_model_set_count(set) == 0)
         rs_reply_error(r, 503, RS_ERR_NOT_READY, NULL, "no models are loaded yet");
     else
-        handler(srv, set, body, len, r);
+        handler(srv, set, body, len, r, job);
     rs_model_set_release(set);
 }
 

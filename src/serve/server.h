@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 
 #include "config.h"
+#include "engine.h"
 #include "metrics.h"
 #include "registry.h"
 
@@ -18,6 +19,7 @@ typedef struct rs_server {
     rs_serve_config cfg;
     rs_registry *registry;
     rs_metrics *metrics;
+    rs_engine *engine;   /* runs every model's computation (engine.h) */
     atomic_int draining; /* set by SIGTERM/SIGINT: /readyz 503, replies close the connection */
 } rs_server;
 
