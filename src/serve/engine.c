@@ -62,6 +62,11 @@ int rs_job_is_done(rs_job *job)
     return done;
 }
 
+int rs_job_has_news_locked(const rs_job *job, const rs_stream_cursor *cur)
+{
+    return job->done || job->samples_done > cur->sample || job->current > cur->token;
+}
+
 /* ---- lanes --------------------------------------------------------------- */
 
 /* A generator row: one sequence of one job. */

@@ -70,6 +70,12 @@ typedef struct rs_job_sample {
     int finished; /* 1 when it ended with <eos> */
 } rs_job_sample;
 
+/* How far a stream has been sent: samples before `sample` are complete,
+ * and `token` tokens of samples[sample] have been sent. */
+typedef struct rs_stream_cursor {
+    int sample, token;
+} rs_stream_cursor;
+
 struct rs_job {
     /* ---- set by the creator before rs_engine_submit -------------------- */
     rs_job_kind kind;
@@ -97,6 +103,10 @@ struct rs_job {
     void *ctx; /* the notify callback's (the HTTP request) */
     /* builds the reply from the results, on an HTTP thread */
     void (*finish)(rs_job *job, rs_reply *r);
+    /* streaming (when stream is set): appends the events for what is new
+     * since *cur to *chunk (malloc'd, *len bytes; NULL and 0 when nothing
+     * is new), moves *cur, and returns 1 once the final event is in */
+    int (*stream_chunk)(rs_job *job, rs_stream_cursor *cur, char **chunk, size_t *len);
     /* frees what the creator put in (called with the last reference) */
     void (*cleanup)(rs_job *job);
     void *user; /* the creator's (e.g. the parsed request) */
@@ -124,6 +134,9 @@ void rs_job_unref(rs_job *job);
 void rs_job_cancel(rs_job *job);
 /* 1 when the job is done (under its lock). */
 int rs_job_is_done(rs_job *job);
+/* 1 when the job has progress that cur has not seen; the caller holds
+ * job->lock. */
+int rs_job_has_news_locked(const rs_job *job, const rs_stream_cursor *cur);
 
 /* ---- the engine -------------------------------------------------------- */
 

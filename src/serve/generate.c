@@ -2,6 +2,9 @@
  * generate.c — POST /generate: n texts from a generator, each starting
  * with the prefix, sampled with temperature / top_k / top_p.
  *
+ * With "stream": true the reply is a text/event-stream of the tokens as
+ * the engine makes them (stream_generate, at the end of this file).
+ *
  * A request's randomness is one rs_rng seeded with its "seed", or with a
  * seed drawn for it and returned in the reply, so any answer can be
  * replayed.  The order in which the stream is consumed (per sample: the
@@ -53,6 +56,7 @@ typedef struct gen_args {
     double temperature, top_p;
     uint64_t seed;
     int seed_given;
+    int stream;
 } gen_args;
 
 static int read_args(const rs_server *srv, const cJSON *req, const rs_model *m, gen_args *a,
@@ -93,6 +97,10 @@ static int read_args(const rs_server *srv, const cJSON *req, const rs_model *m, 
         a->seed_given = 1;
     }
 
+    a->stream = 0;
+    if (rs_field_bool(req, "stream", &a->stream, r) == RS_FIELD_BAD)
+        return -1;
+
     /* absent: each sample draws one (see rs_handle_generate) */
     a->category = rs_request_category(m, req, 0, r);
     return a->category == -2 ? -1 : 0;
@@ -106,6 +114,7 @@ typedef struct gen_buffers {
 } gen_buffers;
 
 static void finish_generate(rs_job *job, rs_reply *r);
+static int stream_generate(rs_job *job, rs_stream_cursor *cur, char **chunk, size_t *len);
 
 void rs_handle_generate(const rs_server *srv, rs_model_set *set, const char *body, size_t len,
                         rs_reply *r, rs_job **out_job)
@@ -179,6 +188,8 @@ void rs_handle_generate(const rs_server *srv, rs_model_set *set, const char *bod
     job->n_samples = a.n;
     job->samples = b.samples;
     job->finish = finish_generate;
+    job->stream = a.stream;
+    job->stream_chunk = stream_generate;
     *out_job = job;
     return;
 fail:
@@ -232,4 +243,125 @@ static void finish_generate(rs_job *job, rs_reply *r)
         cJSON_AddItemToArray(samples, sample);
     }
     rs_reply_json(r, 200, out);
+}
+
+/* ---- streaming (text/event-stream) -------------------------------------- */
+
+/* A growing chunk of events. */
+typedef struct events {
+    char *s;
+    size_t len, cap;
+    int failed;
+} events;
+
+/* Appends `data: <json>\n\n` and deletes json. */
+static void add_event(events *e, cJSON *json)
+{
+    char *text = json ? cJSON_PrintUnformatted(json) : NULL;
+    cJSON_Delete(json);
+    if (!text) {
+        e->failed = 1;
+        return;
+    }
+    size_t n = strlen(text), need = e->len + n + 9;
+    if (need > e->cap) {
+        size_t cap = e->cap ? e->cap : 256;
+        while (cap < need)
+            cap *= 2;
+        char *grown = realloc(e->s, cap);
+        if (!grown) {
+            free(text);
+            e->failed = 1;
+            return;
+        }
+        e->s = grown;
+        e->cap = cap;
+    }
+    e->len += (size_t)sprintf(e->s + e->len, "data: %s\n\n", text);
+    free(text);
+}
+
+/* {"index":i,"text":"…"} for tokens[from, to) of sample i. */
+static void add_text(events *e, const rs_model *m, int i, const int32_t *tokens, int from, int to)
+{
+    if (to <= from)
+        return;
+    char *text = tokens_text(m, tokens + from, to - from);
+    cJSON *ev = text ? cJSON_CreateObject() : NULL;
+    cJSON_AddNumberToObject(ev, "index", i);
+    cJSON_AddStringToObject(ev, "text", text);
+    free(text);
+    add_event(e, ev);
+}
+
+/*
+ * The events of DESIGN.md's streaming /generate, for what the engine made
+ * since *cur: the new text of each sample as it grows ({"index","text"}),
+ * at each sample's end {"index","finish_reason","log_prob","tokens"[,
+ * "category"]}, and last {"done":true,"model","seed","finish_reason",
+ * "tokens","samples"}, or an {"error":…} event if the job could not end.
+ * The concatenated texts of a sample are its "text" in the plain reply.
+ */
+static int stream_generate(rs_job *job, rs_stream_cursor *cur, char **chunk, size_t *len)
+{
+    rs_model_job *mj = rs_model_job_of(job);
+    const rs_model *m = mj->model;
+    pthread_mutex_lock(&job->lock);
+    int samples_done = job->samples_done, current = job->current, done = job->done;
+    pthread_mutex_unlock(&job->lock);
+    events e = {0};
+    /* finished samples: the rest of their text, then their end */
+    for (; cur->sample < samples_done; cur->sample++, cur->token = 0) {
+        const rs_job_sample *s = &job->samples[cur->sample];
+        add_text(&e, m, cur->sample, s->tokens, cur->token, s->n_tokens);
+        cJSON *ev = cJSON_CreateObject();
+        cJSON_AddNumberToObject(ev, "index", cur->sample);
+        cJSON_AddStringToObject(ev, "finish_reason", s->finished ? "eos" : "length");
+        rs_json_add_real(ev, "log_prob", s->log_prob);
+        cJSON_AddNumberToObject(ev, "tokens", s->n_tokens);
+        if (s->category >= 0)
+            cJSON_AddStringToObject(ev, "category", rs_model_category(m, s->category));
+        add_event(&e, ev);
+    }
+    /* the sample running now */
+    if (!done && cur->sample < job->n_samples && current > cur->token) {
+        add_text(&e, m, cur->sample, job->samples[cur->sample].tokens, cur->token, current);
+        cur->token = current;
+    }
+    int over = 0;
+    if (done) {
+        over = 1;
+        rs_reply err;
+        rs_reply_init(&err);
+        if (rs_model_job_failed(job, samples_done == job->n_samples, &err)) {
+            /* the error object as the final event */
+            cJSON *body = cJSON_ParseWithLength(err.body, err.len);
+            add_event(&e, body);
+        } else {
+            int total = 0;
+            for (int i = 0; i < job->n_samples; i++)
+                total += job->samples[i].n_tokens;
+            const rs_job_sample *last = &job->samples[job->n_samples - 1];
+            cJSON *ev = cJSON_CreateObject();
+            cJSON_AddBoolToObject(ev, "done", 1);
+            cJSON_AddStringToObject(ev, "model", rs_model_name(m));
+            char seed_text[24];
+            snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)mj->seed);
+            cJSON_AddRawToObject(ev, "seed", seed_text);
+            cJSON_AddStringToObject(ev, "finish_reason", last->finished ? "eos" : "length");
+            cJSON_AddNumberToObject(ev, "tokens", total);
+            cJSON_AddNumberToObject(ev, "samples", job->n_samples);
+            add_event(&e, ev);
+        }
+        rs_reply_free(&err);
+    }
+    if (e.failed) { /* out of memory: end the stream rather than send half an event */
+        free(e.s);
+        *chunk = NULL;
+        *len = 0;
+        return 1;
+    }
+    *chunk = e.s;
+    *len = e.len;
+    return over;
 }

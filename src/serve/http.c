@@ -27,6 +27,7 @@
  */
 #include "http.h"
 
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -71,6 +72,12 @@ typedef struct request {
     struct MHD_Connection *conn;
     rs_job *job;   /* handed to the engine, or NULL */
     int suspended; /* under job->lock */
+    /* streaming replies */
+    MHD_socket fd;           /* the connection's socket, to notice a client that left */
+    rs_stream_cursor cursor; /* what has been formatted */
+    char *chunk;             /* formatted events not yet handed to MHD */
+    size_t chunk_len, chunk_sent;
+    int stream_over; /* the final event is in chunk */
     size_t reply_bytes;
     char model[256];
 } request;
@@ -154,6 +161,80 @@ static enum MHD_Result queue_reply(rs_server *srv, struct MHD_Connection *c, req
     return ok;
 }
 
+/* 1 when the client has closed its end (a read would return 0 bytes or
+ * fail): its stream is over, and so is the work for it. */
+static int client_gone(MHD_socket fd)
+{
+    if (fd == MHD_INVALID_SOCKET)
+        return 0;
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/*
+ * MHD's content reader for a streamed reply (chunked text/event-stream):
+ * hands over formatted events; when there are none, formats what the
+ * engine has made since; when it has made nothing new, suspends the
+ * connection until the engine's next notification, which resumes it (MHD
+ * calls this again then).  A client that has gone away ends the reply
+ * with an error, which closes the connection and, in on_completed,
+ * cancels the job: the engine drops its row at its next iteration.
+ */
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    request *q = cls;
+    rs_job *job = q->job;
+    for (;;) {
+        if (q->chunk_sent < q->chunk_len) {
+            size_t n = q->chunk_len - q->chunk_sent < max ? q->chunk_len - q->chunk_sent : max;
+            memcpy(buf, q->chunk + q->chunk_sent, n);
+            q->chunk_sent += n;
+            q->reply_bytes += n;
+            return (ssize_t)n;
+        }
+        free(q->chunk);
+        q->chunk = NULL;
+        q->chunk_len = q->chunk_sent = 0;
+        if (q->stream_over)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        q->stream_over = job->stream_chunk(job, &q->cursor, &q->chunk, &q->chunk_len);
+        if (q->chunk_len > 0 || q->stream_over)
+            continue;
+        if (client_gone(q->fd))
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        pthread_mutex_lock(&job->lock);
+        if (!rs_job_has_news_locked(job, &q->cursor)) {
+            q->suspended = 1;
+            MHD_suspend_connection(q->conn);
+            pthread_mutex_unlock(&job->lock);
+            return 0; /* MHD calls again once resumed */
+        }
+        pthread_mutex_unlock(&job->lock);
+    }
+}
+
+/* Queues the 200 text/event-stream reply of a streaming job. */
+static enum MHD_Result queue_stream(rs_server *srv, struct MHD_Connection *c, request *q)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_reader, q, NULL);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    if (atomic_load(&srv->draining))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    if (ok == MHD_YES) {
+        q->status = MHD_HTTP_OK;
+        snprintf(q->model, sizeof q->model, "%s", rs_model_name(rs_model_job_of(q->job)->model));
+    }
+    return ok;
+}
+
 /* The engine's notification (engine thread): resume the connection if it
  * waits, so that its worker calls on_request again. */
 static void on_job_event(rs_job *job)
@@ -223,6 +304,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 r.retry_after = 1;
             } else {
                 q->job = job;
+                const union MHD_ConnectionInfo *info =
+                    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+                q->fd = info ? info->connect_fd : MHD_INVALID_SOCKET;
+                if (job->stream)
+                    return queue_stream(srv, c, q);
             }
         }
     }
@@ -278,6 +364,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         rs_job_cancel(q->job); /* nothing if it is done */
         rs_job_unref(q->job);
     }
+    free(q->chunk);
     free(q->body);
     free(q);
 }

@@ -129,6 +129,19 @@ int rs_field_int(const cJSON *obj, const char *key, long long lo, long long hi, 
     return RS_FIELD_OK;
 }
 
+int rs_field_bool(const cJSON *obj, const char *key, int *out, rs_reply *r)
+{
+    const cJSON *item = rs_field_get(obj, key);
+    if (!item)
+        return RS_FIELD_ABSENT;
+    if (!cJSON_IsBool(item)) {
+        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, key, "%s must be true or false", key);
+        return RS_FIELD_BAD;
+    }
+    *out = cJSON_IsTrue(item) ? 1 : 0;
+    return RS_FIELD_OK;
+}
+
 int rs_field_number(const cJSON *obj, const char *key, double lo, double hi, int lo_open,
                     double *out, rs_reply *r)
 {

@@ -38,6 +38,8 @@ int rs_field_string(const cJSON *obj, const char *key, const char **out, size_t 
 /* An integral number in [lo, hi]. */
 int rs_field_int(const cJSON *obj, const char *key, long long lo, long long hi, long long *out,
                  rs_reply *r);
+/* true or false (1 or 0). */
+int rs_field_bool(const cJSON *obj, const char *key, int *out, rs_reply *r);
 /* A finite number in [lo, hi], or (lo, hi] when lo_open. */
 int rs_field_number(const cJSON *obj, const char *key, double lo, double hi, int lo_open,
                     double *out, rs_reply *r);
