@@ -3,11 +3,15 @@
 # test suite twice: in a release build, and in a clang build with
 # AddressSanitizer and UndefinedBehaviorSanitizer; then the daemon's http
 # and grad suites once more under ThreadSanitizer; then the deployment files' checks
-# (scripts/validate-deploy.sh) and the container image's end-to-end test
-# (scripts/container-test.sh, podman; set RNNSERVE_SKIP_CONTAINER=1 to leave
-# it out on a machine without root).  Exits non-zero if anything fails; the
-# last line is "tests: N passed, N failed", every check of the two scripts
-# counted as one test.
+# (scripts/validate-deploy.sh), the container image's end-to-end test
+# (scripts/container-test.sh, podman) and scripts/newcomer-test.sh
+# (scripts/serve.sh run in a clean Debian 12 container, which must install,
+# build and serve with nothing but what it installs itself; about a minute);
+# set RNNSERVE_SKIP_CONTAINER=1 to leave the two podman checks out on a
+# machine without root.  A `build` that scripts/serve.sh configured (tests
+# off) is switched to tests on and warnings as errors.  Exits non-zero if
+# anything fails; the last line is "tests: N passed, N failed", every check
+# of the three scripts counted as one test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,8 +41,14 @@ PY
 rm -f build-summary.txt
 status=0
 
-# release build, warnings are errors
-if [ ! -d build ]; then meson setup build -Dwerror=true --buildtype=release; fi
+# release build, warnings are errors; a `build` that scripts/serve.sh set up
+# first (tests off, warnings allowed) is switched to tests on and -Werror
+# (coredata.dat: meson's record of a configured build directory)
+if [ -f build/meson-private/coredata.dat ]; then
+  meson configure build -Dtests=true -Dwerror=true
+else
+  meson setup build -Dwerror=true --buildtype=release
+fi
 meson compile -C build
 run_suites build release || status=1
 
@@ -78,8 +88,10 @@ script_counts() { # label, script: counts its PASS/FAIL lines
 script_counts "deployment files" ./scripts/validate-deploy.sh || status=1
 if [ "${RNNSERVE_SKIP_CONTAINER:-0}" = 1 ]; then
   echo "container image: skipped (RNNSERVE_SKIP_CONTAINER=1)"
+  echo "newcomer serve path: skipped (RNNSERVE_SKIP_CONTAINER=1)"
 else
   script_counts "container image" ./scripts/container-test.sh || status=1
+  script_counts "newcomer serve path" ./scripts/newcomer-test.sh || status=1
 fi
 
 read -r ok fail < <(awk '{o+=$1; f+=$2} END {print o, f}' build-summary.txt)
