@@ -207,6 +207,8 @@ struct rs_engine {
 /* Marks job done (cancelled or complete) and schedules its notification. */
 static void finish_job(rs_engine *e, rs_job *job, int cancelled)
 {
+    if (cancelled)
+        atomic_store(&job->cancelled, 1);
     pthread_mutex_lock(&job->lock);
     job->done = 1;
     pthread_mutex_unlock(&job->lock);

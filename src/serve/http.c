@@ -156,7 +156,8 @@ static enum MHD_Result queue_reply(rs_server *srv, struct MHD_Connection *c, req
     if (ok == MHD_YES) {
         q->status = r->status;
         q->reply_bytes = r->len;
-        snprintf(q->model, sizeof q->model, "%s", r->model);
+        if (r->model[0]) /* a reply built from a job leaves the model named at dispatch */
+            snprintf(q->model, sizeof q->model, "%s", r->model);
     }
     return ok;
 }

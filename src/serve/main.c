@@ -175,9 +175,14 @@ static void drain(rs_server *srv, rs_http *http, int fd)
     rs_log_int(&l, "requests_in_flight", busy);
     rs_log_int(&l, "connections_open", open);
     rs_log_end(&l);
-    /* jobs still in the engine (the time-out ran out) are cancelled and
-     * their connections resumed, as MHD_stop_daemon requires */
+    /* Jobs still in the engine (the time-out ran out) are cancelled and
+     * their connections resumed, as MHD_stop_daemon requires; the workers
+     * get a moment (at most 1 s, less when hurried) to send those answers
+     * (503, or a stream's error event) before the connections close. */
     rs_engine_stop(srv->engine);
+    double answered_by = now_s() + (hurry ? 0.1 : 1.0);
+    while (rs_metrics_in_flight_now(srv->metrics) > 0 && now_s() < answered_by)
+        next_signal(fd, 5);
     rs_http_stop(http);
 }
 
