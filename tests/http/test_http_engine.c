@@ -174,7 +174,8 @@ static void check_stream_matches_plain(const char *body_json)
         ASSERT_TRUE(ev != NULL && !done); /* nothing after the final event */
         if (!ev)
             continue;
-        int index = (int)jnum(ev, "index");
+        double at = jnum(ev, "index"); /* NAN for the final event */
+        int index = isfinite(at) ? (int)at : -1;
         if (jstr(ev, "text") && index >= 0 && index < 64) {
             strncat(texts[index], jstr(ev, "text"), sizeof texts[index] - strlen(texts[index]) - 1);
         } else if (jstr(ev, "finish_reason") && !jget(ev, "done")) {
@@ -357,8 +358,7 @@ static void *long_request(void *arg)
 {
     long_call *c = arg;
     char body[sizeof long_job];
-    make_long_job(0);
-    memcpy(body, long_job, sizeof body);
+    memcpy(body, long_job, sizeof body); /* made before the threads start */
     if (c->stream)
         strcpy(body + strlen(body) - 1, ",\"stream\":true}");
     request(c->d, "POST", "/generate", body, &c->r);
@@ -372,6 +372,7 @@ static void a_stop_answers_the_work_in_flight(void)
                            "0",       NULL};
     if (start_ready(&d, flags) != 0)
         return;
+    make_long_job(0);
     long_call calls[2] = {{.d = &d, .stream = 1}, {.d = &d, .stream = 0}};
     pthread_t t[2];
     for (int i = 0; i < 2; i++)
