@@ -59,7 +59,6 @@ typedef struct rs_stepper rs_stepper;
 /* Scratch and states for max_rows sequences.  NULL on allocation failure. */
 rs_stepper *rs_stepper_create(const rs_infer_model *im, int max_rows);
 void rs_stepper_destroy(rs_stepper *st);
-int rs_stepper_max_rows(const rs_stepper *st);
 /* Row `row` starts a sequence: zero state, the category every step of it
  * will see (-1 if none). */
 void rs_stepper_reset(rs_stepper *st, int row, int category);

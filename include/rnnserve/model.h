@@ -71,7 +71,6 @@ int rs_model_token_id(const rs_model *m, const char *s, size_t len);
 int rs_model_pad_id(const rs_model *m);
 int rs_model_bos_id(const rs_model *m);
 int rs_model_eos_id(const rs_model *m);
-int rs_model_unk_id(const rs_model *m);
 /* All four, as generation and scoring take them.  A generator's file is
  * refused at load unless it has <bos> and <eos>, so for a loaded generator
  * .bos and .eos are always valid. */

@@ -428,7 +428,6 @@ const char *rs_model_token(const rs_model *m, int id)
 int rs_model_pad_id(const rs_model *m) { return m->pad_id; }
 int rs_model_bos_id(const rs_model *m) { return m->bos_id; }
 int rs_model_eos_id(const rs_model *m) { return m->eos_id; }
-int rs_model_unk_id(const rs_model *m) { return m->unk_id; }
 static cJSON *string_array(const rs_model *m, int n, const char *(*get)(const rs_model *, int))
 {
     cJSON *arr = cJSON_CreateArray();

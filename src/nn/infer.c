@@ -237,8 +237,6 @@ void rs_stepper_destroy(rs_stepper *st)
     free(st);
 }
 
-int rs_stepper_max_rows(const rs_stepper *st) { return st->R; }
-
 void rs_stepper_reset(rs_stepper *st, int row, int category)
 {
     size_t H = (size_t)st->im->cfg.hidden_size;

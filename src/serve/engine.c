@@ -54,14 +54,6 @@ void rs_job_unref(rs_job *job)
 
 void rs_job_cancel(rs_job *job) { atomic_store(&job->cancelled, 1); }
 
-int rs_job_is_done(rs_job *job)
-{
-    pthread_mutex_lock(&job->lock);
-    int done = job->done;
-    pthread_mutex_unlock(&job->lock);
-    return done;
-}
-
 int rs_job_has_news_locked(const rs_job *job, const rs_stream_cursor *cur)
 {
     return job->done || job->samples_done > cur->sample || job->current > cur->token;
@@ -153,6 +145,8 @@ void rs_lane_destroy(rs_lane *lane)
     rs_infer_model_destroy(lane->im);
     free(lane);
 }
+
+size_t rs_lane_weight_bytes(const rs_lane *lane) { return rs_infer_model_bytes(lane->im); }
 
 static void push(queue *q, rs_job *job)
 {

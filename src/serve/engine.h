@@ -56,6 +56,8 @@ typedef struct rs_lane_limits {
  * outlive the lane. */
 rs_lane *rs_lane_create(const rs_model *m, const rs_lane_limits *lim);
 void rs_lane_destroy(rs_lane *lane);
+/* Bytes of the lane's prepared weights (packed copies and tables). */
+size_t rs_lane_weight_bytes(const rs_lane *lane);
 
 /* ---- jobs ---------------------------------------------------------------- */
 
@@ -132,8 +134,6 @@ void rs_job_ref(rs_job *job);
 void rs_job_unref(rs_job *job);
 /* Asks the engine to stop the job at its next iteration (idempotent). */
 void rs_job_cancel(rs_job *job);
-/* 1 when the job is done (under its lock). */
-int rs_job_is_done(rs_job *job);
 /* 1 when the job has progress that cur has not seen; the caller holds
  * job->lock. */
 int rs_job_has_news_locked(const rs_job *job, const rs_stream_cursor *cur);

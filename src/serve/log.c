@@ -14,16 +14,6 @@ static atomic_int threshold = RS_LOG_INFO;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
-int rs_log_level_from_name(const char *name, rs_log_level *out)
-{
-    for (int i = 0; i < 4; i++)
-        if (strcmp(name, level_names[i]) == 0) {
-            *out = (rs_log_level)i;
-            return 0;
-        }
-    return -1;
-}
-
 const char *rs_log_level_name(rs_log_level level)
 {
     return (unsigned)level < 4 ? level_names[level] : "info";

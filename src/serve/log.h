@@ -15,8 +15,6 @@
 
 typedef enum { RS_LOG_ERROR = 0, RS_LOG_WARN = 1, RS_LOG_INFO = 2, RS_LOG_DEBUG = 3 } rs_log_level;
 
-/* "error" | "warn" | "info" | "debug" → 0 and *out, else -1. */
-int rs_log_level_from_name(const char *name, rs_log_level *out);
 const char *rs_log_level_name(rs_log_level level);
 
 /* The process-wide threshold, set once at start-up (the one piece of

@@ -133,6 +133,8 @@ static int reload(rs_server *srv, int at_start)
         rs_log_str(&d, "path", rs_model_path(m));
         rs_log_str(&d, "task", rs_task_name(rs_model_config(m)->task));
         rs_log_int(&d, "parameters", (long long)rs_param_count(rs_model_config(m)));
+        rs_log_int(&d, "prepared_bytes",
+                   (long long)rs_lane_weight_bytes(rs_model_set_lane(set, i)));
         rs_log_end(&d);
     }
     rs_model_set_release(set);
