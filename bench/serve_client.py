@@ -18,11 +18,24 @@ server, and the output lengths it reports.  Standard library only.
       POST BODY to URL/generate N times, one after the other; prints
       "MEAN_CHARS FINISHED_SHARE" of samples[0] (characters of "text",
       prefix included; share that ended with <eos> before max_length).
+  serve_client.py ttft URL BODY N
+      POST BODY (a /generate request with "stream": true) N times, one
+      after the other on one keep-alive connection, and measures the time
+      from the request's first byte sent to the first `data:` event
+      received and to the end of the stream.  Prints "P50_MS P99_MS
+      TOTAL_P50_MS" of the time to the first event and the p50 of the whole.
+  serve_client.py metrics URL
+      Prints the engine's batch counters of URL/metrics as
+      "STEPS STEP_ROWS BATCHES BATCH_ROWS" (rnnserve_engine_batch_rows
+      count and sum, kind step and classify); 0s for a server without them.
 """
 
+import http.client
 import json
 import sys
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 
@@ -103,9 +116,66 @@ def lengths(url, body, n):
     print("%.2f %.2f" % (chars / n, finished / n))
 
 
+def percentile(values, q):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
+
+
+def ttft(url, body, n):
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.connect()
+    firsts, totals = [], []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        conn.request("POST", "/generate", body=body.encode("utf-8"),
+                     headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        if r.status != 200 or not r.getheader("Content-Type", "").startswith("text/event-stream"):
+            sys.exit("%s: HTTP %d, %s: %s" % (url, r.status, r.getheader("Content-Type"),
+                                              r.read()[:300]))
+        first = None
+        seen = b""
+        while True:
+            chunk = r.read1(65536)
+            if not chunk:
+                break
+            seen += chunk
+            if first is None and b"data: " in seen:
+                first = time.perf_counter()
+        totals.append(time.perf_counter() - t0)
+        if first is None or b'"done":true' not in seen:
+            sys.exit("%s: a stream without events or without its done event: %r"
+                     % (url, seen[-300:]))
+        firsts.append(first - t0)
+    print("%.3f %.3f %.3f" % (percentile(firsts, 0.5) * 1e3, percentile(firsts, 0.99) * 1e3,
+                              percentile(totals, 0.5) * 1e3))
+
+
+def metrics(url):
+    try:
+        with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
+            text = r.read().decode("utf-8")
+    except (urllib.error.URLError, OSError):
+        text = ""
+    v = {}
+    for line in text.splitlines():
+        for kind in ("step", "classify"):
+            for what in ("count", "sum"):
+                key = 'rnnserve_engine_batch_rows_%s{kind="%s"}' % (what, kind)
+                if line.startswith(key + " "):
+                    v[(kind, what)] = int(float(line.split()[1]))
+    print("%d %d %d %d" % (v.get(("step", "count"), 0), v.get(("step", "sum"), 0),
+                           v.get(("classify", "count"), 0), v.get(("classify", "sum"), 0)))
+
+
 def main():
     a = sys.argv[1:]
-    if len(a) == 4 and a[0] == "lengths":
+    if len(a) == 4 and a[0] == "ttft":
+        ttft(a[1], a[2], int(a[3]))
+    elif len(a) == 2 and a[0] == "metrics":
+        metrics(a[1])
+    elif len(a) == 4 and a[0] == "lengths":
         lengths(a[1], a[2], int(a[3]))
     elif len(a) == 5 and a[0] == "check":
         check(*a[1:])

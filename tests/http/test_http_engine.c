@@ -10,7 +10,9 @@
  *   - a client that closes a stream stops its work (counted in /metrics);
  *   - a full queue answers 503 with Retry-After at once;
  *   - a stop with work in flight answers it (503, or an error event for a
- *     stream) and exits 0.
+ *     stream) and exits 0;
+ *   - a reload (SIGHUP) lets work in flight finish on the model it started
+ *     with.
  *
  * Arguments and HTTP_ONLY: harness.h.
  */
@@ -24,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -397,12 +400,85 @@ static void a_stop_answers_the_work_in_flight(void)
     ASSERT_EQ(0, daemon_wait(&d, 10));
 }
 
+typedef struct generate_call {
+    const daemon_proc *d;
+    const char *body;
+    resp r;
+} generate_call;
+
+static void *generate_request(void *arg)
+{
+    generate_call *c = arg;
+    request(c->d, "POST", "/generate", c->body, &c->r);
+    return NULL;
+}
+
+static int reloads_are_at_least(const daemon_proc *d, long n)
+{
+    return metric(d, "rnnserve_reloads_total") >= (double)n;
+}
+
+/* A reload swaps the models under a job in flight: the job finishes on the
+ * model it started with (its answer equals the old model's), and the next
+ * request gets the new model. */
+static void a_reload_keeps_work_in_flight_on_its_model(void)
+{
+    char dir[512], src[512];
+    snprintf(dir, sizeof dir, "%s/swap", tmp_root);
+    mkdir(dir, 0755);
+    snprintf(src, sizeof src, "%s/gru_generator_l2.model.safetensors", golden_dir);
+    if (install_file(src, dir, "swap.safetensors", 0) != 0) {
+        TEST_FAIL_("cannot install %s", src);
+        return;
+    }
+    daemon_proc d;
+    int exited = 0;
+    if (daemon_start(&d, dir, long_flags, NULL, &exited) != 0 ||
+        !wait_for(readyz_is, &d, 200, 10.0)) {
+        TEST_FAIL_("daemon did not start (exit %d)", exited);
+        return;
+    }
+    /* the long job, plain: most of a second of work in a release build */
+    make_long_job(0);
+    char body[sizeof long_job];
+    snprintf(body, sizeof body, "%s", long_job);
+    resp before;
+    double t0 = now_s();
+    if (!POST_OK(&d, "/generate", body, &before)) {
+        resp_free(&before);
+        daemon_stop(&d);
+        return;
+    }
+    fprintf(stderr, "     the job alone took %.0f ms\n", (now_s() - t0) * 1000);
+    generate_call call = {.d = &d, .body = body};
+    pthread_t t;
+    pthread_create(&t, NULL, generate_request, &call);
+    ASSERT_TRUE(wait_for(pending_is, &d, 1, 5.0));
+    snprintf(src, sizeof src, "%s/lstm_generator_l2.model.safetensors", golden_dir);
+    ASSERT_EQ(0, install_file(src, dir, "swap.safetensors", 0));
+    kill(d.pid, SIGHUP);
+    ASSERT_TRUE(wait_for(reloads_are_at_least, &d, 1, 5.0));
+    ASSERT_EQ(1, metric(&d, "rnnserve_engine_pending")); /* still running across the reload */
+    pthread_join(t, NULL);
+    ASSERT_EQ(200, call.r.status);
+    ASSERT_TRUE(call.r.body && before.body && !strcmp(call.r.body, before.body));
+    /* the next request runs on the new model: different numbers */
+    resp after;
+    if (POST_OK(&d, "/generate", body, &after))
+        ASSERT_TRUE(strcmp(after.body, before.body) != 0);
+    resp_free(&after);
+    resp_free(&call.r);
+    resp_free(&before);
+    ASSERT_EQ(0, daemon_stop(&d));
+}
+
 static const http_scenario scenarios[] = {
     HTTP_SCENARIO(batched_answers_equal_answers_alone, HTTP_MAIN_DAEMON),
     HTTP_SCENARIO(stream_events_add_up_to_the_plain_reply, HTTP_MAIN_DAEMON),
     HTTP_SCENARIO(a_client_that_leaves_stops_its_stream, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(a_full_queue_answers_503_with_retry_after, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(a_stop_answers_the_work_in_flight, HTTP_OWN_DAEMON),
+    HTTP_SCENARIO(a_reload_keeps_work_in_flight_on_its_model, HTTP_OWN_DAEMON),
 };
 
 int main(int argc, char **argv)
