@@ -130,7 +130,19 @@ void rs_infer_model_destroy(rs_infer_model *im)
 const rs_config *rs_infer_model_config(const rs_infer_model *im) { return &im->cfg; }
 size_t rs_infer_model_bytes(const rs_infer_model *im) { return im->bytes; }
 
-/* One cell update of h (and c) in place from ax = W_ih x + b_ih and rh = W_hh h. */
+/* One cell update of h (and c) in place from ax = W_ih x + b_ih and rh = W_hh h.
+ * Compiled for AVX-512, AVX2 and the baseline, chosen at load by the
+ * processor (GCC's function multiversioning): a serving profile spent as
+ * much time here as in the products once those were batched.  The clones
+ * do the same float operations (no contraction into fma: ISO C mode), so
+ * they give the same numbers. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define RS_VECTOR_CLONES                                                                           \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define RS_VECTOR_CLONES
+#endif
+RS_VECTOR_CLONES
 static void cell_update(rs_cell cell, int H, const float *restrict ax, const float *restrict rh,
                         const float *restrict bias_hh, float *restrict h, float *restrict c)
 {
