@@ -281,22 +281,28 @@ static void add_event(events *e, cJSON *json)
     free(text);
 }
 
-/* {"index":i,"text":"…"} for tokens[from, to) of sample i. */
-static void add_text(events *e, const rs_model *m, int i, const int32_t *tokens, int from, int to)
+/* {"index":i,"text":"…"} for each of tokens[from, to) of sample i: one
+ * event per token, as DESIGN.md has it, also when several were made
+ * since the last send (the prefix, forced, comes as one event). */
+static void add_text(events *e, const rs_model *m, int i, const int32_t *tokens, int from, int to,
+                     int n_prefix)
 {
-    if (to <= from)
-        return;
-    char *text = tokens_text(m, tokens + from, to - from);
-    cJSON *ev = text ? cJSON_CreateObject() : NULL;
-    cJSON_AddNumberToObject(ev, "index", i);
-    cJSON_AddStringToObject(ev, "text", text);
-    free(text);
-    add_event(e, ev);
+    while (from < to) {
+        int upto = from < n_prefix ? (n_prefix < to ? n_prefix : to) : from + 1;
+        char *text = tokens_text(m, tokens + from, upto - from);
+        cJSON *ev = text ? cJSON_CreateObject() : NULL;
+        cJSON_AddNumberToObject(ev, "index", i);
+        cJSON_AddStringToObject(ev, "text", text);
+        free(text);
+        add_event(e, ev);
+        from = upto;
+    }
 }
 
 /*
  * The events of DESIGN.md's streaming /generate, for what the engine made
- * since *cur: the new text of each sample as it grows ({"index","text"}),
+ * since *cur: the new text of each sample as it grows ({"index","text"},
+ * the prefix first, then one event per sampled token),
  * at each sample's end {"index","finish_reason","log_prob","tokens"[,
  * "category"]}, and last {"done":true,"model","seed","finish_reason",
  * "tokens","samples"}, or an {"error":…} event if the job could not end.
@@ -313,7 +319,7 @@ static int stream_generate(rs_job *job, rs_stream_cursor *cur, char **chunk, siz
     /* finished samples: the rest of their text, then their end */
     for (; cur->sample < samples_done; cur->sample++, cur->token = 0) {
         const rs_job_sample *s = &job->samples[cur->sample];
-        add_text(&e, m, cur->sample, s->tokens, cur->token, s->n_tokens);
+        add_text(&e, m, cur->sample, s->tokens, cur->token, s->n_tokens, job->n_forced);
         cJSON *ev = cJSON_CreateObject();
         cJSON_AddNumberToObject(ev, "index", cur->sample);
         cJSON_AddStringToObject(ev, "finish_reason", s->finished ? "eos" : "length");
@@ -325,7 +331,8 @@ static int stream_generate(rs_job *job, rs_stream_cursor *cur, char **chunk, siz
     }
     /* the sample running now */
     if (!done && cur->sample < job->n_samples && current > cur->token) {
-        add_text(&e, m, cur->sample, job->samples[cur->sample].tokens, cur->token, current);
+        add_text(&e, m, cur->sample, job->samples[cur->sample].tokens, cur->token, current,
+                 job->n_forced);
         cur->token = current;
     }
     int over = 0;

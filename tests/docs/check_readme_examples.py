@@ -3,8 +3,9 @@
 
 Starts rnnserve on a free loopback port with the shipped models, runs every
 `$ curl ... localhost:8080...` line of README.md against it (port
-substituted), and compares the reply with the line printed under it in the
-README, byte for byte.  Prints one line per example and a summary; exits 1
+substituted), and compares the reply with the lines printed under it in the
+README (up to the next `$ ` line or the end of the code block: a streamed
+reply takes several), byte for byte.  Prints one line per example and a summary; exits 1
 if any differs (or the daemon does not start), so a change of model, number
 format or API that is not reflected in the README fails the tests.
 
@@ -63,7 +64,12 @@ def main():
             # the command, without a trailing shell comment
             words = shlex.split(line[2:], comments=True)
             words = [w.replace("localhost:8080", f"127.0.0.1:{port}") for w in words]
-            expected = lines[i + 1] if i + 1 < len(lines) else ""
+            block = []
+            for following in lines[i + 1:]:
+                if following.startswith("$ ") or following.startswith("```"):
+                    break
+                block.append(following)
+            expected = "\n".join(block).strip()
             got = subprocess.run(words, capture_output=True, text=True).stdout.strip()
             checked += 1
             if got == expected:
