@@ -107,13 +107,15 @@ static int reload(rs_server *srv, int at_start)
     double t0 = now_s();
     int n = rs_registry_load(srv->registry, err, sizeof err);
     if (n < 0) {
-        if (!at_start)
-            rs_metrics_reload(srv->metrics, 0);
         rs_log_line l;
         rs_log_begin(&l, RS_LOG_ERROR, at_start ? "load_failed" : "reload_failed");
         rs_log_str(&l, "msg", err);
         rs_log_str(&l, "models", srv->cfg.models);
         rs_log_end(&l);
+        /* counted after the line is out: a client that sees the count can
+         * read the reason */
+        if (!at_start)
+            rs_metrics_reload(srv->metrics, 0);
         return -1;
     }
     if (!at_start)
