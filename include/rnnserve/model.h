@@ -68,6 +68,9 @@ const char *rs_model_token(const rs_model *m, int id);
 /* Id of a token string of len bytes, or -1. */
 int rs_model_token_id(const rs_model *m, const char *s, size_t len);
 /* Special ids, -1 when the vocabulary lacks them. */
+/* The file's mapped pages may be dropped from memory (rs_st_release_pages):
+ * after the daemon has packed its own copy of the weights. */
+void rs_model_release_pages(const rs_model *m);
 int rs_model_pad_id(const rs_model *m);
 int rs_model_bos_id(const rs_model *m);
 int rs_model_eos_id(const rs_model *m);

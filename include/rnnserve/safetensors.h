@@ -43,6 +43,10 @@ int rs_st_open(const char *path, rs_st_file **out, char *err, size_t errlen);
 int rs_st_parse(const void *bytes, size_t len, const char *label, rs_st_file **out, char *err,
                 size_t errlen);
 void rs_st_close(rs_st_file *f);
+/* Tells the kernel that the mapped pages are not needed now (they stay
+ * valid and are read again from the file on the next access): for a
+ * reader that has copied what it reads often. */
+void rs_st_release_pages(rs_st_file *f);
 
 int rs_st_count(const rs_st_file *f);
 const rs_st_tensor *rs_st_at(const rs_st_file *f, int i);

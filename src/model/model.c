@@ -425,6 +425,8 @@ const char *rs_model_token(const rs_model *m, int id)
 {
     return id >= 0 && id < m->cfg.vocab_size ? m->vocab[id] : NULL;
 }
+void rs_model_release_pages(const rs_model *m) { rs_st_release_pages(m->file); }
+
 int rs_model_pad_id(const rs_model *m) { return m->pad_id; }
 int rs_model_bos_id(const rs_model *m) { return m->bos_id; }
 int rs_model_eos_id(const rs_model *m) { return m->eos_id; }

@@ -4,6 +4,8 @@
  * with cJSON's length-bounded parser (it is not NUL-terminated in the file).
  */
 #define _POSIX_C_SOURCE 200809L
+/* madvise(MADV_DONTNEED) is not POSIX (posix_madvise's DONTNEED is a no-op in glibc) */
+#define _DEFAULT_SOURCE
 #include "rnnserve/safetensors.h"
 
 #include <cjson/cJSON.h>
@@ -371,6 +373,12 @@ int rs_st_open(const char *path, rs_st_file **out, char *err, size_t errlen)
     }
     *out = f;
     return RS_OK;
+}
+
+void rs_st_release_pages(rs_st_file *f)
+{
+    if (f && f->map)
+        madvise(f->map, f->map_len, MADV_DONTNEED);
 }
 
 int rs_st_count(const rs_st_file *f) { return f->n_tensors; }

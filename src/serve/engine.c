@@ -18,6 +18,17 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* How long the idle engine waits awake for work before sleeping. */
+#define IDLE_SPIN_NS 200000u
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* ---- jobs ---------------------------------------------------------------- */
 
@@ -107,6 +118,9 @@ rs_lane *rs_lane_create(const rs_model *m, const rs_lane_limits *lim)
     lane->im = rs_infer_model_create(cfg, rs_model_params(m), 1);
     if (!lane->im)
         goto fail;
+    /* the packed copy is what steps read: the file's pages need not stay
+     * resident (the few read from it, biases, come back on demand) */
+    rs_model_release_pages(m);
     if (lane->classifier) {
         lane->cl_rows = lim->classifier_rows;
         lane->cl = rs_classifier_create(lane->im, lim->classifier_rows, lim->classifier_max_len);
@@ -190,8 +204,9 @@ struct rs_engine {
     int started;
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    int stop;      /* under lock */
-    rs_lane *busy; /* lanes with jobs (under lock; only the engine thread unlinks) */
+    int stop;            /* under lock */
+    rs_lane *busy;       /* lanes with jobs (under lock; only the engine thread unlinks) */
+    atomic_int has_work; /* set by submit: ends the idle spin without the lock */
     atomic_int pending;
     int limit;
     rs_metrics *metrics;
@@ -366,8 +381,20 @@ static void *engine_main(void *arg)
     rs_engine *e = arg;
     pthread_mutex_lock(&e->lock);
     for (;;) {
+        if (!e->busy && !e->stop) {
+            /* Idle: wait awake a little first.  At low load the next
+             * request comes within a client's round trip, and a thread
+             * woken from a futex wait costs tens of µs on a VM; a busy
+             * engine never gets here. */
+            pthread_mutex_unlock(&e->lock);
+            uint64_t until = now_ns() + IDLE_SPIN_NS;
+            while (!atomic_load(&e->has_work) && now_ns() < until)
+                ;
+            pthread_mutex_lock(&e->lock);
+        }
         while (!e->busy && !e->stop)
             pthread_cond_wait(&e->wake, &e->lock);
+        atomic_store(&e->has_work, 0);
         if (e->stop)
             break;
         for (rs_lane *l = e->busy; l; l = l->next_busy)
@@ -411,6 +438,7 @@ rs_engine *rs_engine_create(int queue_limit, rs_metrics *metrics)
     e->limit = queue_limit;
     e->metrics = metrics;
     atomic_init(&e->pending, 0);
+    atomic_init(&e->has_work, 0);
     if (pthread_mutex_init(&e->lock, NULL) != 0) {
         free(e);
         return NULL;
@@ -449,6 +477,7 @@ int rs_engine_submit(rs_engine *e, rs_job *job)
         lane->next_busy = e->busy;
         e->busy = lane;
     }
+    atomic_store(&e->has_work, 1);
     pthread_cond_signal(&e->wake);
     pthread_mutex_unlock(&e->lock);
     return 0;
