@@ -5,10 +5,11 @@
  *
  * rs_model_open maps the file read-only, checks that the metadata is
  * complete and consistent and that every tensor the configuration implies is
- * present with the right shape and dtype F32 (no extra tensors), and points
- * the parameters into the mapping.  An opened model is immutable: share it as
- * `const rs_model *` between threads; scratch state lives elsewhere
- * (infer.h).  rs_model_write writes a model atomically (temporary + rename).
+ * present with the right shape and dtype F32 (no extra tensors) and holds
+ * no NaN or infinity, and points the parameters into the mapping.  An
+ * opened model is immutable: share it as `const rs_model *` between
+ * threads; scratch state lives elsewhere (infer.h).  rs_model_write writes
+ * a model atomically (temporary + rename).
  */
 #ifndef RNNSERVE_MODEL_H
 #define RNNSERVE_MODEL_H

@@ -282,7 +282,51 @@ static int read_config(rs_model *m, char *err, size_t errlen)
     return index_vocab(m, err, errlen);
 }
 
-/* Every tensor the configuration implies, F32 with its shape; nothing else. */
+/*
+ * Index of the first of n little-endian F32 values at p that is NaN or
+ * ±infinity, or n.  A non-finite float has every exponent bit set; the test
+ * is on the bits, not a floating-point comparison, so that no compiler flag
+ * can fold it away (-ffinite-math-only lets GCC assume isnan() is false).  p
+ * need not be aligned.  One pass over the data: each block is OR-reduced
+ * (a loop GCC vectorises), and only a block found to hold a bad value is
+ * read again to find it.
+ */
+static size_t first_non_finite(const unsigned char *p, size_t n)
+{
+    enum { BLOCK = 4096 };
+    for (size_t start = 0; start < n; start += BLOCK) {
+        size_t end = n - start > BLOCK ? start + BLOCK : n;
+        uint32_t bad = 0;
+        for (size_t i = start; i < end; i++) {
+            uint32_t bits;
+            memcpy(&bits, p + 4 * i, sizeof bits);
+            /* exponent all ones ⇔ the add carries into bit 31 */
+            bad |= ((bits & 0x7f800000u) + 0x00800000u) & 0x80000000u;
+        }
+        if (!bad)
+            continue;
+        for (size_t i = start; i < end; i++) {
+            uint32_t bits;
+            memcpy(&bits, p + 4 * i, sizeof bits);
+            if ((bits & 0x7f800000u) == 0x7f800000u)
+                return i;
+        }
+    }
+    return n;
+}
+
+/* "NaN", "+inf" or "-inf" for the bits of a non-finite float. */
+static const char *non_finite_name(const unsigned char *p)
+{
+    uint32_t bits;
+    memcpy(&bits, p, sizeof bits);
+    if (bits & 0x007fffffu)
+        return "NaN";
+    return bits & 0x80000000u ? "-inf" : "+inf";
+}
+
+/* Every tensor the configuration implies, F32 with its shape and finite
+ * values; nothing else. */
 static int bind_tensors(rs_model *m, char *err, size_t errlen)
 {
     const char *path = rs_st_path(m->file);
@@ -318,6 +362,13 @@ static int bind_tensors(rs_model *m, char *err, size_t errlen)
                 snprintf(want, sizeof want, "(%zu)", d.shape[0]);
             snprintf(err, errlen, "%s: tensor '%s' has shape %s, expected %s", path, d.name, got,
                      want);
+            return RS_EFORMAT;
+        }
+        /* the math assumes finite weights (gate_math_args in meson.build) */
+        size_t bad = first_non_finite(t->data, t->numel);
+        if (bad < t->numel) {
+            snprintf(err, errlen, "%s: tensor '%s' holds %s at element %zu", path, d.name,
+                     non_finite_name((const unsigned char *)t->data + 4 * bad), bad);
             return RS_EFORMAT;
         }
         if ((uintptr_t)t->data % sizeof(float) != 0)

@@ -83,7 +83,8 @@ int rs_info_main(int argc, char **argv)
             print_list("categories", m, rs_model_category_count(m), rs_model_category);
         printf("%-14s %s\n", "normalize", rs_normalize_name(rs_model_normalize(m)));
         printf("%-14s %s\n", "training", training ? training : "(none)");
-        printf("%-14s ok: every tensor present, F32, with the shape the metadata implies\n",
+        printf("%-14s ok: every tensor present, F32, with the shape the metadata implies, every "
+               "value finite\n",
                "checks");
     }
     rs_model_close(m);

@@ -210,6 +210,24 @@ expect_refusal "sample from a classifier" "not a generator" sample --model "$wor
 expect_refusal "sample: temperature out of range" "--temperature must be between 0 and 5" sample --model "$work/g.safetensors" --temperature 9
 printf 'garbage' > "$work/garbage.safetensors"
 expect_refusal "a corrupt model file" "garbage.safetensors: truncated" info --model "$work/garbage.safetensors"
+# a weight that is not a finite number: every command that loads the model refuses it
+set_weight() { # model, copy, tensor, element, float32 bits
+  python3 - "$@" <<'PY'
+import json, struct, sys
+src, dst, tensor, element, bits = sys.argv[1:]
+b = bytearray(open(src, 'rb').read())
+n = struct.unpack('<Q', b[:8])[0]
+at = 8 + n + json.loads(b[8:8 + n])[tensor]['data_offsets'][0] + 4 * int(element)
+b[at:at + 4] = struct.pack('<I', int(bits, 16))
+open(dst, 'wb').write(b)
+PY
+}
+set_weight "$work/c.safetensors" "$work/nan.safetensors" rnn.weight_hh_l0 3 7fc00000
+set_weight "$work/g.safetensors" "$work/inf.safetensors" head.bias 2 ff800000
+expect_refusal "eval: a weight is NaN" "nan.safetensors: tensor 'rnn.weight_hh_l0' holds NaN at element 3" eval --model "$work/nan.safetensors" --data "$work/names.tsv"
+expect_refusal "info: a weight is NaN" "nan.safetensors: tensor 'rnn.weight_hh_l0' holds NaN at element 3" info --model "$work/nan.safetensors"
+expect_refusal "sample: a weight is -inf" "inf.safetensors: tensor 'head.bias' holds -inf at element 2" sample --model "$work/inf.safetensors"
+expect_refusal "a teacher holding NaN" "nan.safetensors: tensor 'rnn.weight_hh_l0' holds NaN at element 3" "${train[@]}" --data "$work/names.tsv" --teachers "$work/c.safetensors,$work/nan.safetensors"
 expect_refusal "unknown command" "unknown command" frobnicate
 expect_refusal "--distill without teachers" "--distill needs --teachers" "${train[@]}" --data "$work/names.tsv" --distill 0.5
 expect_refusal "a missing teacher" "nope.safetensors" "${train[@]}" --data "$work/names.tsv" --teachers "$work/c.safetensors,$work/nope.safetensors"

@@ -4,16 +4,19 @@
  * with.
  *
  * Each input goes through rs_model_parse (the whole validation of
- * rs_model_open, on memory).  When it is accepted, the model is used the way
- * the daemon uses it: encode a short text, and for a small model run the
- * classifier once, or step, generate and score as a generator.  Results are
- * checked only for being in range (weights may be NaN); a wrong number is not
- * a finding here, reading outside a buffer is.
+ * rs_model_open, on memory).  When it is accepted, every weight must be a
+ * finite number (the gate loops are compiled assuming so: gate_math_args in
+ * meson.build), and the model is used the way the daemon uses it: encode a
+ * short text, and for a small model run the classifier once, or step,
+ * generate and score as a generator.  Results are checked only for being in
+ * range (huge finite weights can still overflow to inf or NaN); a wrong
+ * number is not a finding here, reading outside a buffer is.
  *
  * Built with -Dfuzz=true (tests/fuzz/meson.build, scripts/fuzz.sh); the same
  * function is linked into tests/unit/test_model_corpus.c, which replays the
  * corpus and regressions/ in the normal suites.
  */
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -86,6 +89,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     const rs_config *cfg = rs_model_config(m);
     require(rs_model_path(m) != NULL && rs_model_name(m) != NULL);
+    rs_params params = *rs_model_params(m);
+    for (int i = 0; i < rs_tensor_count(cfg); i++) {
+        rs_tensor_desc d;
+        rs_tensor_describe(cfg, i, &d);
+        const float *w = *rs_params_slot(cfg, &params, i);
+        for (size_t j = 0; j < d.numel; j++)
+            require(isfinite(w[j]));
+    }
 
     /* ASCII, a folded accent, a character no small vocabulary has */
     static const char text[] = "abc\xc3\xa9z";

@@ -1,9 +1,10 @@
 /*
  * test_http_lifecycle.c — the daemon's life as a process: SIGHUP reloads
  * the folder under load without failing a request, a broken or truncated
- * file at reload keeps the old set serving, an empty folder is alive but
- * not ready until models arrive, a broken file or a missing folder at
- * start-up exits 1 naming it, --help lists every setting and bad flags
+ * file, or one whose weights hold a NaN, at reload keeps the old set
+ * serving, an empty folder is alive but not ready until models arrive, a
+ * broken file, a model holding an infinity or a missing folder at start-up
+ * exits 1 naming it, --help lists every setting and bad flags
  * exit 2, the environment sets limits and flags override it, and SIGTERM
  * under load stops taking connections, drains what is in flight and exits
  * 0.  The reload scenarios use main_d; the others start daemons of their
@@ -22,6 +23,35 @@
 
 #include "../test.h"
 #include "harness.h"
+#include "rnnserve/safetensors.h"
+
+/* Copies the golden model src into dir/name (through a temporary name and
+ * rename(), as install_file does) with element `element` of tensor `tensor`
+ * replaced by the float of the given bits; 0 or -1. */
+static int install_with_value(const char *src, const char *dir, const char *name,
+                              const char *tensor, size_t element, uint32_t bits)
+{
+    size_t len = 0;
+    char *data = read_file(src, &len), err[512];
+    rs_st_file *f = NULL;
+    int rc = -1;
+    if (data && rs_st_parse(data, len, src, &f, err, sizeof err) == 0) {
+        const rs_st_tensor *t = rs_st_find(f, tensor);
+        if (t && t->dtype == RS_DTYPE_F32 && element < t->numel) {
+            unsigned char *at =
+                (unsigned char *)data + ((const char *)t->data - data) + 4 * element;
+            for (int i = 0; i < 4; i++) /* little-endian, as the file is */
+                at[i] = (unsigned char)(bits >> (8 * i));
+            char tmp[512], dst[512];
+            snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+            snprintf(dst, sizeof dst, "%s/%s", dir, name);
+            rc = write_bytes(tmp, data, len) == 0 && rename(tmp, dst) == 0 ? 0 : -1;
+        }
+    }
+    rs_st_close(f);
+    free(data);
+    return rc;
+}
 
 /* ---- reload ---- */
 
@@ -110,6 +140,51 @@ static void broken_file_at_reload_keeps_the_old_set(void)
     ASSERT_EQ(failures + 2, metric(&main_d, "rnnserve_reload_failures_total"));
 }
 
+/* A model whose weights hold a NaN is refused at reload like a broken file:
+ * the reload failure is counted and logged with the file, the tensor, the
+ * element and the value, and the old set keeps serving the same answers. */
+static void non_finite_model_at_reload_keeps_the_old_set(void)
+{
+    double failures = metric(&main_d, "rnnserve_reload_failures_total");
+    double reloads = metric(&main_d, "rnnserve_reloads_total");
+    resp before_models, before_classify, r;
+    GET_OK(&main_d, "/v1/models", &before_models);
+    POST_OK(&main_d, "/classify", "{\"name\":\"abc\",\"top_k\":4}", &before_classify);
+
+    char src[512], path[512];
+    snprintf(src, sizeof src, "%s/gru_classifier_l1.model.safetensors", golden_dir);
+    ASSERT_EQ(0, install_with_value(src, main_dir, "nan-weights.safetensors", "rnn.weight_hh_l0",
+                                    100, 0x7fc00000u));
+    kill(main_d.pid, SIGHUP);
+    ASSERT_TRUE(wait_for(reload_failures_are, &main_d, (long)failures + 1, 10));
+    ASSERT_TRUE(log_contains(&main_d, "\"event\":\"reload_failed\"",
+                             "nan-weights.safetensors: tensor 'rnn.weight_hh_l0' holds NaN at "
+                             "element 100"));
+    ASSERT_EQ(failures + 1, metric(&main_d, "rnnserve_reload_failures_total"));
+    ASSERT_EQ(reloads, metric(&main_d, "rnnserve_reloads_total"));
+    ASSERT_EQ(4, metric(&main_d, "rnnserve_models_loaded"));
+    /* the old set, unchanged: the same list, the same answers */
+    if (GET_OK(&main_d, "/v1/models", &r))
+        ASSERT_STREQ(before_models.body, r.body);
+    resp_free(&r);
+    if (POST_OK(&main_d, "/classify", "{\"name\":\"abc\",\"top_k\":4}", &r))
+        ASSERT_STREQ(before_classify.body, r.body);
+    resp_free(&r);
+    EXPECT_ERROR(&main_d, "/classify", "{\"name\":\"abc\",\"model\":\"nan-weights\"}", 404,
+                 "not_found", "model", NULL);
+    ASSERT_TRUE(readyz_is(&main_d, 200));
+    resp_free(&before_models);
+    resp_free(&before_classify);
+
+    /* fixed: the next reload succeeds */
+    snprintf(path, sizeof path, "%s/nan-weights.safetensors", main_dir);
+    unlink(path);
+    kill(main_d.pid, SIGHUP);
+    ASSERT_TRUE(wait_for(reloads_are, &main_d, (long)reloads + 1, 10));
+    ASSERT_EQ(failures + 1, metric(&main_d, "rnnserve_reload_failures_total"));
+    ASSERT_TRUE(model_count_is(&main_d, 4));
+}
+
 /* ---- readiness and start-up ---- */
 
 static void empty_folder_is_not_ready_until_models_arrive(void)
@@ -169,6 +244,28 @@ static void broken_file_at_start_up_exits_with_its_name(void)
         missing = daemon_wait(&d, 10);
     ASSERT_TRUE(log_contains(&d, "\"event\":\"load_failed\"", "nonexistent-rnnserve-dir"));
     ASSERT_EQ(1, missing);
+}
+
+/* A model holding an infinity among its weights, next to a good one: the
+ * daemon does not start, and its log names the file, tensor and element. */
+static void non_finite_model_at_start_up_exits_with_its_name(void)
+{
+    char dir[256], src[512];
+    snprintf(dir, sizeof dir, "%s/non-finite-start", tmp_root);
+    mkdir(dir, 0755);
+    snprintf(src, sizeof src, "%s/gru_classifier_l1.model.safetensors", golden_dir);
+    ASSERT_EQ(0, install_file(src, dir, "a-good.safetensors", 0));
+    snprintf(src, sizeof src, "%s/lstm_generator_cond.model.safetensors", golden_dir);
+    ASSERT_EQ(0, install_with_value(src, dir, "b-inf.safetensors", "head.bias", 11, 0xff800000u));
+    daemon_proc d;
+    int exited = -1;
+    /* it may get as far as listening before the load fails */
+    if (daemon_start(&d, dir, NULL, NULL, &exited) == 0)
+        exited = daemon_wait(&d, 10);
+    ASSERT_EQ(1, exited);
+    ASSERT_TRUE(log_contains(&d, "\"event\":\"load_failed\"",
+                             "b-inf.safetensors: tensor 'head.bias' holds -inf at element 11"));
+    ASSERT_TRUE(!log_contains(&d, "\"event\":\"loaded\"", NULL));
 }
 
 static void help_lists_every_setting_and_bad_flags_exit_2(void)
@@ -364,8 +461,10 @@ static void sigterm_under_load_drains_and_exits_0(void)
 static const http_scenario scenarios[] = {
     HTTP_SCENARIO(reload_under_load_fails_no_request, HTTP_MAIN_DAEMON),
     HTTP_SCENARIO(broken_file_at_reload_keeps_the_old_set, HTTP_MAIN_DAEMON),
+    HTTP_SCENARIO(non_finite_model_at_reload_keeps_the_old_set, HTTP_MAIN_DAEMON),
     HTTP_SCENARIO(empty_folder_is_not_ready_until_models_arrive, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(broken_file_at_start_up_exits_with_its_name, HTTP_OWN_DAEMON),
+    HTTP_SCENARIO(non_finite_model_at_start_up_exits_with_its_name, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(help_lists_every_setting_and_bad_flags_exit_2, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(environment_sets_limits_and_flags_override_it, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(sigterm_under_load_drains_and_exits_0, HTTP_OWN_DAEMON),

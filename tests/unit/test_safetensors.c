@@ -7,7 +7,8 @@
  * Everything happens in a fresh directory under $TMPDIR (or /tmp), removed
  * at the end.  The corrupt files are made from a valid model written by
  * rs_model_write: its JSON header is edited with cJSON and the 8-byte length
- * fixed, or the bytes are cut by hand for the cases JSON cannot express.
+ * fixed, or the bytes are cut by hand for the cases JSON cannot express, or
+ * one weight of its data is overwritten with a NaN or an infinity.
  */
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -527,6 +528,28 @@ static int write_with_header(const char *path, const base_file *base, const char
     return rc;
 }
 
+/* Writes the base with element `element` of tensor `name` set to bits. */
+static int write_with_value(const char *path, const base_file *base, const char *name,
+                            size_t element, uint32_t bits)
+{
+    cJSON *offs = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(base->header, name), "data_offsets");
+    if (!cJSON_IsArray(offs))
+        return -1;
+    size_t at = base->data_start + (size_t)cJSON_GetArrayItem(offs, 0)->valuedouble + 4 * element;
+    if (at + 4 > base->data_start + (size_t)cJSON_GetArrayItem(offs, 1)->valuedouble)
+        return -1;
+    unsigned char *copy = malloc(base->len);
+    if (!copy)
+        return -1;
+    memcpy(copy, base->bytes, base->len);
+    for (int i = 0; i < 4; i++) /* little-endian, as the file is */
+        copy[at + (size_t)i] = (unsigned char)(bits >> (8 * i));
+    int rc = write_file(path, copy, base->len);
+    free(copy);
+    return rc;
+}
+
 static cJSON *meta_of(cJSON *root)
 {
     return cJSON_GetObjectItemCaseSensitive(root, "__metadata__");
@@ -636,6 +659,35 @@ static void edit_meta_number(cJSON *r, size_t *extra)
     cJSON_ReplaceItemInObjectCaseSensitive(meta_of(r), "num_layers", cJSON_CreateNumber(1));
 }
 
+/* cJSON prints a non-finite number as null: these two leave a marker number
+ * that the case's text substitution turns into 1e999 (which cJSON, and
+ * strtod, read as infinity). */
+static void edit_shape_marker(cJSON *r, size_t *extra)
+{
+    (void)extra;
+    set_array2(entry_of(r, "rnn.weight_hh_l0"), "shape", 16, 987654321);
+}
+
+static void edit_offsets_marker(cJSON *r, size_t *extra)
+{
+    (void)extra;
+    cJSON *e = entry_of(r, "head.bias");
+    cJSON *offs = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    set_array2(e, "data_offsets", 987654321, cJSON_GetArrayItem(offs, 1)->valuedouble);
+}
+
+static void edit_meta_int_inf(cJSON *r, size_t *extra)
+{
+    (void)extra;
+    cJSON_ReplaceItemInObjectCaseSensitive(meta_of(r), "hidden_size", cJSON_CreateString("1e999"));
+}
+
+static void edit_meta_int_nan(cJSON *r, size_t *extra)
+{
+    (void)extra;
+    cJSON_ReplaceItemInObjectCaseSensitive(meta_of(r), "embedding_dim", cJSON_CreateString("nan"));
+}
+
 static void edit_listed_twice(cJSON *r, size_t *extra)
 {
     (void)extra;
@@ -643,7 +695,9 @@ static void edit_listed_twice(cJSON *r, size_t *extra)
     cJSON_AddItemToObject(r, "head.bias", cJSON_Duplicate(entry_of(r, "head.bias"), 1));
 }
 
-typedef enum { RAW_SHORT, RAW_LENGTH, RAW_NOT_JSON, RAW_NOT_OBJECT, EDIT } corrupt_kind;
+/* EDIT: the header edited (then, if from is set, its text substituted);
+ * DATA: one F32 value of a tensor's data overwritten with other bits. */
+typedef enum { RAW_SHORT, RAW_LENGTH, RAW_NOT_JSON, RAW_NOT_OBJECT, EDIT, DATA } corrupt_kind;
 
 typedef struct corrupt_case {
     const char *name;
@@ -652,6 +706,20 @@ typedef struct corrupt_case {
     int container; /* 1: rs_st_open must refuse it too, with the same message */
     const char *needle;
 } corrupt_case;
+
+/* What some cases need besides an edit of the parsed header, by case name. */
+typedef struct case_detail {
+    const char *name;
+    const char *from, *to; /* EDIT: a substitution in the printed header */
+    const char *tensor;    /* DATA: the tensor, */
+    size_t element;        /* the element's index in it, */
+    uint32_t bits;         /* and the bits written there */
+} case_detail;
+
+#define NAN_BITS     0x7fc00000u /* the quiet NaN that 0.0f / 0.0f gives */
+#define NEG_NAN_BITS 0xff800001u /* a signalling NaN with the sign bit set */
+#define POS_INF_BITS 0x7f800000u
+#define NEG_INF_BITS 0xff800000u
 
 static const corrupt_case corrupt_cases[] = {
     {"short", RAW_SHORT, NULL, 1, "at least 8"},
@@ -672,11 +740,43 @@ static const corrupt_case corrupt_cases[] = {
     {"meta_not_string", EDIT, edit_meta_number, 1,
      "metadata value of 'num_layers' is not a string"},
     {"listed_twice", EDIT, edit_listed_twice, 1, "tensor 'head.bias' appears twice"},
+    /* numbers of the header that must be finite: cJSON reads 1e999 as inf */
+    {"shape_inf", EDIT, edit_shape_marker, 1, "tensor 'rnn.weight_hh_l0' has an invalid dimension"},
+    {"offsets_neg_inf", EDIT, edit_offsets_marker, 1,
+     "tensor 'head.bias' has no valid data_offsets"},
+    {"meta_int_inf", EDIT, edit_meta_int_inf, 0,
+     "metadata 'hidden_size' is \"1e999\", expected an integer"},
+    {"meta_int_nan", EDIT, edit_meta_int_nan, 0,
+     "metadata 'embedding_dim' is \"nan\", expected an integer"},
+    /* weights that are not finite numbers (the container itself is fine) */
+    {"nan_weight", DATA, NULL, 0, "tensor 'rnn.weight_hh_l0' holds NaN at element 37"},
+    {"neg_nan_bias", DATA, NULL, 0, "tensor 'rnn.bias_ih_l0' holds NaN at element 15"},
+    {"pos_inf_bias", DATA, NULL, 0, "tensor 'head.bias' holds +inf at element 2"},
+    {"neg_inf_embed", DATA, NULL, 0, "tensor 'embedding.weight' holds -inf at element 0"},
 };
+
+static const case_detail case_details[] = {
+    {.name = "shape_inf", .from = "987654321", .to = "1e999"},
+    {.name = "offsets_neg_inf", .from = "987654321", .to = "-1e999"},
+    {.name = "nan_weight", .tensor = "rnn.weight_hh_l0", .element = 37, .bits = NAN_BITS},
+    {.name = "neg_nan_bias", .tensor = "rnn.bias_ih_l0", .element = 15, .bits = NEG_NAN_BITS},
+    {.name = "pos_inf_bias", .tensor = "head.bias", .element = 2, .bits = POS_INF_BITS},
+    {.name = "neg_inf_embed", .tensor = "embedding.weight", .element = 0, .bits = NEG_INF_BITS},
+};
+
+static const case_detail *detail_of(const corrupt_case *c)
+{
+    static const case_detail none = {.name = NULL};
+    for (size_t i = 0; i < sizeof case_details / sizeof case_details[0]; i++)
+        if (strcmp(case_details[i].name, c->name) == 0)
+            return &case_details[i];
+    return &none;
+}
 #define N_CORRUPT ((int)(sizeof corrupt_cases / sizeof corrupt_cases[0]))
 
 static int make_corrupt(const corrupt_case *c, const base_file *base, const char *path)
 {
+    const case_detail *x = detail_of(c);
     switch (c->kind) {
     case RAW_SHORT:
         return write_file(path, base->bytes, 5);
@@ -702,11 +802,23 @@ static int make_corrupt(const corrupt_case *c, const base_file *base, const char
         size_t extra = 0;
         c->edit(root, &extra);
         char *text = cJSON_PrintUnformatted(root);
+        cJSON_Delete(root);
+        if (text && x->from) {
+            char *at = strstr(text, x->from);
+            size_t n_from = strlen(x->from), n_to = strlen(x->to);
+            char *edited = at ? malloc(strlen(text) - n_from + n_to + 1) : NULL;
+            if (edited)
+                snprintf(edited, strlen(text) - n_from + n_to + 1, "%.*s%s%s", (int)(at - text),
+                         text, x->to, at + n_from);
+            free(text);
+            text = edited;
+        }
         int rc = text ? write_with_header(path, base, text, extra) : -1;
         free(text);
-        cJSON_Delete(root);
         return rc;
     }
+    case DATA:
+        return x->tensor ? write_with_value(path, base, x->tensor, x->element, x->bits) : -1;
     }
     return -1;
 }
@@ -824,6 +936,175 @@ static void corrupt_files_are_refused_each_with_its_own_message(void)
     unlink(base_path);
 }
 
+/* ---- weights that are not finite numbers ---- */
+
+static float from_bits(uint32_t bits)
+{
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* The bytes of the model file at path with one more byte of header padding,
+ * so that its data (and every tensor) starts at an odd offset. */
+static unsigned char *misaligned_copy(const char *path, size_t *len)
+{
+    size_t n = 0;
+    unsigned char *bytes = read_file(path, &n);
+    if (!bytes || n < 8)
+        goto fail;
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | bytes[i];
+    unsigned char *out = malloc(n + 1);
+    if (!out || hlen > n - 8) {
+        free(out);
+        goto fail;
+    }
+    for (int i = 0; i < 8; i++)
+        out[i] = (unsigned char)((hlen + 1) >> (8 * i));
+    memcpy(out + 8, bytes + 8, (size_t)hlen);
+    out[8 + hlen] = ' ';
+    memcpy(out + 9 + hlen, bytes + 8 + hlen, n - 8 - (size_t)hlen);
+    free(bytes);
+    *len = n + 1;
+    return out;
+fail:
+    free(bytes);
+    return NULL;
+}
+
+/* rs_model_open and rs_model_parse both refuse the file at path, with a
+ * message naming it (or the parse label), holding needle. */
+static void expect_refused(const char *path, const unsigned char *bytes, size_t len,
+                           const char *needle)
+{
+    char err[512] = "";
+    rs_model *m = (rs_model *)&err; /* must be reset to NULL */
+    if (path) {
+        ASSERT_TRUE(rs_model_open(path, &m, err, sizeof err) < 0);
+        ASSERT_TRUE(m == NULL);
+        ASSERT_CONTAINS(err, path);
+        ASSERT_CONTAINS(err, needle);
+        fprintf(stderr, "  %s\n", err);
+        /* the container is fine: only the model refuses it */
+        rs_st_file *f = NULL;
+        ASSERT_EQ(0, rs_st_open(path, &f, err, sizeof err));
+        rs_st_close(f);
+    }
+    if (bytes) {
+        m = (rs_model *)&err;
+        err[0] = '\0';
+        ASSERT_TRUE(rs_model_parse(bytes, len, "mem.safetensors", &m, err, sizeof err) < 0);
+        ASSERT_TRUE(m == NULL);
+        ASSERT_CONTAINS(err, "mem.safetensors: ");
+        ASSERT_CONTAINS(err, needle);
+    }
+}
+
+/*
+ * Models written by rs_model_write with a NaN or an infinity among their
+ * weights (the writer does not judge the numbers): rs_model_open and
+ * rs_model_parse refuse them, naming the file, the tensor, the first bad
+ * element and its value, whether the data is aligned (read in place) or
+ * not (copied); the extremes of the finite range load, bit for bit.  With
+ * H = 40, rnn.weight_hh_l0 is (160, 40): 6400 values, more than one block
+ * of the reader's scan (4096), so both blocks and their edges are tried.
+ */
+static void non_finite_weights_are_refused(void)
+{
+    owned_model om;
+    ASSERT_EQ(0, owned_model_make(&om, RS_TASK_GENERATOR, RS_CELL_LSTM, 1, 0, 40, 21));
+    const rs_config *cfg = &om.spec.cfg;
+    static const struct {
+        const char *tensor;
+        size_t element;
+        uint32_t bits[2]; /* bits[1]: a second bad value later, 0 if none */
+        const char *says;
+    } cases[] = {
+        {"rnn.weight_hh_l0", 4095, {NAN_BITS, POS_INF_BITS}, "holds NaN at element 4095"},
+        {"rnn.weight_hh_l0", 4096, {NEG_INF_BITS, 0}, "holds -inf at element 4096"},
+        {"rnn.weight_hh_l0", 6399, {POS_INF_BITS, 0}, "holds +inf at element 6399"},
+        {"embedding.weight", 0, {NEG_NAN_BITS, NAN_BITS}, "holds NaN at element 0"},
+        {"category_embedding.weight", 3, {0x7f800001u, 0}, "holds NaN at element 3"},
+        {"head.bias", 6, {POS_INF_BITS, 0}, "holds +inf at element 6"},
+    };
+    char path[1024], err[512] = "";
+    path_in(path, sizeof path, "non-finite.safetensors");
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        rs_tensor_desc d = {0};
+        int found = 0;
+        for (int i = 0; i < rs_tensor_count(cfg) && !found; i++) {
+            rs_tensor_describe(cfg, i, &d);
+            found = strcmp(d.name, cases[k].tensor) == 0;
+        }
+        ASSERT_TRUE(found && cases[k].element < d.numel);
+        if (!found || cases[k].element >= d.numel)
+            continue;
+        rs_real *at = om.flat + d.offset + cases[k].element;
+        rs_real saved[2] = {at[0], at[0]};
+        at[0] = from_bits(cases[k].bits[0]);
+        rs_real *later = om.flat + d.offset + d.numel - 1;
+        if (cases[k].bits[1]) { /* a later bad value: the first one is named */
+            saved[1] = *later;
+            *later = from_bits(cases[k].bits[1]);
+        }
+        ASSERT_EQ(0, rs_model_write(path, &om.spec, &om.params, err, sizeof err));
+        char needle[128];
+        snprintf(needle, sizeof needle, "tensor '%s' %s", cases[k].tensor, cases[k].says);
+        size_t len = 0;
+        unsigned char *bytes = read_file(path, &len);
+        ASSERT_TRUE(bytes != NULL);
+        expect_refused(path, bytes, len, needle);
+        free(bytes);
+        /* the same with every tensor at an odd offset, in a file and in memory */
+        bytes = misaligned_copy(path, &len);
+        ASSERT_TRUE(bytes != NULL);
+        if (bytes) {
+            ASSERT_EQ(0, write_file(path, bytes, len));
+            expect_refused(path, bytes, len, needle);
+            free(bytes);
+        }
+        at[0] = saved[0];
+        if (cases[k].bits[1])
+            *later = saved[1];
+    }
+
+    /* the valid model loads, and so do the extremes of the finite range:
+     * ±FLT_MAX (the exponent one below all ones), the smallest normal and
+     * subnormal, negative zero; bit for bit, aligned or not */
+    static const uint32_t extremes[] = {0x7f7fffffu, 0xff7fffffu, 0x00800000u,
+                                        0x00000001u, 0x80000001u, 0x80000000u};
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            for (size_t i = 0; i < sizeof extremes / sizeof extremes[0]; i++)
+                om.flat[rs_param_count(cfg) - 1 - i] = from_bits(extremes[i]);
+        ASSERT_EQ(0, rs_model_write(path, &om.spec, &om.params, err, sizeof err));
+        rs_model *m = NULL;
+        int rc = rs_model_open(path, &m, err, sizeof err);
+        ASSERT_EQ(0, rc);
+        if (rc != 0)
+            fprintf(stderr, "  a valid model is refused: %s\n", err);
+        if (m)
+            check_model_equal(&om, m);
+        rs_model_close(m);
+        size_t len = 0;
+        unsigned char *bytes = misaligned_copy(path, &len);
+        ASSERT_TRUE(bytes != NULL);
+        m = NULL;
+        rc = bytes ? rs_model_parse(bytes, len, "mem.safetensors", &m, err, sizeof err) : -1;
+        ASSERT_EQ(0, rc);
+        if (rc != 0)
+            fprintf(stderr, "  a valid misaligned model is refused: %s\n", err);
+        if (m)
+            check_model_equal(&om, m);
+        rs_model_close(m);
+        free(bytes);
+    }
+    unlink(path);
+    free(om.flat);
+}
+
 /* A file that is not there, and a directory, are errors with a message. */
 static void unopenable_paths_are_errors(void)
 {
@@ -858,6 +1139,7 @@ int main(void)
     RUN_TEST(model_write_then_open_round_trips);
     RUN_TEST(writer_failure_leaves_target_untouched);
     RUN_TEST(corrupt_files_are_refused_each_with_its_own_message);
+    RUN_TEST(non_finite_weights_are_refused);
     RUN_TEST(unopenable_paths_are_errors);
     remove_tree(tmp_dir);
     TEST_MAIN_END();
