@@ -25,14 +25,22 @@ static inline float rs_exp_inline(float x)
 {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
     const float round_magic = 12582912.0f; /* 1.5·2^23: adding it rounds to an integer */
-    float n = (x * 1.44269504f + round_magic) - round_magic;
+    float shifted = x * 1.44269504f + round_magic;
+    float n = shifted - round_magic;
     float r = x - n * 0.693145752f - n * 1.42860677e-6f;
     float p =
         1.0f +
         r * (1.0f +
              r * (0.5f + r * (1.66666672e-1f +
                               r * (4.16666679e-2f + r * (8.33333377e-3f + r * 1.38888892e-3f)))));
-    int32_t bits = ((int32_t)n + 127) << 23; /* 2^n */
+    /* 2^n from the bits of `shifted`, whose low mantissa bits hold n: no
+     * float-to-int conversion, which is undefined behaviour for the NaN
+     * that huge (finite) weights can make inside the loops, and unsigned
+     * arithmetic, which cannot overflow */
+    uint32_t shifted_bits, magic_bits;
+    memcpy(&shifted_bits, &shifted, sizeof shifted_bits);
+    memcpy(&magic_bits, &round_magic, sizeof magic_bits);
+    uint32_t bits = (shifted_bits - magic_bits + 127u) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
