@@ -2,7 +2,8 @@
  * http.c — libmicrohttpd plumbing (see http.h).
  *
  * Life of a request, as libmicrohttpd drives the access handler:
- *   1st call, *req_cls == NULL: headers are in; allocate our state.
+ *   1st call, *req_cls == NULL: headers are in; allocate our state (or
+ *     queue the 413 for a declared body over the cap, and that is all).
  *   calls with *upload_data_size > 0: body chunks (about 16 KiB each);
  *     append them under the cap, or count and drop them once over it;
  *     always consume (*upload_data_size = 0) so the connection stays in
@@ -15,14 +16,18 @@
  *     the job (job->finish) and queue it;
  *   completion callback: log, count, detach from the job, free the state.
  * Answering before the body is read would close the connection and lose a
- * pipelined request, so nothing is queued before the last call.  A worker
- * thread never waits for the engine: it serves its other connections
- * while a suspended one waits.
+ * pipelined request, so nothing is queued before the last call, except the
+ * 413 for a declared body over the cap (below).  A worker thread never
+ * waits for the engine: it serves its other connections while a suspended
+ * one waits.
  *
  * Connections: the listening socket is this file's, not libmicrohttpd's.
  * An acceptor thread accepts every connection the kernel has queued and
  * hands it to the workers (MHD_add_connection), up to --max-connections;
  * acceptor_main says why.  rs_http_quiesce stops it for a drain.
+ *
+ * A declared body over --max-body-bytes is answered 413 on the first call,
+ * before the body (queue_too_large), and that connection then closes.
  *
  * The job's lock guards q->suspended and job->ctx, so that a notification
  * either finds the connection suspended and resumes it, or comes before
@@ -167,7 +172,7 @@ static enum MHD_Result queue_reply(rs_server *srv, struct MHD_Connection *c, req
     }
     /* While draining, every reply closes its connection, so keep-alive
      * clients reconnect to another replica instead of to a closing socket. */
-    if (atomic_load(&srv->draining))
+    if (r->close || atomic_load(&srv->draining))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
@@ -254,6 +259,44 @@ static enum MHD_Result queue_stream(rs_server *srv, struct MHD_Connection *c, re
     return ok;
 }
 
+/* 1 when the request declares a body (Content-Length) over cap_bytes. */
+static int declares_too_large(struct MHD_Connection *c, size_t cap_bytes)
+{
+    const char *declared =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return declared && strtoull(declared, NULL, 10) > cap_bytes;
+}
+
+static void too_large_reply(const rs_server *srv, rs_reply *r)
+{
+    rs_reply_error(r, 413, RS_ERR_TOO_LARGE, NULL,
+                   "the request body is larger than %d bytes (--max-body-bytes)",
+                   srv->cfg.max_body_bytes);
+}
+
+/*
+ * The 413 for a declared length over the cap, queued on the first call,
+ * before any of the body is read: a client that declares 1 GB and sends
+ * nothing is answered at once instead of waiting for the connection
+ * time-out, and one that sent "Expect: 100-continue" gets the 413 instead
+ * of 100 Continue and never sends the body.  libmicrohttpd then reads no
+ * more of the request and closes the connection after the reply (the
+ * unread body cannot be told apart from a next request), so the reply
+ * says "Connection: close".  A body over the cap without a declared
+ * length (chunked) is read and dropped instead and answered at its end
+ * (take_chunk), which keeps the connection.
+ */
+static enum MHD_Result queue_too_large(rs_server *srv, struct MHD_Connection *c, request *q)
+{
+    rs_reply r;
+    rs_reply_init(&r);
+    too_large_reply(srv, &r);
+    r.close = 1;
+    enum MHD_Result ok = queue_reply(srv, c, q, &r);
+    rs_reply_free(&r);
+    return ok;
+}
+
 /* The engine's notification (engine thread): resume the connection if it
  * waits, so that its worker calls on_request again. */
 static void on_job_event(rs_job *job)
@@ -283,14 +326,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         q->route = rs_route_find(url);
         q->method = rs_method_find(method);
         snprintf(q->method_name, sizeof q->method_name, "%s", method);
-        /* A declared length over the cap is refused without buffering any
-         * of it (the body is still read and dropped, see take_chunk). */
-        const char *declared =
-            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (declared && strtoull(declared, NULL, 10) > cap_bytes)
-            q->too_large = 1;
         *req_cls = q;
         rs_metrics_in_flight(srv->metrics, 1);
+        if (declares_too_large(c, cap_bytes)) {
+            q->too_large = 1;
+            return queue_too_large(srv, c, q);
+        }
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
@@ -305,9 +346,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!q->job) {
         rs_job *job = NULL;
         if (q->too_large)
-            rs_reply_error(&r, 413, RS_ERR_TOO_LARGE, NULL,
-                           "the request body is larger than %d bytes (--max-body-bytes)",
-                           srv->cfg.max_body_bytes);
+            too_large_reply(srv, &r);
         else
             rs_dispatch(srv, q->route, q->method, url, q->body ? q->body : "", q->len, &r, &job);
         if (job) {
