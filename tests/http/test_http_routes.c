@@ -138,6 +138,15 @@ static void every_bad_request_gets_its_error(void)
     EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"names\":[\"abc\"]}", 400, "invalid_argument",
                  "names", "not both");
     EXPECT_ERROR(d, "/classify", "{\"name\":\"\"}", 400, "invalid_argument", "name", "empty");
+    /* white space around a name is trimmed: white space alone is empty */
+    EXPECT_ERROR(d, "/classify", "{\"name\":\"   \"}", 400, "invalid_argument", "name",
+                 "must not be empty");
+    EXPECT_ERROR(d, "/classify", "{\"name\":\"\\t\\n\"}", 400, "invalid_argument", "name",
+                 "must not be empty");
+    EXPECT_ERROR(d, "/classify", "{\"name\":\"\xc2\xa0\\u3000 \"}", 400, "invalid_argument", "name",
+                 "must not be empty");
+    EXPECT_ERROR(d, "/classify", "{\"names\":[\"abc\",\" \\r\\n\"]}", 400, "invalid_argument",
+                 "names[1]", "names[1] must not be empty");
     char longname[128];
     snprintf(longname, sizeof longname, "{\"name\":\"%065d\"}", 0);
     memset(strchr(longname, '0'), 'a', 65);
