@@ -160,6 +160,10 @@ static void every_bad_request_gets_its_error(void)
                  "\"X\", \"Y\"");
     EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"top_k\":0}", 400, "invalid_argument", "top_k",
                  "from 1 to 4");
+    /* the input before the options on every route: unreadable characters
+     * are a 422 naming them whatever else is wrong */
+    EXPECT_ERROR(d, "/classify", "{\"name\":\"abz\",\"top_k\":0}", 422, "unprocessable", "name",
+                 "\"z\"");
     EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"top_k\":5}", 400, "invalid_argument", "top_k",
                  "from 1 to 4");
     EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"top_k\":1.5}", 400, "invalid_argument",
@@ -206,6 +210,12 @@ static void every_bad_request_gets_its_error(void)
     memset(strchr(longprefix, '0'), 'b', 65);
     EXPECT_ERROR(d, "/generate", longprefix, 400, "invalid_argument", "prefix", "longer than 64");
     EXPECT_ERROR(d, "/generate", "{\"prefix\":\"abz\"}", 422, "unprocessable", "prefix", "\"z\"");
+    EXPECT_ERROR(d, "/generate", "{\"prefix\":\"ab\xe7\x8e\x8b\",\"category\":\"Klingon\"}", 422,
+                 "unprocessable", "prefix", "\"\xe7\x8e\x8b\"");
+    EXPECT_ERROR(d, "/generate", "{\"prefix\":\"abz\",\"category\":1,\"n\":0}", 422,
+                 "unprocessable", "prefix", "\"z\"");
+    EXPECT_ERROR(d, "/generate", "{\"prefix\":\"abz\",\"max_length\":65}", 422, "unprocessable",
+                 "prefix", "\"z\"");
     EXPECT_ERROR(d, "/generate", "{\"prefix\":\"a\xff\"}", 400, "invalid_argument", "prefix",
                  "UTF-8");
     EXPECT_ERROR(d, "/generate", "{\"prefix\":7}", 400, "invalid_argument", "prefix", NULL);
@@ -229,6 +239,14 @@ static void every_bad_request_gets_its_error(void)
                  "text", "\"z\"");
     EXPECT_ERROR(d, "/score", "{\"text\":\"abc\"}", 400, "invalid_argument", "category",
                  "Czech, Greek, Irish");
+    /* the text before the category: a conditional model without one still
+     * names the characters it cannot read */
+    EXPECT_ERROR(d, "/score", "{\"text\":\"\xe7\x8e\x8b\"}", 422, "unprocessable", "text",
+                 "model \"tiny-generator\" cannot read: \"\xe7\x8e\x8b\"");
+    EXPECT_ERROR(d, "/score", "{\"text\":\"abz\",\"category\":\"Klingon\"}", 422, "unprocessable",
+                 "text", "\"z\"");
+    EXPECT_ERROR(d, "/score", "{\"text\":\"abz\",\"category\":5}", 422, "unprocessable", "text",
+                 "\"z\"");
     EXPECT_ERROR(d, "/score", "{\"text\":\"abc\",\"category\":\"Greek\",\"model\":\"tiny-lm\"}",
                  400, "invalid_argument", "category", "not conditioned");
     EXPECT_ERROR(d, "/score", "{\"text\":\"abc\",\"category\":\"Klingon\"}", 400,
