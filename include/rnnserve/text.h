@@ -1,6 +1,6 @@
 /*
- * text.h — UTF-8 decoding and validation, and the text normalisation a
- * model declares in its metadata ("normalize"): "none" or "ascii-fold"
+ * text.h — UTF-8 decoding, validation and trimming, and the text
+ * normalisation a model declares in its metadata ("normalize"): "none" or "ascii-fold"
  * (Unicode NFD, then drop combining marks, so "Ślusàrski" → "Slusarski").
  *
  * Pure functions on caller buffers; no allocation, no global state.
@@ -31,6 +31,16 @@ int rs_utf8_encode(uint32_t cp, char out[4]);
 int rs_utf8_valid(const char *s, size_t len);
 /* Number of code points of valid UTF-8 text, or -1 if invalid. */
 long rs_utf8_length(const char *s, size_t len);
+
+/* 1 when cp has Unicode's White_Space property: TAB to CR, space, U+0085,
+ * no-break space U+00A0, U+1680, the spaces U+2000–200A, the line and
+ * paragraph separators U+2028/2029, U+202F, U+205F and the ideographic
+ * space U+3000.  (Zero-width characters such as U+200B and U+FEFF are not
+ * White_Space.) */
+int rs_unicode_is_space(uint32_t cp);
+/* The part of valid UTF-8 text s (len bytes) without leading and trailing
+ * White_Space: its length in bytes, starting at s + *start. */
+size_t rs_utf8_trim(const char *s, size_t len, size_t *start);
 
 /*
  * Writes the normalised form of in (len bytes) to out (cap bytes) and

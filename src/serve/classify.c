@@ -2,10 +2,13 @@
  * classify.c — POST /classify: one name ({"name"}) or a batch ({"names"}),
  * the top_k labels of each with their probabilities.
  *
- * Every name is validated and encoded before the job goes to the engine,
- * so a bad entry in a batch costs no compute and the error names it
- * ("names[3]").  The engine classifies the names of every waiting request
- * of a model together (engine.h); the reply is built here afterwards.
+ * Every name is trimmed, validated and encoded before the job goes to the
+ * engine, so a bad entry in a batch costs no compute and the error names
+ * it ("names[3]"); the reply gives each name as it was sent.  A request is
+ * checked in the order of every route (request.h): the model, then the
+ * input (here the names, 422 included), then the options (top_k).  The
+ * engine classifies the names of every waiting request of a model
+ * together (engine.h); the reply is built here afterwards.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,14 +19,19 @@
 #include "request.h"
 #include "rnnserve/text.h"
 
-/* Checks one name and encodes it into ids (at most limit); its length, or -1. */
+/* Checks one name and encodes it into ids (at most limit); its length, or
+ * -1.  White space around the name (Unicode's, as a copied cell or form
+ * field often carries) is not part of it: it is trimmed before the checks
+ * and the model reads what is left; a name of white space alone is empty. */
 static int encode_name(const rs_server *srv, const rs_model *m, const cJSON *item,
                        const char *field, int32_t *ids, rs_reply *r)
 {
     const char *name;
-    size_t len;
+    size_t len, start;
     if (rs_check_string(item, field, &name, &len, r) != RS_FIELD_OK)
         return -1;
+    len = rs_utf8_trim(name, len, &start);
+    name += start;
     if (len == 0) {
         rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, field, "%s must not be empty", field);
         return -1;
@@ -76,9 +84,6 @@ void rs_handle_classify(const rs_server *srv, rs_model_set *set, const char *bod
         goto fail;
     const rs_model *m = rs_model_set_model(set, mi);
     int K = rs_model_label_count(m);
-    long long top_k = K < 3 ? K : 3;
-    if (rs_field_int(req, "top_k", 1, K, &top_k, r) == RS_FIELD_BAD)
-        goto fail;
 
     /* buffers: name pointers, lengths, ids (count, limit), logits (count, K) */
     size_t limit = (size_t)srv->cfg.max_name_chars, c = (size_t)count;
@@ -105,6 +110,11 @@ void rs_handle_classify(const rs_server *srv, rs_model_set *set, const char *bod
             rs_job_unref(job);
             return;
         }
+    }
+    long long top_k = K < 3 ? K : 3;
+    if (rs_field_int(req, "top_k", 1, K, &top_k, r) == RS_FIELD_BAD) {
+        rs_job_unref(job); /* req goes with it */
+        return;
     }
     rs_model_job *mj = rs_model_job_of(job);
     mj->top_k = (int)top_k;

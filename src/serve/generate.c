@@ -2,8 +2,10 @@
  * generate.c — POST /generate: n texts from a generator, each starting
  * with the prefix, sampled with temperature / top_k / top_p.
  *
- * With "stream": true the reply is a text/event-stream of the tokens as
- * the engine makes them (stream_generate, at the end of this file).
+ * The prefix is checked and encoded before the sampling options and the
+ * category (the order of request.h).  With "stream": true the reply is a
+ * text/event-stream of the tokens as the engine makes them
+ * (stream_generate, at the end of this file).
  *
  * A request's randomness is one rs_rng seeded with its "seed", or with a
  * seed drawn for it and returned in the reply, so any answer can be
@@ -47,10 +49,8 @@ static uint64_t draw_seed(void)
     return ((hi << 21) ^ lo) & (uint64_t)RS_MAX_EXACT_INT;
 }
 
-/* The sampling options and inputs of a request, validated. */
+/* The sampling options of a request, validated. */
 typedef struct gen_args {
-    const char *prefix;
-    size_t prefix_len;
     int category; /* -1: a random category per sample (conditional models) */
     int n, max_length, top_k;
     double temperature, top_p;
@@ -64,10 +64,6 @@ static int read_args(const rs_server *srv, const cJSON *req, const rs_model *m, 
 {
     long long v;
     int got;
-    a->prefix = "";
-    a->prefix_len = 0;
-    if (rs_field_string(req, "prefix", &a->prefix, &a->prefix_len, r) == RS_FIELD_BAD)
-        return -1;
     a->n = 1;
     if ((got = rs_field_int(req, "n", 1, srv->cfg.max_n, &v, r)) == RS_FIELD_BAD)
         return -1;
@@ -116,9 +112,43 @@ typedef struct gen_buffers {
 static void finish_generate(rs_job *job, rs_reply *r);
 static int stream_generate(rs_job *job, rs_stream_cursor *cur, char **chunk, size_t *len);
 
+/* The "prefix" of a request (default empty), checked and encoded for m
+ * into ids (at most limit): its length in tokens, or -1 with a 400 (type,
+ * length) or the 422 naming the characters m cannot read. */
+static int read_prefix(const cJSON *req, const rs_model *m, int limit, int32_t *ids, rs_reply *r)
+{
+    const char *prefix = "";
+    size_t len = 0;
+    if (rs_field_string(req, "prefix", &prefix, &len, r) == RS_FIELD_BAD)
+        return -1;
+    if (rs_utf8_length(prefix, len) > limit) {
+        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "prefix",
+                       "prefix is longer than %d characters", limit);
+        return -1;
+    }
+    return rs_request_encode(m, "prefix", prefix, len, ids, limit, r);
+}
+
+/* The max_length of a, its default filled in for a prefix of n_prefix
+ * tokens; -1 with a 400 when the one asked for cannot hold the prefix. */
+static int settle_max_length(gen_args *a, int n_prefix, int limit, rs_reply *r)
+{
+    if (a->max_length < 0) {
+        a->max_length = n_prefix > DEFAULT_MAX_LENGTH ? n_prefix : DEFAULT_MAX_LENGTH;
+        a->max_length = a->max_length < limit ? a->max_length : limit;
+    } else if (a->max_length < n_prefix) {
+        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "max_length",
+                       "max_length (%d) must be at least the prefix length (%d characters)",
+                       a->max_length, n_prefix);
+        return -1;
+    }
+    return 0;
+}
+
 void rs_handle_generate(const rs_server *srv, rs_model_set *set, const char *body, size_t len,
                         rs_reply *r, rs_job **out_job)
 {
+    int32_t *prefix = NULL;
     cJSON *req = rs_request_parse(body, len, r);
     if (!req)
         return;
@@ -126,35 +156,19 @@ void rs_handle_generate(const rs_server *srv, rs_model_set *set, const char *bod
     if (mi < 0)
         goto fail;
     const rs_model *m = rs_model_set_model(set, mi);
-    gen_args a;
-    if (read_args(srv, req, m, &a, r) != 0)
-        goto fail;
     int limit = srv->cfg.max_length;
-    if (rs_utf8_length(a.prefix, a.prefix_len) > limit) {
-        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "prefix",
-                       "prefix is longer than %d characters", limit);
-        goto fail;
-    }
-    int32_t *prefix = malloc((size_t)limit * sizeof *prefix);
+    prefix = malloc((size_t)limit * sizeof *prefix);
     if (!prefix) {
         rs_reply_error(r, 500, RS_ERR_INTERNAL, NULL, "out of memory");
         goto fail;
     }
-    int n_prefix = rs_request_encode(m, "prefix", a.prefix, a.prefix_len, prefix, limit, r);
-    if (n_prefix < 0) {
-        free(prefix);
+    /* the prefix before the options: characters the model cannot read
+     * are a 422 naming them whatever else is wrong (request.h) */
+    int n_prefix = read_prefix(req, m, limit, prefix, r);
+    gen_args a;
+    if (n_prefix < 0 || read_args(srv, req, m, &a, r) != 0 ||
+        settle_max_length(&a, n_prefix, limit, r) != 0)
         goto fail;
-    }
-    if (a.max_length < 0) {
-        a.max_length = n_prefix > DEFAULT_MAX_LENGTH ? n_prefix : DEFAULT_MAX_LENGTH;
-        a.max_length = a.max_length < limit ? a.max_length : limit;
-    } else if (a.max_length < n_prefix) {
-        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "max_length",
-                       "max_length (%d) must be at least the prefix length (%d characters)",
-                       a.max_length, n_prefix);
-        free(prefix);
-        goto fail;
-    }
     if (!a.seed_given)
         a.seed = draw_seed();
 
@@ -166,10 +180,8 @@ void rs_handle_generate(const rs_server *srv, rs_model_set *set, const char *bod
     rs_job *job = rs_model_job_create(RS_JOB_GENERATE, set, mi, req,
                                       samples_bytes + prefix_bytes + tokens_bytes, &buf, r);
     req = NULL; /* the job's now */
-    if (!job) {
-        free(prefix);
-        return;
-    }
+    if (!job)
+        goto fail;
     gen_buffers b = {buf, (int32_t *)((char *)buf + samples_bytes),
                      (int32_t *)((char *)buf + samples_bytes + prefix_bytes)};
     memcpy(b.prefix, prefix, prefix_bytes);
@@ -193,6 +205,7 @@ void rs_handle_generate(const rs_server *srv, rs_model_set *set, const char *bod
     *out_job = job;
     return;
 fail:
+    free(prefix);
     cJSON_Delete(req);
 }
 

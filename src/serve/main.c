@@ -91,14 +91,25 @@ static double now_s(void)
 }
 
 /* Room for every allowed connection plus model files: raise the soft
- * open-file limit to the hard one (often 1024 soft, 1M hard). */
-static void raise_fd_limit(void)
+ * open-file limit to the hard one (often 1024 soft, 1M hard), and say so
+ * when even that cannot hold --max-connections: the connections over it
+ * would wait in the kernel's queue (http.c) until others close. */
+static void raise_fd_limit(int max_connections)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
     }
+    rlim_t want = (rlim_t)max_connections + 64; /* + models, logs, pipes */
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+        rs_logf(RS_LOG_WARN, "open_file_limit",
+                "the open-file limit (%llu) is below --max-connections (%d) + 64; raise it "
+                "(ulimit -n, LimitNOFILE=) or lower --max-connections",
+                (unsigned long long)rl.rlim_cur, max_connections);
 }
 
 static int reload(rs_server *srv, int at_start)
@@ -206,7 +217,7 @@ int main(int argc, char **argv)
     /* The daemon's products are rs_linear's, not OpenBLAS's; keep its pool
      * from spinning up threads if anything in the library calls it. */
     openblas_set_num_threads(1);
-    raise_fd_limit();
+    raise_fd_limit(srv.cfg.max_connections);
 
     int status = 1, sig_fd = -1;
     rs_http *http = NULL;

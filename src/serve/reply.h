@@ -32,6 +32,7 @@ typedef struct rs_reply {
     const char *content_type; /* static string */
     const char *allow;        /* Allow header for 405, else NULL */
     int retry_after;          /* seconds for a Retry-After header, 0 = none */
+    int close;                /* 1: "Connection: close" (the connection ends after it) */
     char model[256];          /* model that answered, for the access log ("" if none) */
 } rs_reply;
 

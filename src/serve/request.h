@@ -4,9 +4,15 @@
  *
  * Every function either succeeds or writes the 4xx error reply that names
  * the field and states the bound, so a handler reads as a list of fields
- * and stops at the first fault.  JSON null counts as absent (the default
- * applies); unknown fields are ignored.  Strings are checked to be valid
- * UTF-8 first, because cJSON passes raw bytes through unchecked.
+ * and stops at the first fault.  Every route lists them in one order: the
+ * JSON, the model, the input text (its type and length, then the
+ * characters the model cannot read: 422), then the options (category,
+ * top_k, n …).  So a 422 is never hidden behind an error about another
+ * field, such as the category a conditional model requires.
+ *
+ * JSON null counts as absent (the default applies); unknown fields are
+ * ignored.  Strings are checked to be valid UTF-8 first, because cJSON
+ * passes raw bytes through unchecked.
  */
 #ifndef RNNSERVE_SERVE_REQUEST_H
 #define RNNSERVE_SERVE_REQUEST_H

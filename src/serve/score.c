@@ -1,7 +1,8 @@
 /*
  * score.c — POST /score: the log-likelihood of a text under a generator,
  * log p(<eos> | …) included, i.e. −(tokens × nll_per_token) of
- * `rnntrain eval` on a one-line file.
+ * `rnntrain eval` on a one-line file.  The text is checked and encoded
+ * before the category (the order of request.h).
  */
 #include <stdio.h>
 #include <string.h>
@@ -38,9 +39,6 @@ void rs_handle_score(const rs_server *srv, rs_model_set *set, const char *body, 
                        limit);
         goto fail;
     }
-    int category = rs_request_category(m, req, 1, r);
-    if (category == -2)
-        goto fail;
 
     /* buffers: one sample, the text's ids (limit) */
     void *buf;
@@ -50,9 +48,12 @@ void rs_handle_score(const rs_server *srv, rs_model_set *set, const char *body, 
     if (!job)
         return; /* req went with it */
     int32_t *ids = (int32_t *)((char *)buf + sizeof(rs_job_sample));
+    /* the text before the category: characters the model cannot read are
+     * a 422 naming them whatever else is wrong (request.h) */
     int n = rs_request_encode(m, "text", text, text_len, ids, limit, r);
-    if (n < 0) {
-        rs_job_unref(job);
+    int category = n < 0 ? -2 : rs_request_category(m, req, 1, r);
+    if (category == -2) {
+        rs_job_unref(job); /* req goes with it */
         return;
     }
     job->ids = rs_model_special_ids(m);

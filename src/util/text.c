@@ -139,6 +139,41 @@ long rs_utf8_length(const char *s, size_t len)
     return count;
 }
 
+int rs_unicode_is_space(uint32_t cp)
+{
+    return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+           (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+           cp == 0x205F || cp == 0x3000;
+}
+
+/* The offset of the code point that ends at end (> from) in valid UTF-8:
+ * back over continuation bytes. */
+static size_t last_code_point(const char *s, size_t from, size_t end)
+{
+    size_t at = end - 1;
+    while (at > from && ((unsigned char)s[at] & 0xC0) == 0x80)
+        at--;
+    return at;
+}
+
+size_t rs_utf8_trim(const char *s, size_t len, size_t *start)
+{
+    size_t from = 0, end = len;
+    uint32_t cp;
+    int n;
+    while (from < len && (n = rs_utf8_decode(s + from, len - from, &cp)) > 0 &&
+           rs_unicode_is_space(cp))
+        from += (size_t)n;
+    while (end > from) {
+        size_t at = last_code_point(s, from, end);
+        if (rs_utf8_decode(s + at, end - at, &cp) != (int)(end - at) || !rs_unicode_is_space(cp))
+            break;
+        end = at;
+    }
+    *start = from;
+    return end - from;
+}
+
 /* Whether cp survives ascii-fold, and if so what it becomes (itself when the
  * table has no entry). */
 static int fold_code_point(uint32_t cp, uint32_t *to)

@@ -271,8 +271,13 @@ int daemon_start(daemon_proc *d, const char *dir, const char *const *flags, cons
     argv[a++] = "127.0.0.1";
     argv[a++] = "--port";
     argv[a++] = "0";
-    argv[a++] = "--threads";
-    argv[a++] = "2";
+    int own_threads = 0;
+    for (int i = 0; flags && flags[i]; i++)
+        own_threads |= strncmp(flags[i], "--threads", 9) == 0;
+    if (!own_threads) {
+        argv[a++] = "--threads";
+        argv[a++] = "2";
+    }
     for (int i = 0; flags && flags[i] && a < 62; i++)
         argv[a++] = flags[i];
     argv[a] = NULL;

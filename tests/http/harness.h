@@ -129,7 +129,8 @@ typedef struct daemon_proc {
 
 extern daemon_proc main_d; /* the daemon most scenarios talk to, on main_dir */
 
-/* Starts rnnserve on dir with extra flags (NULL-terminated) and extra
+/* Starts rnnserve on dir (127.0.0.1, a free port, --threads 2 unless flags
+ * give --threads) with extra flags (NULL-terminated) and extra
  * environment entries ("K=V", NULL-terminated); waits for "listening".
  * Returns 0, or -1 if the process exited first (exit status in *exited). */
 int daemon_start(daemon_proc *d, const char *dir, const char *const *flags, const char *const *env,

@@ -9,9 +9,14 @@
  */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "../test.h"
 #include "harness.h"
@@ -133,6 +138,15 @@ static void every_bad_request_gets_its_error(void)
     EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"names\":[\"abc\"]}", 400, "invalid_argument",
                  "names", "not both");
     EXPECT_ERROR(d, "/classify", "{\"name\":\"\"}", 400, "invalid_argument", "name", "empty");
+    /* white space around a name is trimmed: white space alone is empty */
+    EXPECT_ERROR(d, "/classify", "{\"name\":\"   \"}", 400, "invalid_argument", "name",
+                 "must not be empty");
+    EXPECT_ERROR(d, "/classify", "{\"name\":\"\\t\\n\"}", 400, "invalid_argument", "name",
+                 "must not be empty");
+    EXPECT_ERROR(d, "/classify", "{\"name\":\"\xc2\xa0\\u3000 \"}", 400, "invalid_argument", "name",
+                 "must not be empty");
+    EXPECT_ERROR(d, "/classify", "{\"names\":[\"abc\",\" \\r\\n\"]}", 400, "invalid_argument",
+                 "names[1]", "names[1] must not be empty");
     char longname[128];
     snprintf(longname, sizeof longname, "{\"name\":\"%065d\"}", 0);
     memset(strchr(longname, '0'), 'a', 65);
@@ -146,6 +160,10 @@ static void every_bad_request_gets_its_error(void)
                  "\"X\", \"Y\"");
     EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"top_k\":0}", 400, "invalid_argument", "top_k",
                  "from 1 to 4");
+    /* the input before the options on every route: unreadable characters
+     * are a 422 naming them whatever else is wrong */
+    EXPECT_ERROR(d, "/classify", "{\"name\":\"abz\",\"top_k\":0}", 422, "unprocessable", "name",
+                 "\"z\"");
     EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"top_k\":5}", 400, "invalid_argument", "top_k",
                  "from 1 to 4");
     EXPECT_ERROR(d, "/classify", "{\"name\":\"abc\",\"top_k\":1.5}", 400, "invalid_argument",
@@ -192,6 +210,12 @@ static void every_bad_request_gets_its_error(void)
     memset(strchr(longprefix, '0'), 'b', 65);
     EXPECT_ERROR(d, "/generate", longprefix, 400, "invalid_argument", "prefix", "longer than 64");
     EXPECT_ERROR(d, "/generate", "{\"prefix\":\"abz\"}", 422, "unprocessable", "prefix", "\"z\"");
+    EXPECT_ERROR(d, "/generate", "{\"prefix\":\"ab\xe7\x8e\x8b\",\"category\":\"Klingon\"}", 422,
+                 "unprocessable", "prefix", "\"\xe7\x8e\x8b\"");
+    EXPECT_ERROR(d, "/generate", "{\"prefix\":\"abz\",\"category\":1,\"n\":0}", 422,
+                 "unprocessable", "prefix", "\"z\"");
+    EXPECT_ERROR(d, "/generate", "{\"prefix\":\"abz\",\"max_length\":65}", 422, "unprocessable",
+                 "prefix", "\"z\"");
     EXPECT_ERROR(d, "/generate", "{\"prefix\":\"a\xff\"}", 400, "invalid_argument", "prefix",
                  "UTF-8");
     EXPECT_ERROR(d, "/generate", "{\"prefix\":7}", 400, "invalid_argument", "prefix", NULL);
@@ -215,6 +239,14 @@ static void every_bad_request_gets_its_error(void)
                  "text", "\"z\"");
     EXPECT_ERROR(d, "/score", "{\"text\":\"abc\"}", 400, "invalid_argument", "category",
                  "Czech, Greek, Irish");
+    /* the text before the category: a conditional model without one still
+     * names the characters it cannot read */
+    EXPECT_ERROR(d, "/score", "{\"text\":\"\xe7\x8e\x8b\"}", 422, "unprocessable", "text",
+                 "model \"tiny-generator\" cannot read: \"\xe7\x8e\x8b\"");
+    EXPECT_ERROR(d, "/score", "{\"text\":\"abz\",\"category\":\"Klingon\"}", 422, "unprocessable",
+                 "text", "\"z\"");
+    EXPECT_ERROR(d, "/score", "{\"text\":\"abz\",\"category\":5}", 422, "unprocessable", "text",
+                 "\"z\"");
     EXPECT_ERROR(d, "/score", "{\"text\":\"abc\",\"category\":\"Greek\",\"model\":\"tiny-lm\"}",
                  400, "invalid_argument", "category", "not conditioned");
     EXPECT_ERROR(d, "/score", "{\"text\":\"abc\",\"category\":\"Klingon\"}", 400,
@@ -264,7 +296,7 @@ static size_t on_read(char *buf, size_t size, size_t n, void *cls)
     return give;
 }
 
-static void oversized_bodies_get_413_and_the_connection_survives(void)
+static void oversized_bodies_get_413(void)
 {
     size_t cap = 256 * 1024;
     char *big = malloc(cap + 2);
@@ -278,20 +310,26 @@ static void oversized_bodies_get_413_and_the_connection_survives(void)
     request_on(h, main_d.base, "POST", "/classify", big, cap + 1 - 1, NULL, &r);
     ASSERT_EQ(400, r.status);
     resp_free(&r);
-    /* one byte over, with Content-Length */
+    /* one byte over, with Content-Length: refused before the body is read,
+     * so the connection closes after the 413 (what is left of the body
+     * cannot be told from a next request); the client's next request
+     * opens a new one and is answered */
     request_on(h, main_d.base, "POST", "/classify", big, cap + 1, NULL, &r);
     ASSERT_EQ(413, r.status);
     ASSERT_STREQ("payload_too_large", jstr(jget(r.json, "error"), "code"));
+    char connection[64];
+    header_value(&r, "Connection", connection, sizeof connection);
+    ASSERT_STREQ("close", connection);
     resp_free(&r);
-    /* the same connection still answers */
     request_on(h, main_d.base, "GET", "/healthz", NULL, 0, NULL, &r);
     ASSERT_EQ(200, r.status);
-    ASSERT_EQ(0, r.connects);
+    ASSERT_EQ(1, r.connects);
     resp_free(&r);
     curl_easy_cleanup(h);
     free(big);
 
-    /* chunked, no declared length: cut off while reading */
+    /* chunked, no declared length: read and dropped to its end, then the
+     * 413, and the connection stays in step: the same one still answers */
     h = client_new();
     upload u = {cap * 3};
     struct curl_slist *hdrs = curl_slist_append(NULL, "Transfer-Encoding: chunked");
@@ -311,6 +349,11 @@ static void oversized_bodies_get_413_and_the_connection_survives(void)
     ASSERT_EQ(413, r.status);
     ASSERT_EQ(0, u.left);
     curl_slist_free_all(hdrs);
+    resp_free(&r);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, NULL);
+    request_on(h, main_d.base, "GET", "/healthz", NULL, 0, NULL, &r);
+    ASSERT_EQ(200, r.status);
+    ASSERT_EQ(0, r.connects);
     curl_easy_cleanup(h);
     resp_free(&r);
 
@@ -323,6 +366,88 @@ static void oversized_bodies_get_413_and_the_connection_survives(void)
     ASSERT_EQ(431, r.status);
     resp_free(&r);
     free(header);
+}
+
+/* Sends request on a new connection to main_d and reads until the server
+ * closes it or timeout_s passes; what came in out (NUL-terminated), the
+ * seconds it took in *took.  Returns 1 when the server closed the
+ * connection, 0 on time-out or failure. */
+static int exchange_raw(const char *request, double timeout_s, char *out, size_t cap, double *took)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)main_d.port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = {(time_t)timeout_s, (suseconds_t)((timeout_s - (time_t)timeout_s) * 1e6)};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    size_t n = 0;
+    int closed = 0;
+    double t0 = now_s();
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
+        send(fd, request, strlen(request), MSG_NOSIGNAL) == (ssize_t)strlen(request)) {
+        ssize_t got = -1;
+        while (n + 1 < cap && (got = recv(fd, out + n, cap - 1 - n, 0)) > 0)
+            n += (size_t)got;
+        closed = got == 0;
+    }
+    *took = now_s() - t0;
+    out[n] = '\0';
+    close(fd);
+    return closed;
+}
+
+/* A client that declares a body far over --max-body-bytes and sends none
+ * of it gets the 413 at once (the connection then closes), not after the
+ * 10 s connection time-out; one that asks "Expect: 100-continue" gets the
+ * 413 instead of 100 Continue, so it never sends the body. */
+static void declared_oversized_body_is_refused_before_it_is_sent(void)
+{
+    static const char *const requests[] = {
+        "POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1000000000\r\n\r\n",
+        "POST /generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1000000000\r\nExpect: 100-continue\r\n\r\n",
+        "POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 262145\r\n"
+        "Expect: 100-continue\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++) {
+        char got[2048];
+        double took;
+        int closed = exchange_raw(requests[i], 3.0, got, sizeof got, &took);
+        if (strncmp(got, "HTTP/1.1 413 ", 13) != 0)
+            TEST_FAIL_("request %zu: expected 413 first, got %.80s", i, got[0] ? got : "nothing");
+        ASSERT_CONTAINS(got, "\"code\":\"payload_too_large\"");
+        ASSERT_TRUE(strstr(got, "100 Continue") == NULL);
+        ASSERT_TRUE(closed);
+        ASSERT_TRUE(took < 1.0);
+    }
+    /* curl asks "Expect: 100-continue" for a body this large by itself:
+     * it gets the 413 and uploads nothing */
+    enum { BODY = 8 << 20 };
+    CURL *h = client_new();
+    upload u = {BODY};
+    resp r;
+    memset(&r, 0, sizeof r);
+    char url[128];
+    snprintf(url, sizeof url, "%s/classify", main_d.base);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)BODY);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(h, CURLOPT_READDATA, &u);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
+    double t0 = now_s();
+    CURLcode rc = curl_easy_perform(h);
+    double took = now_s() - t0;
+    curl_off_t uploaded = -1;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &uploaded);
+    ASSERT_EQ(CURLE_OK, rc);
+    ASSERT_EQ(413, r.status);
+    ASSERT_EQ(0, uploaded);
+    ASSERT_TRUE(took < 1.0);
+    curl_easy_cleanup(h);
+    resp_free(&r);
 }
 
 static void metrics_count_requests_by_route_and_status(void)
@@ -429,7 +554,8 @@ static const http_scenario scenarios[] = {
     HTTP_SCENARIO(health_and_readiness_answer_json, HTTP_MAIN_DAEMON),
     HTTP_SCENARIO(models_lists_every_model_with_its_metadata, HTTP_MAIN_DAEMON),
     HTTP_SCENARIO(every_bad_request_gets_its_error, HTTP_MAIN_DAEMON),
-    HTTP_SCENARIO(oversized_bodies_get_413_and_the_connection_survives, HTTP_MAIN_DAEMON),
+    HTTP_SCENARIO(oversized_bodies_get_413, HTTP_MAIN_DAEMON),
+    HTTP_SCENARIO(declared_oversized_body_is_refused_before_it_is_sent, HTTP_MAIN_DAEMON),
     HTTP_SCENARIO(metrics_count_requests_by_route_and_status, HTTP_MAIN_DAEMON),
     HTTP_SCENARIO(access_log_has_one_json_line_per_request, HTTP_MAIN_DAEMON),
 };

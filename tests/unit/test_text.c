@@ -1,7 +1,8 @@
 /*
  * test_text.c — UTF-8 decoding against every class of malformed input the
  * header names, an encode/decode round trip over all scalar values, and
- * ascii-fold on real names plus every entry of the generated table.
+ * ascii-fold on real names plus every entry of the generated table, and
+ * trimming of Unicode white space.
  */
 #include "rnnserve/status.h"
 #include "rnnserve/text.h"
@@ -296,6 +297,34 @@ static void decoder_matches_reference_on_short_sequences(void)
     ASSERT_EQ(0, wrong);
 }
 
+/* Trims s and compares what is left with expected. */
+static void check_trim(const char *s, const char *expected)
+{
+    size_t start = 99, n = rs_utf8_trim(s, strlen(s), &start);
+    ASSERT_EQ((long)strlen(expected), (long)n);
+    ASSERT_TRUE(start <= strlen(s) && strncmp(s + start, expected, n) == 0);
+}
+
+static void trim_drops_unicode_white_space_at_both_ends(void)
+{
+    check_trim("Nakamura", "Nakamura");
+    check_trim(" Nakamura ", "Nakamura");
+    check_trim("\t\n\r\v\f Nakamura\n", "Nakamura");
+    check_trim("De la Cruz", "De la Cruz");               /* inner spaces stay */
+    check_trim("\xc2\xa0O'Brien\xe3\x80\x80", "O'Brien"); /* U+00A0, U+3000 */
+    check_trim("\xe2\x80\x83\xe2\x80\xafM\xc3\xbcller\xc2\x85",
+               "M\xc3\xbcller");                                        /* U+2003, U+202F, U+0085 */
+    check_trim("\xe5\xb1\xb1\xe7\x94\xb0", "\xe5\xb1\xb1\xe7\x94\xb0"); /* no space: CJK kept */
+    check_trim("\xe2\x80\x8bx\xef\xbb\xbf",
+               "\xe2\x80\x8bx\xef\xbb\xbf"); /* U+200B, U+FEFF are not spaces */
+    check_trim("", "");
+    check_trim("   ", "");
+    check_trim(" \t\n\xe3\x80\x80\xc2\xa0", "");
+    ASSERT_TRUE(rs_unicode_is_space(0x2028) && rs_unicode_is_space(0x1680));
+    ASSERT_TRUE(!rs_unicode_is_space(0x200B) && !rs_unicode_is_space(0x1C) &&
+                !rs_unicode_is_space('a'));
+}
+
 int main(void)
 {
     RUN_TEST(normalize_names_round_trip);
@@ -310,5 +339,6 @@ int main(void)
     RUN_TEST(too_small_buffer_is_toolong);
     RUN_TEST(length_counts_code_points);
     RUN_TEST(encode_decode_round_trip_all_scalars);
+    RUN_TEST(trim_drops_unicode_white_space_at_both_ends);
     TEST_MAIN_END();
 }
