@@ -66,6 +66,9 @@ rs_normalize rs_model_normalize(const rs_model *m);
 const char *rs_model_metadata(const rs_model *m, const char *key);
 
 const char *rs_model_token(const rs_model *m, int id);
+/* The text of ids[0..n): their tokens' strings end to end, NUL-terminated.
+ * Caller frees; NULL when out of memory. */
+char *rs_model_detokenize(const rs_model *m, const int32_t *ids, int n);
 /* Id of a token string of len bytes, or -1. */
 int rs_model_token_id(const rs_model *m, const char *s, size_t len);
 /* Special ids, -1 when the vocabulary lacks them. */

@@ -476,6 +476,24 @@ const char *rs_model_token(const rs_model *m, int id)
 {
     return id >= 0 && id < m->cfg.vocab_size ? m->vocab[id] : NULL;
 }
+char *rs_model_detokenize(const rs_model *m, const int32_t *ids, int n)
+{
+    size_t len = 0;
+    for (int t = 0; t < n; t++)
+        len += strlen(rs_model_token(m, ids[t]));
+    char *text = malloc(len + 1), *at = text;
+    if (!text)
+        return NULL;
+    for (int t = 0; t < n; t++) {
+        const char *tok = rs_model_token(m, ids[t]);
+        size_t tl = strlen(tok);
+        memcpy(at, tok, tl);
+        at += tl;
+    }
+    *at = '\0';
+    return text;
+}
+
 void rs_model_release_pages(const rs_model *m) { rs_st_release_pages(m->file); }
 
 int rs_model_pad_id(const rs_model *m) { return m->pad_id; }

@@ -209,26 +209,6 @@ fail:
     cJSON_Delete(req);
 }
 
-/* The text of tokens[0..n): their strings end to end (malloc'd), or NULL
- * when out of memory. */
-static char *tokens_text(const rs_model *m, const int32_t *tokens, int n)
-{
-    size_t len = 0;
-    for (int t = 0; t < n; t++)
-        len += strlen(rs_model_token(m, tokens[t]));
-    char *text = malloc(len + 1), *at = text;
-    if (!text)
-        return NULL;
-    for (int t = 0; t < n; t++) {
-        const char *tok = rs_model_token(m, tokens[t]);
-        size_t tl = strlen(tok);
-        memcpy(at, tok, tl);
-        at += tl;
-    }
-    *at = '\0';
-    return text;
-}
-
 static void finish_generate(rs_job *job, rs_reply *r)
 {
     rs_model_job *mj = rs_model_job_of(job);
@@ -245,7 +225,7 @@ static void finish_generate(rs_job *job, rs_reply *r)
     cJSON *samples = cJSON_AddArrayToObject(out, "samples");
     for (int i = 0; i < job->n_samples; i++) {
         const rs_job_sample *s = &job->samples[i];
-        char *text = tokens_text(m, s->tokens, s->n_tokens);
+        char *text = rs_model_detokenize(m, s->tokens, s->n_tokens);
         cJSON *sample = cJSON_CreateObject();
         cJSON_AddStringToObject(sample, "text", text ? text : "");
         free(text);
@@ -302,7 +282,7 @@ static void add_text(events *e, const rs_model *m, int i, const int32_t *tokens,
 {
     while (from < to) {
         int upto = from < n_prefix ? (n_prefix < to ? n_prefix : to) : from + 1;
-        char *text = tokens_text(m, tokens + from, upto - from);
+        char *text = rs_model_detokenize(m, tokens + from, upto - from);
         cJSON *ev = text ? cJSON_CreateObject() : NULL;
         cJSON_AddNumberToObject(ev, "index", i);
         cJSON_AddStringToObject(ev, "text", text);

@@ -132,15 +132,11 @@ int rs_sample_main(int argc, char **argv)
         double log_prob = 0.0;
         rs_infer_generate(inf, &special, ids, n_prefix, this_cat, max_length, &sampler, &rng,
                           out_ids, &n_out, &log_prob, &finished);
-        char text[4 * (RS_DATA_MAX_CHARS + 1) + 1];
-        size_t len = 0;
-        for (int t = 0; t < n_out; t++) {
-            const char *tok = rs_model_token(m, out_ids[t]);
-            size_t tl = strlen(tok);
-            memcpy(text + len, tok, tl);
-            len += tl;
+        char *text = rs_model_detokenize(m, out_ids, n_out);
+        if (!text) {
+            fprintf(stderr, "rnntrain sample: out of memory\n");
+            goto done;
         }
-        text[len] = '\0';
         if (json) {
             cJSON *s = cJSON_CreateObject();
             cJSON_AddStringToObject(s, "text", text);
@@ -154,6 +150,7 @@ int rs_sample_main(int argc, char **argv)
         } else {
             printf("%s\n", text);
         }
+        free(text);
     }
     if (json) {
         char *s = cJSON_PrintUnformatted(out);

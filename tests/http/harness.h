@@ -101,6 +101,18 @@ typedef struct http_scenario {
 int http_main(int argc, char **argv, const http_scenario *scenarios, size_t n, int *checks,
               int *failures);
 
+/* The main() of a test binary: runs its scenarios table with the file's
+ * tests/test.h counters and ends with TEST_MAIN_END's summary. */
+#define HTTP_MAIN(scenarios)                                                                       \
+    int main(int argc, char **argv)                                                                \
+    {                                                                                              \
+        int status = http_main(argc, argv, scenarios, sizeof scenarios / sizeof scenarios[0],      \
+                               &test_checks_, &test_failures_);                                    \
+        if (status != HTTP_RAN)                                                                    \
+            return status;                                                                         \
+        TEST_MAIN_END();                                                                           \
+    }
+
 /* ------------------------------------------------------------------ */
 /* time, files, child processes                                        */
 

@@ -179,11 +179,4 @@ static const http_scenario scenarios[] = {
     HTTP_SCENARIO(score_matches_rnntrain_eval, HTTP_MAIN_DAEMON),
 };
 
-int main(int argc, char **argv)
-{
-    int status = http_main(argc, argv, scenarios, sizeof scenarios / sizeof scenarios[0],
-                           &test_checks_, &test_failures_);
-    if (status != HTTP_RAN)
-        return status;
-    TEST_MAIN_END();
-}
+HTTP_MAIN(scenarios)

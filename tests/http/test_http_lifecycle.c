@@ -470,11 +470,4 @@ static const http_scenario scenarios[] = {
     HTTP_SCENARIO(sigterm_under_load_drains_and_exits_0, HTTP_OWN_DAEMON),
 };
 
-int main(int argc, char **argv)
-{
-    int status = http_main(argc, argv, scenarios, sizeof scenarios / sizeof scenarios[0],
-                           &test_checks_, &test_failures_);
-    if (status != HTTP_RAN)
-        return status;
-    TEST_MAIN_END();
-}
+HTTP_MAIN(scenarios)
