@@ -69,8 +69,11 @@ typedef struct rs_st_out {
 } rs_st_out;
 
 /* Writes tensors in the given order with the metadata pairs (keys[i] →
- * values[i]) to a temporary file beside path, fsyncs, then renames it over
- * path; on any failure nothing at path changes.  Returns 0 or < 0. */
+ * values[i]) to a temporary file beside path (<path>.tmp.<pid>), fsyncs,
+ * renames it over path and fsyncs the folder; on any failure, a full disk
+ * included, nothing at path changes, the temporary file is removed and err
+ * says so.  Temporary files of the same path left by writers that died
+ * (SIGKILL) are removed first.  Returns 0 or < 0. */
 int rs_st_write(const char *path, const rs_st_out *tensors, int n_tensors, const char *const *keys,
                 const char *const *values, int n_meta, char *err, size_t errlen);
 

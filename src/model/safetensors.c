@@ -9,9 +9,11 @@
 #include "rnnserve/safetensors.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -409,6 +411,73 @@ void rs_st_copy(const rs_st_tensor *t, void *dst)
 
 /* ---- writer ---- */
 
+/* The folder of path ("." when it has none) into dir; 0, or -1 if too long. */
+static int folder_of(const char *path, char *dir, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (slash && n == 0)
+        n = 1; /* "/x": the root */
+    if (n + 2 > cap)
+        return -1;
+    if (slash)
+        memcpy(dir, path, n);
+    else
+        dir[n++] = '.';
+    dir[n] = '\0';
+    return 0;
+}
+
+/* A writer killed before its rename (SIGKILL, power loss) leaves
+ * "<path>.tmp.<pid>" behind; the next write of the same path removes those
+ * whose process is gone, so that a crash costs no disk for good.  A name
+ * whose pid is alive (another writer now, or a reused pid) is left alone. */
+static void remove_stale_temps(const char *path)
+{
+    char dir[PATH_MAX];
+    if (folder_of(path, dir, sizeof dir) != 0)
+        return;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t blen = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *name = e->d_name;
+        if (strncmp(name, base, blen) != 0 || strncmp(name + blen, ".tmp.", 5) != 0)
+            continue;
+        const char *digits = name + blen + 5;
+        char *end = NULL;
+        errno = 0;
+        long pid = strtol(digits, &end, 10);
+        if (end == digits || *end != '\0' || errno != 0 || pid <= 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char stale[PATH_MAX];
+        int n = snprintf(stale, sizeof stale, "%s/%s", dir, name);
+        if (n > 0 && (size_t)n < sizeof stale)
+            unlink(stale);
+    }
+    closedir(d);
+}
+
+/* After a rename, the folder's entry is what must reach the disk for the
+ * new file to survive a power loss (rename(2) alone orders nothing). */
+static void sync_folder_of(const char *path)
+{
+    char dir[PATH_MAX];
+    if (folder_of(path, dir, sizeof dir) != 0)
+        return;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        (void)fsync(fd); /* some file systems refuse it; the file itself is synced */
+        close(fd);
+    }
+}
+
 static int write_all(FILE *fp, const void *p, size_t n)
 {
     return fwrite(p, 1, n, fp) == n ? 0 : -1;
@@ -462,6 +531,7 @@ int rs_st_write(const char *path, const rs_st_out *tensors, int n_tensors, const
     if (!tmp)
         goto nomem;
     snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    remove_stale_temps(path);
     fp = fopen(tmp, "wb");
     if (!fp) {
         snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
@@ -481,19 +551,21 @@ int rs_st_write(const char *path, const rs_st_out *tensors, int n_tensors, const
         bad = write_all(fp, t->data, numel * dtype_size(t->dtype));
     }
     if (bad || fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
-        snprintf(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
+        snprintf(err, errlen, "%s: write failed: %s; %s is unchanged", tmp, strerror(errno), path);
         goto fail;
     }
     if (fclose(fp) != 0) {
         fp = NULL;
-        snprintf(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
+        snprintf(err, errlen, "%s: write failed: %s; %s is unchanged", tmp, strerror(errno), path);
         goto fail;
     }
     fp = NULL;
     if (rename(tmp, path) != 0) {
-        snprintf(err, errlen, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+        snprintf(err, errlen, "%s: cannot rename to %s: %s; %s is unchanged", tmp, path,
+                 strerror(errno), path);
         goto fail;
     }
+    sync_folder_of(path);
     status = RS_OK;
     goto done;
 nomem:

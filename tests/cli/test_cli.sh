@@ -252,5 +252,63 @@ expect_refusal "a conditional generator without the student's labels" "the teach
 msg=$("$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/missing/dir/m.safetensors" "${small[@]}" 2>&1); code=$?
 [ $code -ne 0 ] && echo "$msg" | grep -q "cannot create" && ok "unwritable output is an error" || bad "unwritable output: $msg"
 
+# --- faults while writing the model: the previous file survives ---
+# The model is written to <out>.tmp.<pid> and renamed over <out> only when
+# complete and synced (src/model/safetensors.c).  A run killed with SIGKILL
+# at its second write(2) into that file (strace injects the signal; the
+# first write is 4 KB of a 95 KB model), and a run on a full disk (a real
+# tmpfs, in a mount namespace of its own), must leave the previous model
+# byte for byte; the disk-full run must say why; the next good run removes
+# the dead run's temporary file.
+big=(--hidden 64 --embed 16 --epochs 1 --threads 1)
+if "$RNNTRAIN" generator --data "$work/us.txt" --out "$work/prev.safetensors" "${big[@]}" --seed 1 2> "$work/log"; then
+  prev_sum=$(sha256sum < "$work/prev.safetensors")
+  ( kill -STOP "$BASHPID"; exec "$RNNTRAIN" generator --data "$work/us.txt" --out "$work/prev.safetensors" "${big[@]}" --seed 2 ) 2> "$work/killed.log" &
+  pid=$!
+  tmp="$work/prev.safetensors.tmp.$pid"
+  strace -p "$pid" -P "$tmp" -e trace=write -e inject=write:signal=KILL:when=2 -o "$work/strace.log" 2> "$work/strace.err" &
+  spid=$!
+  for _ in $(seq 50); do grep -q "attached" "$work/strace.err" 2>/dev/null && break; sleep 0.1; done
+  kill -CONT "$pid"
+  wait "$pid"; code=$?
+  wait "$spid"
+  if [ "$code" -eq 137 ] && grep -q "killed by SIGKILL" "$work/strace.log" && [ -s "$tmp" ] &&
+     [ "$(sha256sum < "$work/prev.safetensors")" = "$prev_sum" ]; then
+    ok "SIGKILL in the middle of writing leaves the previous model intact ($(stat -c %s "$tmp") bytes of the new one were written)"
+  else
+    bad "SIGKILL while writing: exit $code, $(cat "$work/strace.err" "$work/strace.log" 2>/dev/null | tail -3)"
+  fi
+  if "$RNNTRAIN" generator --data "$work/us.txt" --out "$work/prev.safetensors" "${big[@]}" --seed 3 2> "$work/log" &&
+     [ ! -e "$tmp" ] && "$RNNTRAIN" info --model "$work/prev.safetensors" > /dev/null; then
+    ok "the next run replaces the model and removes the killed run's temporary file"
+  else
+    bad "after a killed run: $(ls "$work" | grep tmp) $(tail -2 "$work/log")"
+  fi
+  # full disk: a tmpfs with room for the previous model and a third of another
+  size=$(stat -c %s "$work/prev.safetensors")
+  cat > "$work/full-disk.sh" <<SH
+set -u
+mount -t tmpfs -o size=$((size * 4 / 3 / 4096 * 4096 + 4096)) tmpfs "$work/disk" || exit 99
+cp "$work/prev.safetensors" "$work/disk/m.safetensors"
+"$RNNTRAIN" generator --data "$work/us.txt" --out "$work/disk/m.safetensors" ${big[*]} --seed 4 2> "$work/full.log"
+echo "exit \$?" >> "$work/full.log"
+sha256sum < "$work/disk/m.safetensors" > "$work/full.sum"
+ls "$work/disk" > "$work/full.ls"
+SH
+  mkdir -p "$work/disk"
+  if unshare -rm bash "$work/full-disk.sh" 2> "$work/unshare.err"; then
+    if grep -q "^exit 1$" "$work/full.log" && grep -q "No space left on device; .*m.safetensors is unchanged" "$work/full.log" &&
+       [ "$(cat "$work/full.sum")" = "$(sha256sum < "$work/prev.safetensors")" ] && [ "$(cat "$work/full.ls")" = "m.safetensors" ]; then
+      ok "a full disk: the previous model intact, no temporary file left, and the error says why: $(grep 'No space' "$work/full.log")"
+    else
+      bad "full disk: $(cat "$work/full.log") files: $(cat "$work/full.ls" 2>/dev/null)"
+    fi
+  else
+    bad "full disk: cannot make a tmpfs in a mount namespace (unshare -rm): $(cat "$work/unshare.err")"
+  fi
+else
+  bad "a model to keep for the fault tests"; cat "$work/log"
+fi
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
