@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(meson ninja-build pkg-config gcc libc6-dev libopenblas-dev libcjson-dev libmicrohttpd-dev)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(libcurl4-openssl-dev clang clang-format curl python3 strace)
+  packages+=(libcurl4-openssl-dev clang clang-format curl python3 strace wrk)
 fi
 
 missing=()

@@ -3,7 +3,7 @@
 # test suite twice: in a release build, and in a clang build with
 # AddressSanitizer and UndefinedBehaviorSanitizer; then the daemon's http
 # and grad suites once more under ThreadSanitizer; then the deployment files' checks
-# (scripts/validate-deploy.sh), the container image's end-to-end test
+# (scripts/validate-deploy.sh), 30 s of scripts/soak.sh, the container image's end-to-end test
 # (scripts/container-test.sh, podman) and scripts/newcomer-test.sh
 # (scripts/serve.sh run in a clean Debian 12 container, which must install,
 # build and serve with nothing but what it installs itself; about a minute);
@@ -86,6 +86,9 @@ script_counts() { # label, script: counts its PASS/FAIL lines
   return "$status"
 }
 script_counts "deployment files" ./scripts/validate-deploy.sh || status=1
+# 30 s of the soak test (the release daemon at saturation, streams hung up,
+# SIGHUP every 10 s, RSS flat); scripts/soak.sh runs 10 minutes by default
+script_counts "soak (30 s)" ./scripts/soak.sh 30 || status=1
 if [ "${RNNSERVE_SKIP_CONTAINER:-0}" = 1 ]; then
   echo "container image: skipped (RNNSERVE_SKIP_CONTAINER=1)"
   echo "newcomer serve path: skipped (RNNSERVE_SKIP_CONTAINER=1)"
