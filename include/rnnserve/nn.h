@@ -40,7 +40,9 @@ typedef float rs_real;
 #define RS_MAX_HIDDEN 4096
 
 typedef enum { RS_CELL_RNN = 0, RS_CELL_LSTM = 1, RS_CELL_GRU = 2 } rs_cell;
-typedef enum { RS_TASK_CLASSIFIER = 0, RS_TASK_GENERATOR = 1 } rs_task;
+/* A textlm is a generator trained on one running text (DESIGN.md): the
+ * same tensors and math, with the state carried between windows. */
+typedef enum { RS_TASK_CLASSIFIER = 0, RS_TASK_GENERATOR = 1, RS_TASK_TEXTLM = 2 } rs_task;
 
 /* The architecture; every size of every tensor follows from it. */
 typedef struct rs_config {
@@ -128,6 +130,13 @@ typedef struct rs_batch {
      * layout of targets with K values each: classifier (B, K), generator
      * (B, T, K); each row sums to 1.  Read only when rs_forward_opts.distill > 0. */
     const rs_real *soft_targets;
+    /* Optional initial state of a unidirectional model, (L, B, H) each: the
+     * hidden state h0 and, for an LSTM, the cell state c0 (NULL = zeros).
+     * A text model carries the last window's final state into the next
+     * window this way (truncated BPTT: no gradient flows back into it, as
+     * PyTorch's h.detach()). */
+    const rs_real *h0;
+    const rs_real *c0;
 } rs_batch;
 
 /* Activations and scratch for batches up to max_batch x max_time. Opaque. */
@@ -205,5 +214,13 @@ void rs_backward(rs_workspace *ws, const rs_params *p, rs_params *grads, const r
  * major, with rows of padded steps undefined.  Valid until the next forward.
  */
 const rs_real *rs_workspace_logits(const rs_workspace *ws);
+
+/*
+ * Copies the state of the last forward after its last step, T−1, of each
+ * layer of a unidirectional model into h (L, B, H) and, for an LSTM, c
+ * (L, B, H; c may be NULL otherwise): the next window's rs_batch h0 and c0.
+ * A row shorter than T carries its state from its last valid step.
+ */
+void rs_workspace_final_state(const rs_workspace *ws, rs_real *h, rs_real *c);
 
 #endif

@@ -219,14 +219,17 @@ static int read_config(rs_model *m, char *err, size_t errlen)
         return RS_EFORMAT;
     }
     const char *task = rs_st_metadata(f, "task");
-    if (!task || (strcmp(task, "classifier") != 0 && strcmp(task, "generator") != 0)) {
+    if (!task || (strcmp(task, "classifier") != 0 && strcmp(task, "generator") != 0 &&
+                  strcmp(task, "textlm") != 0)) {
         snprintf(err, errlen,
-                 "%s: metadata 'task' is %s%s%s, expected \"classifier\" or "
-                 "\"generator\"",
+                 "%s: metadata 'task' is %s%s%s, expected \"classifier\", \"generator\" or "
+                 "\"textlm\"",
                  path, task ? "\"" : "", task ? task : "missing", task ? "\"" : "");
         return RS_EFORMAT;
     }
-    cfg->task = strcmp(task, "classifier") == 0 ? RS_TASK_CLASSIFIER : RS_TASK_GENERATOR;
+    cfg->task = strcmp(task, "classifier") == 0  ? RS_TASK_CLASSIFIER
+                : strcmp(task, "generator") == 0 ? RS_TASK_GENERATOR
+                                                 : RS_TASK_TEXTLM;
     const char *cell = rs_st_metadata(f, "cell");
     if (!cell || rs_cell_from_name(cell, &cfg->cell) != 0) {
         snprintf(err, errlen, "%s: metadata 'cell' is %s, expected \"rnn\", \"lstm\" or \"gru\"",

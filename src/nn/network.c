@@ -195,7 +195,7 @@ rs_workspace *rs_workspace_create(const rs_config *cfg, int max_batch, int max_t
             ls->dir[d].weight_hh_dropped = alloc_reals(G * H, &failed);
         }
     }
-    size_t rows = cfg->task == RS_TASK_GENERATOR ? T * B : B;
+    size_t rows = cfg->task != RS_TASK_CLASSIFIER ? T * B : B;
     ws->features = alloc_reals(rows * H * D, &failed);
     ws->feature_mask = alloc_reals(rows * H * D, &failed);
     ws->logits = alloc_reals(rows * K, &failed);
@@ -554,7 +554,7 @@ double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch,
     const rs_config *cfg = &ws->cfg;
     int B = batch->B, T = batch->T, H = cfg->hidden_size, D = rs_config_directions(cfg);
     int HD = H * D, K = cfg->n_outputs;
-    int generator = cfg->task == RS_TASK_GENERATOR;
+    int generator = cfg->task != RS_TASK_CLASSIFIER;
     rs_rng *rng = opts ? opts->rng : NULL;
     rs_real dropout = opts && rng ? opts->dropout : 0;
     ws->B = B;
@@ -581,8 +581,13 @@ double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch,
             else
                 memcpy(ls->in, below, (size_t)T * B * HD * sizeof *below);
         }
-        /* zero slabs at t = −1 and t = T (outputs and cell states) */
-        memset(ls->out, 0, (size_t)B * HD * sizeof(rs_real));
+        /* slabs at t = −1 (the initial state: zeros, or the batch's h0 and
+         * c0) and t = T (zeros: the reverse direction's start) */
+        size_t state = (size_t)B * H;
+        if (batch->h0)
+            memcpy(ls->out, batch->h0 + (size_t)l * state, state * sizeof(rs_real)); /* D = 1 */
+        else
+            memset(ls->out, 0, (size_t)B * HD * sizeof(rs_real));
         memset(ls->out + (size_t)(T + 1) * B * HD, 0, (size_t)B * HD * sizeof(rs_real));
         for (int d = 0; d < D; d++) {
             if (ws->weight_dropout_on)
@@ -590,7 +595,10 @@ double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch,
                                 ls->dir[d].weight_hh_mask, (size_t)rs_cell_gates(cfg->cell) * H * H,
                                 opts->weight_dropout, rng);
             if (ls->dir[d].cell) {
-                memset(ls->dir[d].cell, 0, (size_t)B * H * sizeof(rs_real));
+                if (batch->c0)
+                    memcpy(ls->dir[d].cell, batch->c0 + (size_t)l * state, state * sizeof(rs_real));
+                else
+                    memset(ls->dir[d].cell, 0, (size_t)B * H * sizeof(rs_real));
                 memset(ls->dir[d].cell + (size_t)(T + 1) * B * H, 0,
                        (size_t)B * H * sizeof(rs_real));
             }
@@ -840,7 +848,7 @@ void rs_backward(rs_workspace *ws, const rs_params *p, rs_params *grads, const r
     const rs_config *cfg = &ws->cfg;
     int B = batch->B, T = batch->T, H = cfg->hidden_size, D = rs_config_directions(cfg);
     int HD = H * D, K = cfg->n_outputs;
-    int generator = cfg->task == RS_TASK_GENERATOR;
+    int generator = cfg->task != RS_TASK_CLASSIFIER;
     int rows = generator ? T * B : B;
 
     /* head: dW += dlogitsᵀ · features, db += Σ dlogits, dfeat = dlogits · W */
@@ -922,4 +930,20 @@ void rs_backward(rs_workspace *ws, const rs_params *p, rs_params *grads, const r
                     dcat[j] += dx[E + j];
             }
         }
+}
+
+void rs_workspace_final_state(const rs_workspace *ws, rs_real *h, rs_real *c)
+{
+    const rs_config *cfg = &ws->cfg;
+    int B = ws->B, T = ws->T, H = cfg->hidden_size;
+    size_t state = (size_t)B * H;
+    for (int l = 0; l < cfg->num_layers; l++) {
+        const layer_state *ls = &ws->layer[l];
+        /* out[T−1] sits at slab T (slab 0 is t = −1); short rows carried
+         * their state forward to T−1 (direction_forward) */
+        memcpy(h + (size_t)l * state, ls->out + (size_t)T * state, state * sizeof(rs_real));
+        if (c && ls->dir[0].cell)
+            memcpy(c + (size_t)l * state, ls->dir[0].cell + (size_t)T * state,
+                   state * sizeof(rs_real));
+    }
 }

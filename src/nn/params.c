@@ -39,7 +39,15 @@ const char *rs_cell_name(rs_cell cell)
 
 const char *rs_task_name(rs_task task)
 {
-    return task == RS_TASK_CLASSIFIER ? "classifier" : "generator";
+    switch (task) {
+    case RS_TASK_CLASSIFIER:
+        return "classifier";
+    case RS_TASK_GENERATOR:
+        return "generator";
+    case RS_TASK_TEXTLM:
+        return "textlm";
+    }
+    return "generator";
 }
 
 int rs_cell_from_name(const char *name, rs_cell *out)
@@ -81,10 +89,12 @@ int rs_config_check(const rs_config *cfg, char *err, size_t errlen)
         fault = "vocabulary size must be between 1 and 1000000";
     else if (cfg->n_outputs < 1 || cfg->n_outputs > 1000000)
         fault = "number of outputs must be between 1 and 1000000";
-    else if (cfg->task == RS_TASK_GENERATOR && cfg->bidirectional)
+    else if (cfg->task != RS_TASK_CLASSIFIER && cfg->bidirectional)
         fault = "a generator cannot be bidirectional";
-    else if (cfg->task == RS_TASK_GENERATOR && cfg->n_outputs != cfg->vocab_size)
+    else if (cfg->task != RS_TASK_CLASSIFIER && cfg->n_outputs != cfg->vocab_size)
         fault = "a generator's head must have one output per vocabulary entry";
+    else if (cfg->task == RS_TASK_TEXTLM && (cfg->n_categories > 0 || cfg->category_dim > 0))
+        fault = "a textlm has no categories";
     else if (cfg->task == RS_TASK_CLASSIFIER && cfg->n_categories > 0)
         fault = "a classifier has no categories";
     if (fault) {

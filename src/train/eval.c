@@ -21,11 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "corpus.h"
 #include "dataset.h"
 #include "flags.h"
 #include "model_rows.h"
 #include "rnnserve/model.h"
 #include "rnnserve/status.h"
+#include "textlm.h"
 #include "train.h"
 
 /* Mean F1 over the labels that occur in a (K, K) confusion matrix's gold
@@ -268,6 +270,61 @@ static void print_text(const cJSON *j)
     }
 }
 
+/* A textlm: the text of data read as one running text, −ln p of every
+ * character after the first, state carried from zeros (DESIGN.md). */
+static int eval_textlm(const rs_model *m, const char *data, int json)
+{
+    char err[1024];
+    rs_corpus corpus;
+    if (rs_corpus_load(data, &corpus, err, sizeof err) != 0) {
+        fprintf(stderr, "rnntrain eval: %s\n", err);
+        return 1;
+    }
+    int32_t *ids = malloc((size_t)corpus.n * sizeof *ids);
+    if (!ids) {
+        rs_corpus_free(&corpus);
+        fprintf(stderr, "rnntrain eval: out of memory\n");
+        return 1;
+    }
+    int unk = rs_model_token_id(m, "<unk>", 5);
+    long unknown = 0;
+    for (long i = 0; i < corpus.n; i++) {
+        char buf[4];
+        int k = rs_utf8_encode(corpus.cps[i], buf);
+        ids[i] = rs_model_token_id(m, buf, (size_t)k);
+        if (ids[i] < 0) {
+            ids[i] = unk;
+            unknown++;
+        }
+    }
+    if (unknown > 0 && unk < 0) {
+        fprintf(stderr,
+                "rnntrain eval: %s: %ld characters the model cannot read and it has no "
+                "<unk>\n",
+                data, unknown);
+        free(ids);
+        rs_corpus_free(&corpus);
+        return 1;
+    }
+    long count = 0;
+    double nll = rs_textlm_nll(m, ids, corpus.n, &count);
+    free(ids);
+    rs_corpus_free(&corpus);
+    if (isnan(nll) || count == 0) {
+        fprintf(stderr, "rnntrain eval: %s: %s\n", data,
+                count == 0 ? "needs at least two characters" : "out of memory");
+        return 1;
+    }
+    if (json)
+        printf("{\"tokens\":%ld,\"unknown_tokens\":%ld,\"nll_per_token\":%.6f,"
+               "\"perplexity\":%.6f}\n",
+               count, unknown, nll, exp(nll));
+    else
+        printf("tokens %ld (%ld unknown)  nll/token %.4f  perplexity %.3f\n", count, unknown, nll,
+               exp(nll));
+    return 0;
+}
+
 int rs_eval_main(int argc, char **argv)
 {
     const char *model_path = NULL, *data = NULL;
@@ -303,6 +360,10 @@ int rs_eval_main(int argc, char **argv)
         goto done;
     }
     const rs_config *cfg = rs_model_config(m);
+    if (cfg->task == RS_TASK_TEXTLM) {
+        status = eval_textlm(m, data, json);
+        goto done;
+    }
     if (rs_dataset_load(data, RS_NORMALIZE_NONE, &d, err, sizeof err) != 0) {
         fprintf(stderr, "rnntrain eval: %s\n", err);
         goto done;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "textlm.h"
 #include "train.h"
 
 static void usage(FILE *fp)
@@ -13,6 +14,7 @@ static void usage(FILE *fp)
                 "commands:\n"
                 "  classifier  train a text classifier from a TSV (text<TAB>label)\n"
                 "  generator   train a generator from a TSV or a one-item-per-line file\n"
+                "  textlm      train a language model on one running text (.txt)\n"
                 "  eval        a model's figures on a dataset (--json for one JSON object)\n"
                 "  sample      generate texts from a generator\n"
                 "  info        what a model file holds, after full validation\n"
@@ -32,6 +34,8 @@ int main(int argc, char **argv)
         return rs_train_main(RS_TASK_CLASSIFIER, sub_argc, sub_argv);
     if (strcmp(cmd, "generator") == 0)
         return rs_train_main(RS_TASK_GENERATOR, sub_argc, sub_argv);
+    if (strcmp(cmd, "textlm") == 0)
+        return rs_textlm_main(sub_argc, sub_argv);
     if (strcmp(cmd, "eval") == 0)
         return rs_eval_main(sub_argc, sub_argv);
     if (strcmp(cmd, "sample") == 0)

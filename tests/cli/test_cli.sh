@@ -252,6 +252,66 @@ expect_refusal "a conditional generator without the student's labels" "the teach
 msg=$("$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/missing/dir/m.safetensors" "${small[@]}" 2>&1); code=$?
 [ $code -ne 0 ] && echo "$msg" | grep -q "cannot create" && ok "unwritable output is an error" || bad "unwritable output: $msg"
 
+# --- textlm: one running text, state carried between windows ---
+head -c 60000 "$DATA/tinyshakespeare.txt" > "$work/shake.txt"
+tl0=(--hidden 24 --layers 2 --embed 8 --batch-size 8 --seq-len 32 --threads 1 --dropout 0.1)
+tl=("${tl0[@]}" --epochs 2 --seed 3)
+if SOURCE_DATE_EPOCH=0 "$RNNTRAIN" textlm --data "$work/shake.txt" --out "$work/t1.safetensors" "${tl[@]}" 2> "$work/log" &&
+   grep -q "valid_tail\|textlm" <("$RNNTRAIN" info --model "$work/t1.safetensors" 2>&1); then
+  ok "textlm trains and writes a model of task textlm"
+else
+  bad "textlm trains: $(tail -3 "$work/log")"
+fi
+# a run stopped again and again (time budget, then SIGTERM) and resumed from
+# its checkpoint gives the same bytes as a run never stopped
+rm -f "$work/tck.safetensors"
+SOURCE_DATE_EPOCH=0 "$RNNTRAIN" textlm --data "$work/shake.txt" --out "$work/t2.safetensors" "${tl[@]}" \
+  --checkpoint "$work/tck.safetensors" --time-budget 0.1 2> "$work/log"
+stops=1
+for _ in $(seq 60); do
+  [ -f "$work/t2.safetensors" ] && cmp -s "$work/t1.safetensors" "$work/t2.safetensors" && break
+  SOURCE_DATE_EPOCH=0 "$RNNTRAIN" textlm --data "$work/shake.txt" --out "$work/t2.safetensors" "${tl[@]}" \
+    --checkpoint "$work/tck.safetensors" --resume --time-budget 0.1 2>> "$work/log"
+  stops=$((stops + 1))
+done
+# SIGTERM in the second epoch of six
+long=("${tl0[@]}" --epochs 6 --seed 3)
+SOURCE_DATE_EPOCH=0 "$RNNTRAIN" textlm --data "$work/shake.txt" --out "$work/t4.safetensors" "${long[@]}" 2>> "$work/log"
+( SOURCE_DATE_EPOCH=0 exec "$RNNTRAIN" textlm --data "$work/shake.txt" --out "$work/t3.safetensors" "${long[@]}" \
+    --checkpoint "$work/tck3.safetensors" 2> "$work/term.log" ) &
+tpid=$!
+for _ in $(seq 200); do grep -q "^epoch 1/6 " "$work/term.log" && break; sleep 0.02; done
+kill -TERM "$tpid"; wait "$tpid"; term_code=$?
+cat "$work/term.log" >> "$work/log"
+SOURCE_DATE_EPOCH=0 "$RNNTRAIN" textlm --data "$work/shake.txt" --out "$work/t3.safetensors" "${long[@]}" \
+  --checkpoint "$work/tck3.safetensors" --resume 2>> "$work/log"
+if cmp -s "$work/t1.safetensors" "$work/t2.safetensors" && [ "$stops" -ge 3 ] &&
+   cmp -s "$work/t4.safetensors" "$work/t3.safetensors" && [ "$term_code" -ne 0 ] &&
+   grep -q "continue with --resume" "$work/log"; then
+  ok "textlm: stopped $stops times by --time-budget, or by SIGTERM, and resumed: the same model bytes"
+else
+  bad "textlm resume: stops $stops, SIGTERM exit $term_code; $(tail -4 "$work/log")"
+fi
+expect_refusal "textlm: resume with other flags" "made with other data or flags" textlm --data "$work/shake.txt" --out "$work/keep.safetensors" "${tl0[@]}" --epochs 2 --seed 4 --checkpoint "$work/tck.safetensors" --resume
+printf 'First line\nsecond \xe2\x82 line\n' > "$work/bad-utf8.txt"
+expect_refusal "textlm: invalid UTF-8 names line and byte" "bad-utf8.txt:2: byte 8 of the line (19 of the file): invalid UTF-8" textlm --data "$work/bad-utf8.txt" --out "$work/keep.safetensors"
+: > "$work/empty.txt"
+expect_refusal "textlm: an empty corpus" "empty.txt: the file is empty" textlm --data "$work/empty.txt" --out "$work/keep.safetensors"
+head -c 3000 "$DATA/tinyshakespeare.txt" > "$work/short.txt"
+expect_refusal "textlm: a corpus shorter than one window per stream" "short.txt: 3000 characters is too short" textlm --data "$work/short.txt" --out "$work/keep.safetensors"
+expect_refusal "textlm: a vocabulary over the limit" "distinct tokens in the training part, over --max-vocab 20" textlm --data "$work/shake.txt" --out "$work/keep.safetensors" --max-vocab 20
+expect_refusal "textlm: --valid-tail out of range" "--valid-tail must be between 0.001 and 0.5" textlm --data "$work/shake.txt" --out "$work/keep.safetensors" --valid-tail 0.7
+expect_refusal "textlm: --resume without --checkpoint" "--resume needs --checkpoint" textlm --data "$work/shake.txt" --out "$work/keep.safetensors" --resume
+out=$("$RNNTRAIN" eval --model "$work/t1.safetensors" --data "$work/shake.txt" --json 2> "$work/log")
+if python3 -c "
+import json,sys,math
+j=json.loads(sys.argv[1]); assert j['tokens']==59999 and 0<j['nll_per_token']<5 and abs(j['perplexity']-math.exp(j['nll_per_token']))<1e-6*j['perplexity']
+" "$out"; then
+  ok "eval of a textlm: nll_per_token over every character after the first"
+else
+  bad "eval of a textlm: $out $(cat "$work/log")"
+fi
+
 # --- faults while writing the model: the previous file survives ---
 # The model is written to <out>.tmp.<pid> and renamed over <out> only when
 # complete and synced (src/model/safetensors.c).  A run killed with SIGKILL

@@ -1,0 +1,43 @@
+/*
+ * corpus.h — one running UTF-8 text as token ids, for `rnntrain textlm`
+ * and for evaluating a textlm (DESIGN.md, textlm).
+ *
+ * The text is read whole and checked: invalid UTF-8 is refused with the
+ * line and byte where it starts; an empty file is refused.  Tokens are code
+ * points (the char tokenizer).  The vocabulary is built from the training
+ * part only, in code-point order after the specials <pad> <bos> <eos>
+ * <unk>; a character of the validation tail that training never saw reads
+ * as <unk>.
+ */
+#ifndef RNNTRAIN_CORPUS_H
+#define RNNTRAIN_CORPUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RS_CORPUS_SPECIALS 4 /* <pad> <bos> <eos> <unk> */
+#define RS_CORPUS_UNK      3
+
+typedef struct rs_corpus {
+    uint32_t *cps; /* (n) code points of the whole text */
+    long n;
+} rs_corpus;
+
+/* Reads and decodes path.  0, or -1 with "PATH:LINE: byte B: invalid UTF-8"
+ * (or another one-line reason) in err. */
+int rs_corpus_load(const char *path, rs_corpus *out, char *err, size_t errlen);
+void rs_corpus_free(rs_corpus *c);
+
+/* The vocabulary of cps[0..n): the specials, then every distinct code
+ * point in increasing order.  tokens[i] is malloc'd UTF-8 (free with
+ * rs_vocab_free).  0, or -1 on allocation failure. */
+int rs_vocab_build(const uint32_t *cps, long n, char ***tokens, int *count);
+void rs_vocab_free(char **tokens, int count);
+
+/* ids[i] = the id of cps[i] under a sorted code-point table (code points of
+ * vocabulary ids RS_CORPUS_SPECIALS.. in order), <unk> when absent.
+ * Returns how many were <unk>. */
+long rs_corpus_encode(const uint32_t *cps, long n, const uint32_t *table, int table_len,
+                      int32_t *ids);
+
+#endif
