@@ -124,7 +124,25 @@ typedef struct rs_special_ids {
  * The generator's randomness is consumed only here, in this order, so the
  * same seed gives the same tokens whether the sequence is stepped alone or
  * in a batch.
+ *
+ * Options set after init:
+ *   text mode (a textlm, DESIGN.md): there is no <bos>; the first forced
+ *   token is fed first and only the tokens after it are predicted; a
+ *   generation counts the log-likelihood of the sampled tokens only (the
+ *   prompt's is /score's business), never samples <eos>, and stops at
+ *   max_length tokens or a stop sequence; a score counts every token after
+ *   the first and has no <eos>.
+ *   stop sequences: generation ends when the sampled tokens end with one
+ *   of them, which is then taken out of out (finish RS_FINISH_STOP).
+ *   repetition penalty (llama.cpp's): before sampling, the logit z of each
+ *   token among the last RS_PENALTY_WINDOW of out becomes z / p if z > 0,
+ *   else z · p.  log_prob stays the model's own.
  */
+#define RS_DECODE_MAX_STOPS 4
+#define RS_PENALTY_WINDOW   64
+
+typedef enum { RS_FINISH_LENGTH = 0, RS_FINISH_EOS = 1, RS_FINISH_STOP = 2 } rs_finish;
+
 typedef struct rs_decode {
     /* set by rs_decode_init */
     rs_special_ids ids;
@@ -135,13 +153,21 @@ typedef struct rs_decode {
     rs_sampler sampler;
     rs_rng *rng;   /* generation only; the caller's */
     int32_t *out;  /* (max_length) the caller's: forced and sampled tokens */
-    int banned[3]; /* never sampled: <pad>, <bos>, <unk> */
+    int banned[4]; /* never sampled: <pad>, <bos>, <unk>; <eos> in text mode */
     int n_banned;
+    int text;                                  /* text mode (see above) */
+    const int32_t *stops[RS_DECODE_MAX_STOPS]; /* stop sequences */
+    int stop_len[RS_DECODE_MAX_STOPS];         /* (>= 1 each) */
+    int n_stops;
+    float penalty; /* repetition penalty, 1 = off */
+    float *work;   /* (V) penalised logits, the caller's (when penalty != 1) */
     /* progress */
-    int n_out;       /* tokens in out */
-    int32_t next;    /* token to feed next, while !done */
-    double log_prob; /* of every predicted token so far */
-    int finished;    /* 1 when it ended with <eos> (always, for a score) */
+    int n_out;        /* tokens in out */
+    int32_t next;     /* token to feed next, while !done */
+    double log_prob;  /* of every predicted token so far */
+    int finished;     /* 1 when it ended with <eos> (always, for a score) */
+    rs_finish finish; /* why it ended, once done */
+    int n_safe;       /* out[0..n_safe) can be shown: no stop sequence can end in them */
     int done;
     int32_t sampled; /* the token the last advance produced, or -1 (for streaming) */
 } rs_decode;
@@ -153,6 +179,14 @@ int rs_decode_init_generate(rs_decode *d, const rs_special_ids *ids, const int32
                             int32_t *out);
 /* Starts scoring <bos> text[0..n) <eos>.  -1 on bad arguments. */
 int rs_decode_init_score(rs_decode *d, const rs_special_ids *ids, const int32_t *text, int n);
+/* Text mode (after init, before the first advance).  -1 when there is no
+ * forced token to start from. */
+int rs_decode_set_text(rs_decode *d);
+/* Stop sequences (at most RS_DECODE_MAX_STOPS, each >= 1 token; the
+ * arrays must outlive d). */
+void rs_decode_set_stops(rs_decode *d, const int32_t *const *stops, const int *lens, int n);
+/* Repetition penalty p > 0 (1 = off); work: V floats of scratch. */
+void rs_decode_set_penalty(rs_decode *d, float penalty, float *work);
 /* Takes the logits (V) produced by feeding d->next.  probs (V) and order
  * (V) are sampling scratch. */
 void rs_decode_advance(rs_decode *d, const float *logits, int V, float *probs, int *order);

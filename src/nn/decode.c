@@ -10,6 +10,8 @@
  */
 #include "rnnserve/infer.h"
 
+#include <string.h>
+
 static void init_common(rs_decode *d, const rs_special_ids *ids)
 {
     d->ids = *ids;
@@ -23,8 +25,98 @@ static void init_common(rs_decode *d, const rs_special_ids *ids)
     d->next = ids->bos;
     d->log_prob = 0.0;
     d->finished = 0;
+    d->finish = RS_FINISH_LENGTH;
+    d->n_safe = 0;
     d->done = 0;
     d->sampled = -1;
+    d->text = 0;
+    d->n_stops = 0;
+    d->penalty = 1.0f;
+    d->work = NULL;
+}
+
+int rs_decode_set_text(rs_decode *d)
+{
+    if (d->n_forced < 1)
+        return -1;
+    d->text = 1;
+    if (!d->score)
+        d->banned[d->n_banned++] = d->ids.eos;
+    /* the first token is given, not predicted */
+    d->next = d->forced[0];
+    if (d->out)
+        d->out[0] = d->forced[0];
+    d->n_out = 1;
+    d->n_safe = 1;
+    if (!d->score && d->n_out >= d->max_length)
+        d->done = 1;
+    return 0;
+}
+
+void rs_decode_set_stops(rs_decode *d, const int32_t *const *stops, const int *lens, int n)
+{
+    d->n_stops = 0;
+    for (int i = 0; i < n && d->n_stops < RS_DECODE_MAX_STOPS; i++)
+        if (lens[i] >= 1) {
+            d->stops[d->n_stops] = stops[i];
+            d->stop_len[d->n_stops++] = lens[i];
+        }
+}
+
+void rs_decode_set_penalty(rs_decode *d, float penalty, float *work)
+{
+    d->penalty = penalty;
+    d->work = work;
+}
+
+/* The logits to sample from: under a repetition penalty, a copy with the
+ * tokens of the last RS_PENALTY_WINDOW of out penalised once each. */
+static const float *penalised(rs_decode *d, const float *logits, int V)
+{
+    if (d->penalty == 1.0f || !d->work)
+        return logits;
+    float *z = d->work;
+    for (int k = 0; k < V; k++)
+        z[k] = logits[k];
+    int from = d->n_out > RS_PENALTY_WINDOW ? d->n_out - RS_PENALTY_WINDOW : 0;
+    for (int i = from; i < d->n_out; i++) {
+        int t = d->out[i];
+        int seen = 0; /* once per token, as llama.cpp's token counts do */
+        for (int j = from; j < i && !seen; j++)
+            seen = d->out[j] == t;
+        if (seen || t < 0 || t >= V)
+            continue;
+        z[t] = z[t] > 0 ? z[t] / d->penalty : z[t] * d->penalty;
+    }
+    return z;
+}
+
+/* Stop sequences after a sampled token: 1 (and the sequence taken out)
+ * when out ends with one; else n_safe moves past every token that cannot
+ * begin a stop sequence still being completed. */
+static int check_stops(rs_decode *d)
+{
+    int first = d->n_forced; /* sampled tokens start here */
+    int n = d->n_out - first;
+    const int32_t *gen = d->out + first;
+    for (int s = 0; s < d->n_stops; s++) {
+        int L = d->stop_len[s];
+        if (L <= n && memcmp(gen + n - L, d->stops[s], (size_t)L * sizeof *gen) == 0) {
+            d->n_out -= L;
+            d->n_safe = d->n_out;
+            return 1;
+        }
+    }
+    /* the longest tail of gen that is a proper prefix of a stop sequence */
+    int hold = 0;
+    for (int s = 0; s < d->n_stops; s++)
+        for (int L = d->stop_len[s] - 1; L > hold; L--)
+            if (L <= n && memcmp(gen + n - L, d->stops[s], (size_t)L * sizeof *gen) == 0) {
+                hold = L;
+                break;
+            }
+    d->n_safe = d->n_out - hold;
+    return 0;
 }
 
 int rs_decode_init_generate(rs_decode *d, const rs_special_ids *ids, const int32_t *forced,
@@ -66,10 +158,12 @@ void rs_decode_advance(rs_decode *d, const float *logits, int V, float *probs, i
         return;
     if (d->n_out < d->n_forced) {
         int32_t tok = d->forced[d->n_out];
-        d->log_prob += rs_log_softmax_at(logits, V, tok);
+        if (!d->text || d->score)
+            d->log_prob += rs_log_softmax_at(logits, V, tok);
         if (d->out)
             d->out[d->n_out] = tok;
         d->n_out++;
+        d->n_safe = d->n_out;
         d->next = tok;
         /* a generation whose prefix fills max_length is complete */
         if (!d->score && d->n_out >= d->max_length)
@@ -77,21 +171,35 @@ void rs_decode_advance(rs_decode *d, const float *logits, int V, float *probs, i
         return;
     }
     if (d->score) {
-        d->log_prob += rs_log_softmax_at(logits, V, d->ids.eos);
-        d->finished = 1;
+        if (!d->text)
+            d->log_prob += rs_log_softmax_at(logits, V, d->ids.eos);
+        d->finished = !d->text;
+        d->finish = d->text ? RS_FINISH_LENGTH : RS_FINISH_EOS;
         d->done = 1;
         return;
     }
-    int tok = rs_sample(logits, V, &d->sampler, d->banned, d->n_banned, d->rng, probs, order);
+    int tok = rs_sample(penalised(d, logits, V), V, &d->sampler, d->banned, d->n_banned, d->rng,
+                        probs, order);
     d->log_prob += rs_log_softmax_at(logits, V, tok);
     if (tok == d->ids.eos) {
         d->finished = 1;
+        d->finish = RS_FINISH_EOS;
         d->done = 1;
+        d->n_safe = d->n_out;
         return;
     }
     d->out[d->n_out++] = tok;
     d->sampled = tok;
     d->next = tok;
-    if (d->n_out >= d->max_length)
+    if (d->n_stops > 0 && check_stops(d)) {
+        d->finish = RS_FINISH_STOP;
         d->done = 1;
+        return;
+    }
+    if (d->n_stops == 0)
+        d->n_safe = d->n_out;
+    if (d->n_out >= d->max_length) {
+        d->done = 1;
+        d->n_safe = d->n_out;
+    }
 }

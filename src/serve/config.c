@@ -35,6 +35,8 @@ static void defaults(rs_serve_config *cfg)
         .max_name_chars = 64,
         .max_n = 64,
         .max_length = 64,
+        .max_tokens = 4096,
+        .max_prompt = 4096,
         .timeout_seconds = 10,
         .max_connections = 1024,
         .max_queue = 2048,
@@ -47,7 +49,7 @@ static void defaults(rs_serve_config *cfg)
 }
 
 /* The single list of settings: parsing, bounds, variables and --help. */
-#define N_SETTINGS 17
+#define N_SETTINGS 19
 static void settings(rs_serve_config *c, int *level, flag out[N_SETTINGS])
 {
     const flag table[N_SETTINGS] = {
@@ -70,6 +72,11 @@ static void settings(rs_serve_config *c, int *level, flag out[N_SETTINGS])
         {"max-length", NULL, FLAG_INT, &c->max_length, 1, 1024, NULL,
          "characters per generated text (prefix included) and per /score text", 0,
          "RNNSERVE_MAX_LENGTH"},
+        {"max-tokens", NULL, FLAG_INT, &c->max_tokens, 1, 65536, NULL,
+         "tokens a textlm generates per sample (the bound of max_tokens)", 0,
+         "RNNSERVE_MAX_TOKENS"},
+        {"max-prompt", NULL, FLAG_INT, &c->max_prompt, 1, 65536, NULL,
+         "characters of a textlm's prompt and /score text", 0, "RNNSERVE_MAX_PROMPT"},
         {"timeout-seconds", NULL, FLAG_INT, &c->timeout_seconds, 1, 3600, NULL,
          "idle connection time-out", 0, "RNNSERVE_TIMEOUT_SECONDS"},
         {"max-connections", NULL, FLAG_INT, &c->max_connections, 1, 65536, NULL,

@@ -24,6 +24,8 @@ typedef struct rs_serve_config {
     int max_name_chars;           /* characters per name */
     int max_n;                    /* samples per /generate */
     int max_length;               /* characters per generated text, prefix and /score text */
+    int max_tokens;               /* tokens a textlm generates per sample */
+    int max_prompt;               /* characters of a textlm's prompt and /score text */
     int timeout_seconds;          /* idle connection time-out */
     int max_connections;          /* concurrent connections */
     int max_queue;                /* jobs queued or running in the engine */

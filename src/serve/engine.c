@@ -94,6 +94,7 @@ struct rs_lane {
     int n_rows, max_rows;
     int32_t *feed; /* (max_rows) */
     float *probs;  /* (K) sampling scratch */
+    float *work;   /* (K) penalised logits (rs_decode_set_penalty) */
     int *order;    /* (K) */
     /* classifiers */
     rs_classifier *cl;
@@ -135,7 +136,8 @@ rs_lane *rs_lane_create(const rs_model *m, const rs_lane_limits *lim)
         lane->feed = calloc((size_t)lim->rows, sizeof *lane->feed);
         lane->probs = calloc((size_t)lane->K, sizeof *lane->probs);
         lane->order = calloc((size_t)lane->K, sizeof *lane->order);
-        if (!lane->st || !lane->rows || !lane->feed || !lane->probs || !lane->order)
+        lane->work = calloc((size_t)lane->K, sizeof *lane->work);
+        if (!lane->st || !lane->rows || !lane->feed || !lane->probs || !lane->order || !lane->work)
             goto fail;
     }
     return lane;
@@ -156,6 +158,7 @@ void rs_lane_destroy(rs_lane *lane)
     free(lane->feed);
     free(lane->probs);
     free(lane->order);
+    free(lane->work);
     rs_infer_model_destroy(lane->im);
     free(lane);
 }
@@ -251,10 +254,17 @@ static int start_sample(rs_lane *lane, int r, rs_job *job, int s)
     row *w = &lane->rows[r];
     w->job = job;
     w->sample = s;
-    if (job->kind == RS_JOB_SCORE)
-        return rs_decode_init_score(&w->dec, &job->ids, job->forced, job->n_forced);
-    return rs_decode_init_generate(&w->dec, &job->ids, job->forced, job->n_forced, job->max_length,
-                                   &job->sampler, &job->rng, job->samples[s].tokens);
+    int rc = job->kind == RS_JOB_SCORE
+                 ? rs_decode_init_score(&w->dec, &job->ids, job->forced, job->n_forced)
+                 : rs_decode_init_generate(&w->dec, &job->ids, job->forced, job->n_forced,
+                                           job->max_length, &job->sampler, &job->rng,
+                                           job->samples[s].tokens);
+    if (rc != 0 || (job->text && rs_decode_set_text(&w->dec) != 0))
+        return -1;
+    rs_decode_set_stops(&w->dec, job->stops, job->stop_lens, job->n_stops);
+    if (job->penalty > 0 && job->penalty != 1.0f)
+        rs_decode_set_penalty(&w->dec, job->penalty, lane->work);
+    return 0;
 }
 
 /* One iteration of a generator lane: admit, step every row, advance,
@@ -294,12 +304,13 @@ static void run_generator(rs_engine *e, rs_lane *lane)
         int streamed = job->stream && w->dec.sampled >= 0;
         int next_sample = 0, all_done = 0;
         pthread_mutex_lock(&job->lock);
-        job->current = w->dec.n_out;
+        job->current = w->dec.n_safe;
         if (w->dec.done) {
             rs_job_sample *s = &job->samples[w->sample];
             s->n_tokens = w->dec.n_out;
             s->log_prob = w->dec.log_prob;
             s->finished = w->dec.finished;
+            s->finish = w->dec.finish;
             job->samples_done = w->sample + 1;
             job->current = 0;
             next_sample = job->samples_done < job->n_samples;

@@ -69,7 +69,8 @@ typedef struct rs_job_sample {
     int32_t *tokens; /* (job->max_length) forced and sampled tokens */
     int n_tokens;
     double log_prob;
-    int finished; /* 1 when it ended with <eos> */
+    int finished;     /* 1 when it ended with <eos> */
+    rs_finish finish; /* why it ended */
 } rs_job_sample;
 
 /* How far a stream has been sent: samples before `sample` are complete,
@@ -98,7 +99,14 @@ struct rs_job {
     int n_categories; /* the model's (0: unconditioned) */
     int n_samples;
     rs_job_sample *samples; /* (n_samples) */
-    int stream;             /* 1: notify after every sampled token, not only at the end */
+    /* decoding options (rs_decode): a textlm's text mode, stop sequences,
+     * repetition penalty (1 = off) */
+    int text;
+    const int32_t *const *stops; /* (n_stops), lengths stop_lens */
+    const int *stop_lens;
+    int n_stops;
+    float penalty;
+    int stream; /* 1: notify after every sampled token, not only at the end */
     /* called on the engine thread, with the job's lock NOT held: after
      * streamed tokens (when stream is set) and once when done */
     void (*notify)(rs_job *job);
@@ -116,7 +124,7 @@ struct rs_job {
     /* ---- progress, written by the engine under lock ------------------ */
     pthread_mutex_t lock;
     int samples_done;     /* samples[0..samples_done) are complete */
-    int current;          /* tokens of samples[samples_done] so far (streaming) */
+    int current;          /* tokens of samples[samples_done] that can be sent (streaming) */
     int done;             /* 1: every result is final (or the job was cancelled) */
     atomic_int cancelled; /* set by the HTTP side: the client went away */
     atomic_int refs;

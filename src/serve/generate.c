@@ -24,8 +24,12 @@
 #include "request.h"
 #include "rnnserve/text.h"
 
-#define DEFAULT_MAX_LENGTH 24
+#define DEFAULT_MAX_LENGTH 24  /* an item generator's max_length */
+#define DEFAULT_MAX_TOKENS 200 /* a textlm's max_tokens */
 #define MAX_TOP_K          1000000
+#define MAX_STOP_CHARS     64
+#define STR_(x)            #x
+#define STR(x)             STR_(x)
 
 /* Seeds for requests that bring none: one generator per worker thread,
  * seeded from the kernel once, so requests never contend for it. */
@@ -53,14 +57,14 @@ static uint64_t draw_seed(void)
 typedef struct gen_args {
     int category; /* -1: a random category per sample (conditional models) */
     int n, max_length, top_k;
-    double temperature, top_p;
+    double temperature, top_p, penalty;
     uint64_t seed;
     int seed_given;
     int stream;
 } gen_args;
 
-static int read_args(const rs_server *srv, const cJSON *req, const rs_model *m, gen_args *a,
-                     rs_reply *r)
+static int read_args(const rs_server *srv, const cJSON *req, const rs_model *m, int textlm,
+                     gen_args *a, rs_reply *r)
 {
     long long v;
     int got;
@@ -80,8 +84,21 @@ static int read_args(const rs_server *srv, const cJSON *req, const rs_model *m, 
     a->top_p = 1.0;
     if (rs_field_number(req, "top_p", 0.0, 1.0, 1, &a->top_p, r) == RS_FIELD_BAD)
         return -1;
+    a->penalty = 1.0;
+    if (rs_field_number(req, "repetition_penalty", 0.0, 10.0, 1, &a->penalty, r) == RS_FIELD_BAD)
+        return -1;
+    /* an item's length counts its prefix; a textlm's, the new tokens */
+    const char *length_field = textlm ? "max_tokens" : "max_length";
+    const char *other_field = textlm ? "max_length" : "max_tokens";
+    if (rs_field_get(req, other_field)) {
+        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, other_field,
+                       "model \"%s\" is a %s: its length is \"%s\"", rs_model_name(m),
+                       textlm ? "textlm" : "generator of items", length_field);
+        return -1;
+    }
     a->max_length = -1;
-    if ((got = rs_field_int(req, "max_length", 1, srv->cfg.max_length, &v, r)) == RS_FIELD_BAD)
+    int bound = textlm ? srv->cfg.max_tokens : srv->cfg.max_length;
+    if ((got = rs_field_int(req, length_field, 1, bound, &v, r)) == RS_FIELD_BAD)
         return -1;
     if (got == RS_FIELD_OK)
         a->max_length = (int)v;
@@ -102,38 +119,113 @@ static int read_args(const rs_server *srv, const cJSON *req, const rs_model *m, 
     return a->category == -2 ? -1 : 0;
 }
 
+/* Stop sequences of a request, encoded with the model's tokenizer. */
+typedef struct stop_set {
+    int32_t ids[RS_DECODE_MAX_STOPS][MAX_STOP_CHARS];
+    int lens[RS_DECODE_MAX_STOPS];
+    int n;
+} stop_set;
+
+/* "stop": absent or null, a string, or an array of at most
+ * RS_DECODE_MAX_STOPS strings, each 1..MAX_STOP_CHARS characters.  A
+ * stop with a character the model cannot produce can never occur, so it
+ * is left out.  0, or -1 with a 400 naming the field. */
+static int read_stops(const cJSON *req, const rs_model *m, stop_set *st, rs_reply *r)
+{
+    st->n = 0;
+    const cJSON *f = rs_field_get(req, "stop");
+    if (!f || cJSON_IsNull(f))
+        return 0;
+    int count = cJSON_IsString(f) ? 1 : cJSON_IsArray(f) ? cJSON_GetArraySize(f) : -1;
+    if (count < 0 || count > RS_DECODE_MAX_STOPS) {
+        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "stop",
+                       "stop must be a string or an array of at most %d strings",
+                       RS_DECODE_MAX_STOPS);
+        return -1;
+    }
+    for (int i = 0; i < count; i++) {
+        const cJSON *e = cJSON_IsString(f) ? f : cJSON_GetArrayItem(f, i);
+        if (!cJSON_IsString(e)) {
+            rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "stop", "stop[%d] is not a string", i);
+            return -1;
+        }
+        size_t len = strlen(e->valuestring);
+        long chars = rs_utf8_length(e->valuestring, len);
+        if (chars < 1 || chars > MAX_STOP_CHARS) {
+            rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "stop",
+                           chars < 0 ? "stop[%d] is not valid UTF-8"
+                                     : "stop[%d] must have 1 to " STR(MAX_STOP_CHARS) " characters",
+                           i);
+            return -1;
+        }
+        char unknown[64];
+        int n = rs_model_encode(m, e->valuestring, len, st->ids[st->n], MAX_STOP_CHARS, unknown,
+                                sizeof unknown);
+        if (n >= 1)
+            st->lens[st->n++] = n;
+    }
+    return 0;
+}
+
 /* Where a generate job keeps its inputs and outputs (after the context). */
 typedef struct gen_buffers {
     rs_job_sample *samples; /* (n) */
-    int32_t *prefix;        /* (n_prefix) */
-    int32_t *tokens;        /* (n, max_length) */
+    stop_set *stops;
+    const int32_t **stop_ptrs; /* (RS_DECODE_MAX_STOPS) */
+    int32_t *prefix;           /* (n_prefix) */
+    int32_t *tokens;           /* (n, max_length) */
 } gen_buffers;
 
 static void finish_generate(rs_job *job, rs_reply *r);
 static int stream_generate(rs_job *job, rs_stream_cursor *cur, char **chunk, size_t *len);
 
-/* The "prefix" of a request (default empty), checked and encoded for m
- * into ids (at most limit): its length in tokens, or -1 with a 400 (type,
- * length) or the 422 naming the characters m cannot read. */
-static int read_prefix(const cJSON *req, const rs_model *m, int limit, int32_t *ids, rs_reply *r)
+/* The text to start from, checked and encoded for m into ids (at most
+ * limit): an item generator's "prefix" (default empty), a textlm's
+ * "prompt" (default a line break, where the text starts).  Its length in
+ * tokens, or -1 with a 400 (type, length, the other field) or the 422
+ * naming the characters m cannot read. */
+static int read_start(const cJSON *req, const rs_model *m, int textlm, int limit, int32_t *ids,
+                      rs_reply *r)
 {
-    const char *prefix = "";
-    size_t len = 0;
-    if (rs_field_string(req, "prefix", &prefix, &len, r) == RS_FIELD_BAD)
-        return -1;
-    if (rs_utf8_length(prefix, len) > limit) {
-        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "prefix",
-                       "prefix is longer than %d characters", limit);
+    const char *field = textlm ? "prompt" : "prefix", *other = textlm ? "prefix" : "prompt";
+    if (rs_field_get(req, other)) {
+        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, other,
+                       "model \"%s\" is a %s: give the text to %s as \"%s\"", rs_model_name(m),
+                       textlm ? "textlm" : "generator of items", textlm ? "continue" : "start with",
+                       field);
         return -1;
     }
-    return rs_request_encode(m, "prefix", prefix, len, ids, limit, r);
+    const char *text = "";
+    size_t len = 0;
+    if (rs_field_string(req, field, &text, &len, r) == RS_FIELD_BAD)
+        return -1;
+    if (rs_utf8_length(text, len) > limit) {
+        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, field, "%s is longer than %d characters",
+                       field, limit);
+        return -1;
+    }
+    if (textlm && len == 0) {
+        text = "\n";
+        len = 1;
+        if (rs_model_token_id(m, text, len) < 0) {
+            rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, field,
+                           "model \"%s\" needs a prompt to start from", rs_model_name(m));
+            return -1;
+        }
+    }
+    return rs_request_encode(m, field, text, len, ids, limit, r);
 }
 
-/* The max_length of a, its default filled in for a prefix of n_prefix
- * tokens; -1 with a 400 when the one asked for cannot hold the prefix. */
-static int settle_max_length(gen_args *a, int n_prefix, int limit, rs_reply *r)
+/* The max_length of a, its default filled in for a start of n_prefix
+ * tokens: an item's length includes its prefix, so a max_length below it
+ * is a 400; a textlm's max_tokens are added to its prompt. */
+static int settle_max_length(gen_args *a, int textlm, int n_prefix, int limit, int max_tokens,
+                             rs_reply *r)
 {
-    if (a->max_length < 0) {
+    if (textlm) {
+        int fallback = DEFAULT_MAX_TOKENS < max_tokens ? DEFAULT_MAX_TOKENS : max_tokens;
+        a->max_length = n_prefix + (a->max_length < 0 ? fallback : a->max_length);
+    } else if (a->max_length < 0) {
         a->max_length = n_prefix > DEFAULT_MAX_LENGTH ? n_prefix : DEFAULT_MAX_LENGTH;
         a->max_length = a->max_length < limit ? a->max_length : limit;
     } else if (a->max_length < n_prefix) {
@@ -149,6 +241,7 @@ void rs_handle_generate(const rs_server *srv, rs_model_set *set, const char *bod
                         rs_reply *r, rs_job **out_job)
 {
     int32_t *prefix = NULL;
+    stop_set *stops = NULL;
     cJSON *req = rs_request_parse(body, len, r);
     if (!req)
         return;
@@ -156,36 +249,50 @@ void rs_handle_generate(const rs_server *srv, rs_model_set *set, const char *bod
     if (mi < 0)
         goto fail;
     const rs_model *m = rs_model_set_model(set, mi);
-    int limit = srv->cfg.max_length;
+    int textlm = rs_model_config(m)->task == RS_TASK_TEXTLM;
+    int limit = textlm ? srv->cfg.max_prompt : srv->cfg.max_length;
     prefix = malloc((size_t)limit * sizeof *prefix);
-    if (!prefix) {
+    stops = malloc(sizeof *stops);
+    if (!prefix || !stops) {
         rs_reply_error(r, 500, RS_ERR_INTERNAL, NULL, "out of memory");
         goto fail;
     }
-    /* the prefix before the options: characters the model cannot read
+    /* the text before the options: characters the model cannot read
      * are a 422 naming them whatever else is wrong (request.h) */
-    int n_prefix = read_prefix(req, m, limit, prefix, r);
+    int n_prefix = read_start(req, m, textlm, limit, prefix, r);
     gen_args a;
-    if (n_prefix < 0 || read_args(srv, req, m, &a, r) != 0 ||
-        settle_max_length(&a, n_prefix, limit, r) != 0)
+    if (n_prefix < 0 || read_args(srv, req, m, textlm, &a, r) != 0 ||
+        read_stops(req, m, stops, r) != 0 ||
+        settle_max_length(&a, textlm, n_prefix, limit, srv->cfg.max_tokens, r) != 0)
         goto fail;
     if (!a.seed_given)
         a.seed = draw_seed();
 
-    /* buffers: samples, then the prefix, then every sample's tokens */
+    /* buffers: samples, stops, then the prefix, then every sample's tokens */
     size_t samples_bytes = (size_t)a.n * sizeof(rs_job_sample);
+    size_t stops_bytes = sizeof(stop_set) + RS_DECODE_MAX_STOPS * sizeof(int32_t *);
     size_t prefix_bytes = (size_t)n_prefix * sizeof(int32_t);
     size_t tokens_bytes = (size_t)a.n * (size_t)a.max_length * sizeof(int32_t);
     void *buf;
-    rs_job *job = rs_model_job_create(RS_JOB_GENERATE, set, mi, req,
-                                      samples_bytes + prefix_bytes + tokens_bytes, &buf, r);
+    rs_job *job =
+        rs_model_job_create(RS_JOB_GENERATE, set, mi, req,
+                            samples_bytes + stops_bytes + prefix_bytes + tokens_bytes, &buf, r);
     req = NULL; /* the job's now */
     if (!job)
         goto fail;
-    gen_buffers b = {buf, (int32_t *)((char *)buf + samples_bytes),
-                     (int32_t *)((char *)buf + samples_bytes + prefix_bytes)};
+    char *at = buf;
+    gen_buffers b;
+    b.samples = (rs_job_sample *)at;
+    b.stop_ptrs = (const int32_t **)(at += samples_bytes);
+    b.stops = (stop_set *)(at += RS_DECODE_MAX_STOPS * sizeof(int32_t *));
+    b.prefix = (int32_t *)(at += sizeof(stop_set));
+    b.tokens = (int32_t *)(at + prefix_bytes);
     memcpy(b.prefix, prefix, prefix_bytes);
+    *b.stops = *stops;
+    for (int i = 0; i < b.stops->n; i++)
+        b.stop_ptrs[i] = b.stops->ids[i];
     free(prefix);
+    free(stops);
     for (int i = 0; i < a.n; i++)
         b.samples[i].tokens = b.tokens + (size_t)i * a.max_length;
     rs_model_job_of(job)->seed = a.seed;
@@ -194,6 +301,11 @@ void rs_handle_generate(const rs_server *srv, rs_model_set *set, const char *bod
     job->n_forced = n_prefix;
     job->max_length = a.max_length;
     job->sampler = (rs_sampler){(float)a.temperature, a.top_k, (float)a.top_p};
+    job->text = textlm;
+    job->stops = b.stop_ptrs;
+    job->stop_lens = b.stops->lens;
+    job->n_stops = b.stops->n;
+    job->penalty = (float)a.penalty;
     rs_rng_seed(&job->rng, a.seed);
     job->category = a.category;
     job->n_categories = rs_model_category_count(m);
@@ -206,8 +318,17 @@ void rs_handle_generate(const rs_server *srv, rs_model_set *set, const char *bod
     return;
 fail:
     free(prefix);
+    free(stops);
     cJSON_Delete(req);
 }
+
+static const char *finish_name(rs_finish f)
+{
+    return f == RS_FINISH_EOS ? "eos" : f == RS_FINISH_STOP ? "stop" : "length";
+}
+
+/* Tokens a sample made (its prefix or prompt not counted). */
+static int made(const rs_job *job, const rs_job_sample *s) { return s->n_tokens - job->n_forced; }
 
 static void finish_generate(rs_job *job, rs_reply *r)
 {
@@ -225,14 +346,19 @@ static void finish_generate(rs_job *job, rs_reply *r)
     cJSON *samples = cJSON_AddArrayToObject(out, "samples");
     for (int i = 0; i < job->n_samples; i++) {
         const rs_job_sample *s = &job->samples[i];
-        char *text = rs_model_detokenize(m, s->tokens, s->n_tokens);
+        /* an item with its prefix; a textlm's continuation alone */
+        int from = job->text ? job->n_forced : 0;
+        char *text = rs_model_detokenize(m, s->tokens + from, s->n_tokens - from);
         cJSON *sample = cJSON_CreateObject();
         cJSON_AddStringToObject(sample, "text", text ? text : "");
         free(text);
         rs_json_add_real(sample, "log_prob", s->log_prob);
         if (s->category >= 0)
             cJSON_AddStringToObject(sample, "category", rs_model_category(m, s->category));
-        cJSON_AddBoolToObject(sample, "finished", s->finished);
+        if (!job->text)
+            cJSON_AddBoolToObject(sample, "finished", s->finished);
+        cJSON_AddStringToObject(sample, "finish_reason", finish_name(s->finish));
+        cJSON_AddNumberToObject(sample, "tokens", made(job, s));
         cJSON_AddItemToArray(samples, sample);
     }
     rs_reply_json(r, 200, out);
@@ -310,22 +436,25 @@ static int stream_generate(rs_job *job, rs_stream_cursor *cur, char **chunk, siz
     pthread_mutex_unlock(&job->lock);
     events e = {0};
     /* finished samples: the rest of their text, then their end */
+    /* a textlm's prompt is not sent back */
+    int first = job->text ? job->n_forced : 0;
     for (; cur->sample < samples_done; cur->sample++, cur->token = 0) {
         const rs_job_sample *s = &job->samples[cur->sample];
-        add_text(&e, m, cur->sample, s->tokens, cur->token, s->n_tokens, job->n_forced);
+        add_text(&e, m, cur->sample, s->tokens, cur->token > first ? cur->token : first,
+                 s->n_tokens, job->n_forced);
         cJSON *ev = cJSON_CreateObject();
         cJSON_AddNumberToObject(ev, "index", cur->sample);
-        cJSON_AddStringToObject(ev, "finish_reason", s->finished ? "eos" : "length");
+        cJSON_AddStringToObject(ev, "finish_reason", finish_name(s->finish));
         rs_json_add_real(ev, "log_prob", s->log_prob);
-        cJSON_AddNumberToObject(ev, "tokens", s->n_tokens);
+        cJSON_AddNumberToObject(ev, "tokens", made(job, s));
         if (s->category >= 0)
             cJSON_AddStringToObject(ev, "category", rs_model_category(m, s->category));
         add_event(&e, ev);
     }
     /* the sample running now */
     if (!done && cur->sample < job->n_samples && current > cur->token) {
-        add_text(&e, m, cur->sample, job->samples[cur->sample].tokens, cur->token, current,
-                 job->n_forced);
+        add_text(&e, m, cur->sample, job->samples[cur->sample].tokens,
+                 cur->token > first ? cur->token : first, current, job->n_forced);
         cur->token = current;
     }
     int over = 0;
@@ -340,7 +469,7 @@ static int stream_generate(rs_job *job, rs_stream_cursor *cur, char **chunk, siz
         } else {
             int total = 0;
             for (int i = 0; i < job->n_samples; i++)
-                total += job->samples[i].n_tokens;
+                total += made(job, &job->samples[i]);
             const rs_job_sample *last = &job->samples[job->n_samples - 1];
             cJSON *ev = cJSON_CreateObject();
             cJSON_AddBoolToObject(ev, "done", 1);
@@ -348,7 +477,7 @@ static int stream_generate(rs_job *job, rs_stream_cursor *cur, char **chunk, siz
             char seed_text[24];
             snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)mj->seed);
             cJSON_AddRawToObject(ev, "seed", seed_text);
-            cJSON_AddStringToObject(ev, "finish_reason", last->finished ? "eos" : "length");
+            cJSON_AddStringToObject(ev, "finish_reason", finish_name(last->finish));
             cJSON_AddNumberToObject(ev, "tokens", total);
             cJSON_AddNumberToObject(ev, "samples", job->n_samples);
             add_event(&e, ev);

@@ -187,10 +187,11 @@ static int find_model(const rs_model_set *set, const cJSON *req, rs_task task, r
         return -1;
     }
     rs_task has = rs_model_config(rs_model_set_model(set, i))->task;
-    if (has != task) {
+    /* a textlm generates and scores as a generator does */
+    if (has != task && !(task == RS_TASK_GENERATOR && has == RS_TASK_TEXTLM)) {
         rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "model",
                        "model \"%s\" is a %s; this route needs a %s", name, rs_task_name(has),
-                       rs_task_name(task));
+                       task == RS_TASK_GENERATOR ? "generator or textlm" : rs_task_name(task));
         return -1;
     }
     return i;

@@ -1,7 +1,9 @@
 /*
  * score.c — POST /score: the log-likelihood of a text under a generator,
  * log p(<eos> | …) included, i.e. −(tokens × nll_per_token) of
- * `rnntrain eval` on a one-line file.  The text is checked and encoded
+ * `rnntrain eval` on a one-line file; under a textlm, the log-likelihood
+ * of every character after the first, state carried from zeros (DESIGN.md;
+ * `rnntrain eval` of the text as a file).  The text is checked and encoded
  * before the category (the order of request.h).
  */
 #include <stdio.h>
@@ -24,6 +26,7 @@ void rs_handle_score(const rs_server *srv, rs_model_set *set, const char *body, 
     if (mi < 0)
         goto fail;
     const rs_model *m = rs_model_set_model(set, mi);
+    int textlm = rs_model_config(m)->task == RS_TASK_TEXTLM;
     const char *text;
     size_t text_len;
     int got = rs_field_string(req, "text", &text, &text_len, r);
@@ -33,7 +36,7 @@ void rs_handle_score(const rs_server *srv, rs_model_set *set, const char *body, 
         rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "text", "text (a string) is required");
         goto fail;
     }
-    int limit = srv->cfg.max_length;
+    int limit = textlm ? srv->cfg.max_prompt : srv->cfg.max_length;
     if (rs_utf8_length(text, text_len) > limit) {
         rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "text", "text is longer than %d characters",
                        limit);
@@ -56,6 +59,13 @@ void rs_handle_score(const rs_server *srv, rs_model_set *set, const char *body, 
         rs_job_unref(job); /* req goes with it */
         return;
     }
+    if (textlm && n < 2) {
+        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "text",
+                       "a textlm scores the characters after the first: give at least two");
+        rs_job_unref(job);
+        return;
+    }
+    job->text = textlm;
     job->ids = rs_model_special_ids(m);
     job->forced = ids;
     job->n_forced = n;
@@ -78,7 +88,8 @@ static void finish_score(rs_job *job, rs_reply *r)
     if (rs_model_job_failed(job, job->samples_done == 1, r))
         return;
     const rs_job_sample *s = &job->samples[0];
-    int tokens = job->n_forced + 1; /* every character and <eos> */
+    /* every character and <eos>; a textlm's after its first */
+    int tokens = job->text ? job->n_forced - 1 : job->n_forced + 1;
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "model", rs_model_name(m));
     if (s->category >= 0)

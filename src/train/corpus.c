@@ -12,7 +12,7 @@
 
 #include "rnnserve/text.h"
 
-static const char *const specials[RS_CORPUS_SPECIALS] = {"<pad>", "<bos>", "<eos>", "<unk>"};
+static const char *const specials[RS_CORPUS_SPECIALS] = {"<pad>", "<bos>", "<eos>"};
 
 /* The whole file in a malloc'd buffer; 0, or -1 with a message. */
 static int slurp(const char *path, char **out, size_t *len, char *err, size_t errlen)
@@ -163,7 +163,7 @@ long rs_corpus_encode(const uint32_t *cps, long n, const uint32_t *table, int ta
         if (hit) {
             ids[i] = RS_CORPUS_SPECIALS + (int32_t)(hit - table);
         } else {
-            ids[i] = RS_CORPUS_UNK;
+            ids[i] = -1;
             unknown++;
         }
     }

@@ -4,10 +4,10 @@
  *
  * The text is read whole and checked: invalid UTF-8 is refused with the
  * line and byte where it starts; an empty file is refused.  Tokens are code
- * points (the char tokenizer).  The vocabulary is built from the training
- * part only, in code-point order after the specials <pad> <bos> <eos>
- * <unk>; a character of the validation tail that training never saw reads
- * as <unk>.
+ * points (the char tokenizer).  The vocabulary is every character of the
+ * whole text (as char-rnn and nanoGPT build it), in code-point order after
+ * the specials <pad> <bos> <eos>; there is no <unk>, so a text with a
+ * character outside it is refused, not guessed at.
  */
 #ifndef RNNTRAIN_CORPUS_H
 #define RNNTRAIN_CORPUS_H
@@ -15,8 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RS_CORPUS_SPECIALS 4 /* <pad> <bos> <eos> <unk> */
-#define RS_CORPUS_UNK      3
+#define RS_CORPUS_SPECIALS 3 /* <pad> <bos> <eos> */
 
 typedef struct rs_corpus {
     uint32_t *cps; /* (n) code points of the whole text */
@@ -35,8 +34,8 @@ int rs_vocab_build(const uint32_t *cps, long n, char ***tokens, int *count);
 void rs_vocab_free(char **tokens, int count);
 
 /* ids[i] = the id of cps[i] under a sorted code-point table (code points of
- * vocabulary ids RS_CORPUS_SPECIALS.. in order), <unk> when absent.
- * Returns how many were <unk>. */
+ * vocabulary ids RS_CORPUS_SPECIALS.. in order), -1 when absent.  Returns
+ * how many were absent. */
 long rs_corpus_encode(const uint32_t *cps, long n, const uint32_t *table, int table_len,
                       int32_t *ids);
 

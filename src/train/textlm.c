@@ -298,7 +298,7 @@ done:
 /* ---- the command -------------------------------------------------------- */
 
 static char *training_json(const textlm_opts *o, const char *sha, long n_train, long n_valid,
-                           long unknown_valid, const progress *pg)
+                           const progress *pg)
 {
     cJSON *j = cJSON_CreateObject();
     const char *slash = strrchr(o->data, '/');
@@ -307,7 +307,6 @@ static char *training_json(const textlm_opts *o, const char *sha, long n_train, 
     cJSON_AddStringToObject(j, "tokenizer", "char");
     cJSON_AddNumberToObject(j, "train_tokens", (double)n_train);
     cJSON_AddNumberToObject(j, "valid_tokens", (double)n_valid);
-    cJSON_AddNumberToObject(j, "valid_unknown_tokens", (double)unknown_valid);
     cJSON *h = cJSON_AddObjectToObject(j, "hyperparameters");
     cJSON_AddStringToObject(h, "optimizer", "adam");
     cJSON_AddNumberToObject(h, "lr", o->lr);
@@ -454,11 +453,11 @@ int rs_textlm_main(int argc, char **argv)
                 o.data, n, n_train, need, n_valid);
         goto done;
     }
-    if (rs_vocab_build(corpus.cps, n_train, &vocab, &V) != 0)
+    if (rs_vocab_build(corpus.cps, n, &vocab, &V) != 0)
         goto nomem;
     if (V > o.max_vocab) {
         fprintf(stderr,
-                "rnntrain textlm: %s: %d distinct tokens in the training part, over --max-vocab "
+                "rnntrain textlm: %s: %d distinct tokens, over --max-vocab "
                 "%d\n",
                 o.data, V - RS_CORPUS_SPECIALS, o.max_vocab);
         goto done;
@@ -469,9 +468,7 @@ int rs_textlm_main(int argc, char **argv)
         goto nomem;
     for (int i = RS_CORPUS_SPECIALS; i < V; i++)
         rs_utf8_decode(vocab[i], strlen(vocab[i]), &table[i - RS_CORPUS_SPECIALS]);
-    rs_corpus_encode(corpus.cps, n_train, table, V - RS_CORPUS_SPECIALS, ids);
-    long unknown_valid = rs_corpus_encode(corpus.cps + n_train, n_valid, table,
-                                          V - RS_CORPUS_SPECIALS, ids + n_train);
+    rs_corpus_encode(corpus.cps, n, table, V - RS_CORPUS_SPECIALS, ids);
 
     char sha[65];
     if (rs_sha256_file(o.data, sha, err, sizeof err) != 0) {
@@ -542,10 +539,10 @@ int rs_textlm_main(int argc, char **argv)
     long per_epoch_windows = (long)((n_train - 1 - (T - 1)) / B + T - 1) / T; /* for the ETA */
     long total_steps = per_epoch_windows * o.epochs;
     fprintf(stderr,
-            "rnntrain textlm: %ld characters (%ld train, %ld valid, %ld of them unknown), vocab "
-            "%d, %s %dx%d, %zu parameters, %d streams x %d, ~%ld windows an epoch%s\n",
-            n, n_train, n_valid, unknown_valid, V, cell_choices[o.cell], o.layers, o.hidden,
-            n_params, B, T, per_epoch_windows, resumed ? "" : "");
+            "rnntrain textlm: %ld characters (%ld train, %ld valid), vocab %d, %s %dx%d, %zu "
+            "parameters, %d streams x %d, ~%ld windows an epoch\n",
+            n, n_train, n_valid, V, cell_choices[o.cell], o.layers, o.hidden, n_params, B, T,
+            per_epoch_windows);
     if (resumed)
         fprintf(stderr, "resumed from %s: epoch %d, window %d, step %ld, best valid %.4f\n",
                 o.checkpoint, pg.epoch + 1, pg.window, pg.step, pg.best_loss);
@@ -644,7 +641,7 @@ int rs_textlm_main(int argc, char **argv)
             pg.best_epoch = pg.epoch;
             memcpy(best, theta, n_params * sizeof *theta);
             free(tjson);
-            tjson = training_json(&o, sha, n_train, n_valid, unknown_valid, &pg);
+            tjson = training_json(&o, sha, n_train, n_valid, &pg);
             rs_params pb;
             rs_params_bind(&cfg, best, &pb);
             rs_model_spec spec = {.cfg = cfg,

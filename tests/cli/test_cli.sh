@@ -299,7 +299,7 @@ expect_refusal "textlm: invalid UTF-8 names line and byte" "bad-utf8.txt:2: byte
 expect_refusal "textlm: an empty corpus" "empty.txt: the file is empty" textlm --data "$work/empty.txt" --out "$work/keep.safetensors"
 head -c 3000 "$DATA/tinyshakespeare.txt" > "$work/short.txt"
 expect_refusal "textlm: a corpus shorter than one window per stream" "short.txt: 3000 characters is too short" textlm --data "$work/short.txt" --out "$work/keep.safetensors"
-expect_refusal "textlm: a vocabulary over the limit" "distinct tokens in the training part, over --max-vocab 20" textlm --data "$work/shake.txt" --out "$work/keep.safetensors" --max-vocab 20
+expect_refusal "textlm: a vocabulary over the limit" "distinct tokens, over --max-vocab 20" textlm --data "$work/shake.txt" --out "$work/keep.safetensors" --max-vocab 20
 expect_refusal "textlm: --valid-tail out of range" "--valid-tail must be between 0.001 and 0.5" textlm --data "$work/shake.txt" --out "$work/keep.safetensors" --valid-tail 0.7
 expect_refusal "textlm: --resume without --checkpoint" "--resume needs --checkpoint" textlm --data "$work/shake.txt" --out "$work/keep.safetensors" --resume
 out=$("$RNNTRAIN" eval --model "$work/t1.safetensors" --data "$work/shake.txt" --json 2> "$work/log")

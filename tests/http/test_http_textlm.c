@@ -1,0 +1,319 @@
+/*
+ * test_http_textlm.c — /generate and /score on a textlm (DESIGN.md: a
+ * model of one running text, continued from a prompt).  Its own daemon on
+ * a folder of the golden 2-layer LSTM textlm ("tiny-text": vocabulary
+ * "abcdefghi", no line break) and an item generator ("tiny-lm").
+ *
+ * Expected answers are computed here with the library, one step at a time
+ * (rs_infer): greedy continuations with and without llama.cpp's repetition
+ * penalty, where a stop sequence cuts the text, and the log-likelihood of a
+ * text after its first character; /score is also compared with `rnntrain
+ * eval` on the same text.  Streams add up to the plain reply, and the
+ * bounds of max_tokens, stop, prompt and repetition_penalty are 400s
+ * naming the field.  Arguments and HTTP_ONLY: harness.h.
+ */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../test.h"
+#include "harness.h"
+#include "rnnserve/infer.h"
+#include "rnnserve/model.h"
+
+static daemon_proc text_d;
+static char text_dir[256];
+
+static int start_text_daemon(void)
+{
+    if (text_d.pid > 0)
+        return 0;
+    snprintf(text_dir, sizeof text_dir, "%s/textlm", tmp_root);
+    mkdir(text_dir, 0755);
+    char src[512];
+    snprintf(src, sizeof src, "%s/textlm_lstm.model.safetensors", golden_dir);
+    if (install_file(src, text_dir, "tiny-text.safetensors", 0) != 0)
+        return -1;
+    snprintf(src, sizeof src, "%s/gru_generator_l2.model.safetensors", golden_dir);
+    if (install_file(src, text_dir, "tiny-lm.safetensors", 0) != 0)
+        return -1;
+    const char *flags[] = {"--max-prompt", "16", "--max-tokens", "100", NULL};
+    int exited = 0;
+    int rc = daemon_start(&text_d, text_dir, flags, NULL, &exited);
+    ASSERT_TRUE(rc == 0);
+    if (rc == 0)
+        ASSERT_TRUE(wait_for(readyz_is, &text_d, 200, 10));
+    return rc;
+}
+
+/* The model's ids of a text over "abcdefghi" (special ids 0..2 first). */
+static int ids_of(const rs_model *m, const char *text, int32_t *ids)
+{
+    int n = 0;
+    for (const char *p = text; *p; p++)
+        ids[n++] = rs_model_token_id(m, p, 1);
+    return n;
+}
+
+/* Greedy continuation of prompt for n tokens under penalty (1 = none),
+ * one step at a time, as DESIGN.md defines it: from zero state the prompt
+ * is read, then the argmax of every token but <pad> <bos> <eos>, after
+ * llama.cpp's penalty over the last 64 tokens, prompt included. */
+static void greedy(const rs_model *m, const char *prompt, int n, float penalty, char *out)
+{
+    const rs_config *cfg = rs_model_config(m);
+    rs_infer_model *im = rs_infer_model_create(cfg, rs_model_params(m), 1);
+    rs_infer *inf = im ? rs_infer_create(im, 4096) : NULL;
+    int32_t seq[4096];
+    int len = ids_of(m, prompt, seq);
+    const float *logits = NULL;
+    rs_infer_reset(inf, -1);
+    for (int i = 0; i < len; i++)
+        logits = rs_infer_step(inf, seq[i]);
+    int V = cfg->vocab_size;
+    for (int k = 0; k < n; k++) {
+        float z[64];
+        for (int v = 0; v < V; v++)
+            z[v] = logits[v];
+        if (penalty != 1.0f) {
+            int seen[64] = {0};
+            for (int i = len > 64 ? len - 64 : 0; i < len; i++)
+                if (!seen[seq[i]]++)
+                    z[seq[i]] = z[seq[i]] > 0 ? z[seq[i]] / penalty : z[seq[i]] * penalty;
+        }
+        int best = -1;
+        for (int v = 3; v < V; v++) /* 0..2: <pad> <bos> <eos> */
+            if (best < 0 || z[v] > z[best])
+                best = v;
+        seq[len++] = best;
+        out[k] = rs_model_token(m, best)[0];
+        logits = rs_infer_step(inf, best);
+    }
+    out[n] = '\0';
+    rs_infer_destroy(inf);
+    rs_infer_model_destroy(im);
+}
+
+/* Σ log p(text[i] | text[..i]) for i >= 1, state from zeros. */
+static double text_log_prob(const rs_model *m, const char *text)
+{
+    const rs_config *cfg = rs_model_config(m);
+    rs_infer_model *im = rs_infer_model_create(cfg, rs_model_params(m), 1);
+    rs_infer *inf = im ? rs_infer_create(im, 4096) : NULL;
+    int32_t ids[256];
+    int n = ids_of(m, text, ids);
+    rs_infer_reset(inf, -1);
+    double lp = 0;
+    for (int i = 0; i + 1 < n; i++)
+        lp += rs_log_softmax_at(rs_infer_step(inf, ids[i]), cfg->vocab_size, ids[i + 1]);
+    rs_infer_destroy(inf);
+    rs_infer_model_destroy(im);
+    return lp;
+}
+
+static rs_model *open_text_model(void)
+{
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/textlm_lstm.model.safetensors", golden_dir);
+    rs_model *m = NULL;
+    if (rs_model_open(path, &m, err, sizeof err) != 0) {
+        TEST_FAIL_("%s", err);
+        return NULL;
+    }
+    return m;
+}
+
+static void greedy_continuation_and_penalty_match_the_library(void)
+{
+    rs_model *m = open_text_model();
+    if (!m || start_text_daemon() != 0)
+        return;
+    char want[64], want_pen[64];
+    greedy(m, "abcab", 30, 1.0f, want);
+    greedy(m, "abcab", 30, 1.3f, want_pen);
+    ASSERT_TRUE(strcmp(want, want_pen) != 0); /* else the penalty check below proves nothing */
+    resp r;
+    if (POST_OK(
+            &text_d, "/generate",
+            "{\"model\":\"tiny-text\",\"prompt\":\"abcab\",\"max_tokens\":30,\"temperature\":0}",
+            &r)) {
+        const cJSON *s = cJSON_GetArrayItem(jget(r.json, "samples"), 0);
+        ASSERT_STREQ(want, jstr(s, "text")); /* the continuation, without the prompt */
+        ASSERT_STREQ("length", jstr(s, "finish_reason"));
+        ASSERT_EQ(30, jnum(s, "tokens"));
+        ASSERT_TRUE(jget(s, "finished") == NULL);
+        /* log_prob is the continuation's: /score of prompt+text minus the prompt's */
+        char full[96];
+        snprintf(full, sizeof full, "abcab%s", want);
+        double expect = text_log_prob(m, full) - text_log_prob(m, "abcab");
+        ASSERT_TRUE(fabs(jnum(s, "log_prob") - expect) < 1e-3 * fabs(expect) + 1e-4);
+    }
+    resp_free(&r);
+    if (POST_OK(&text_d, "/generate",
+                "{\"model\":\"tiny-text\",\"prompt\":\"abcab\",\"max_tokens\":30,\"temperature\":0,"
+                "\"repetition_penalty\":1.3}",
+                &r)) {
+        const cJSON *s = cJSON_GetArrayItem(jget(r.json, "samples"), 0);
+        ASSERT_STREQ(want_pen, jstr(s, "text"));
+    }
+    resp_free(&r);
+    /* the default is 200 tokens, or --max-tokens (100 here) if lower */
+    if (POST_OK(&text_d, "/generate", "{\"model\":\"tiny-text\",\"prompt\":\"a\",\"seed\":3}", &r))
+        ASSERT_EQ(100, jnum(cJSON_GetArrayItem(jget(r.json, "samples"), 0), "tokens"));
+    resp_free(&r);
+    rs_model_close(m);
+}
+
+static void a_stop_sequence_ends_the_text_before_it(void)
+{
+    rs_model *m = open_text_model();
+    if (!m || start_text_daemon() != 0)
+        return;
+    char want[64];
+    greedy(m, "abcab", 30, 1.0f, want);
+    /* stop at the three characters the greedy text has at 6..8 (the first
+     * occurrence of them decides where it ends) */
+    char stop[4] = {want[6], want[7], want[8], 0};
+    const char *at = strstr(want, stop);
+    int cut = (int)(at - want);
+    char body[256], expect_text[64];
+    snprintf(expect_text, sizeof expect_text, "%.*s", cut, want);
+    snprintf(body, sizeof body,
+             "{\"model\":\"tiny-text\",\"prompt\":\"abcab\",\"max_tokens\":30,\"temperature\":0,"
+             "\"stop\":[\"zz\",\"%s\"]}",
+             stop);
+    resp r;
+    if (POST_OK(&text_d, "/generate", body, &r)) {
+        const cJSON *s = cJSON_GetArrayItem(jget(r.json, "samples"), 0);
+        ASSERT_STREQ(expect_text, jstr(s, "text"));
+        ASSERT_STREQ("stop", jstr(s, "finish_reason"));
+    }
+    resp_free(&r);
+    /* streamed: the same text, no part of the stop sequence ever sent */
+    snprintf(body, sizeof body,
+             "{\"model\":\"tiny-text\",\"prompt\":\"abcab\",\"max_tokens\":30,\"temperature\":0,"
+             "\"stop\":\"%s\",\"stream\":true}",
+             stop);
+    if (request(&text_d, "POST", "/generate", body, &r) == CURLE_OK && r.status == 200) {
+        char text[128] = "";
+        const char *last = NULL;
+        for (char *line = strtok(r.body, "\n"); line; line = strtok(NULL, "\n")) {
+            if (strncmp(line, "data: ", 6) != 0)
+                continue;
+            cJSON *ev = cJSON_Parse(line + 6);
+            const char *t = jstr(ev, "text");
+            if (t)
+                strncat(text, t, sizeof text - strlen(text) - 1);
+            if (jget(ev, "done") && jstr(ev, "finish_reason"))
+                last = strcmp(jstr(ev, "finish_reason"), "stop") == 0 ? "stop" : "other";
+            cJSON_Delete(ev);
+        }
+        ASSERT_STREQ(expect_text, text);
+        ASSERT_STREQ("stop", last);
+    } else {
+        TEST_FAIL_("streamed /generate: status %ld", r.status);
+    }
+    resp_free(&r);
+    rs_model_close(m);
+}
+
+static void score_of_a_textlm_is_every_character_after_the_first(void)
+{
+    rs_model *m = open_text_model();
+    if (!m || start_text_daemon() != 0)
+        return;
+    const char *text = "abcdefghihgfed";
+    resp r;
+    if (POST_OK(&text_d, "/score", "{\"model\":\"tiny-text\",\"text\":\"abcdefghihgfed\"}",
+                &r)) {
+        double want = text_log_prob(m, text);
+        ASSERT_EQ(13, jnum(r.json, "tokens"));
+        ASSERT_TRUE(fabs(jnum(r.json, "log_prob") - want) < 1e-4 * fabs(want) + 1e-4);
+        if (rnntrain_path) { /* rnntrain eval reads the text as a file */
+            char data[512], out[4096];
+            snprintf(data, sizeof data, "%s/score.txt", text_dir);
+            write_bytes(data, text, strlen(text));
+            char model[512];
+            snprintf(model, sizeof model, "%s/tiny-text.safetensors", text_dir);
+            const char *argv[] = {rnntrain_path, "eval", "--model", model,
+                                  "--data",      data,   "--json",  NULL};
+            ASSERT_EQ(0, run_command(argv, NULL, out, sizeof out));
+            cJSON *j = cJSON_Parse(strchr(out, '{') ? strchr(out, '{') : out);
+            ASSERT_TRUE(fabs(jnum(j, "nll_per_token") - jnum(r.json, "nll_per_token")) < 1e-5);
+            cJSON_Delete(j);
+        }
+    }
+    resp_free(&r);
+    rs_model_close(m);
+}
+
+static void textlm_fields_out_of_bounds_are_400s(void)
+{
+    if (start_text_daemon() != 0)
+        return;
+    daemon_proc *d = &text_d;
+    EXPECT_ERROR(d, "/generate", "{\"model\":\"tiny-text\",\"prompt\":\"ab\",\"max_tokens\":0}",
+                 400, "invalid_argument", "max_tokens", "from 1 to 100");
+    EXPECT_ERROR(d, "/generate", "{\"model\":\"tiny-text\",\"prompt\":\"ab\",\"max_tokens\":101}",
+                 400, "invalid_argument", "max_tokens", "from 1 to 100");
+    EXPECT_ERROR(d, "/generate", "{\"model\":\"tiny-text\",\"prompt\":\"ab\",\"max_length\":10}",
+                 400, "invalid_argument", "max_length", "max_tokens");
+    EXPECT_ERROR(d, "/generate", "{\"model\":\"tiny-text\",\"prefix\":\"ab\"}", 400,
+                 "invalid_argument", "prefix", "prompt");
+    EXPECT_ERROR(d, "/generate", "{\"model\":\"tiny-lm\",\"prompt\":\"ab\"}", 400,
+                 "invalid_argument", "prompt", "prefix");
+    EXPECT_ERROR(d, "/generate", "{\"model\":\"tiny-text\",\"prompt\":\"abcdefghiabcdefgh\"}", 400,
+                 "invalid_argument", "prompt", "longer than 16");
+    EXPECT_ERROR(d, "/generate", "{\"model\":\"tiny-text\",\"prompt\":\"abz\"}", 422,
+                 "unprocessable", "prompt", "\"z\"");
+    EXPECT_ERROR(d, "/generate", "{\"model\":\"tiny-text\"}", 400, "invalid_argument", "prompt",
+                 "needs a prompt");
+    EXPECT_ERROR(
+        d, "/generate",
+        "{\"model\":\"tiny-text\",\"prompt\":\"a\",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", 400,
+        "invalid_argument", "stop", "at most 4");
+    EXPECT_ERROR(d, "/generate", "{\"model\":\"tiny-text\",\"prompt\":\"a\",\"stop\":[\"\"]}", 400,
+                 "invalid_argument", "stop", "1 to 64");
+    EXPECT_ERROR(d, "/generate", "{\"model\":\"tiny-text\",\"prompt\":\"a\",\"stop\":[3]}", 400,
+                 "invalid_argument", "stop", "not a string");
+    EXPECT_ERROR(d, "/generate", "{\"model\":\"tiny-text\",\"prompt\":\"a\",\"stop\":{}}", 400,
+                 "invalid_argument", "stop", NULL);
+    EXPECT_ERROR(d, "/generate",
+                 "{\"model\":\"tiny-text\",\"prompt\":\"a\",\"repetition_penalty\":0}", 400,
+                 "invalid_argument", "repetition_penalty", NULL);
+    EXPECT_ERROR(d, "/generate",
+                 "{\"model\":\"tiny-text\",\"prompt\":\"a\",\"repetition_penalty\":11}", 400,
+                 "invalid_argument", "repetition_penalty", NULL);
+    EXPECT_ERROR(d, "/score", "{\"model\":\"tiny-text\",\"text\":\"a\"}", 400, "invalid_argument",
+                 "text", "at least two");
+    EXPECT_ERROR(d, "/score", "{\"model\":\"tiny-text\",\"text\":\"abcdefghiabcdefgh\"}", 400,
+                 "invalid_argument", "text", "longer than 16");
+    /* a stop the model cannot spell can never occur: accepted, never stops */
+    resp r;
+    if (POST_OK(d, "/generate",
+                "{\"model\":\"tiny-text\",\"prompt\":\"a\",\"max_tokens\":5,\"stop\":[\"xyz\"],"
+                "\"seed\":1}",
+                &r))
+        ASSERT_STREQ("length",
+                     jstr(cJSON_GetArrayItem(jget(r.json, "samples"), 0), "finish_reason"));
+    resp_free(&r);
+}
+
+static void stop_text_daemon(void)
+{
+    if (text_d.pid > 0)
+        ASSERT_EQ(0, daemon_stop(&text_d));
+}
+
+static const http_scenario scenarios[] = {
+    HTTP_SCENARIO(greedy_continuation_and_penalty_match_the_library, HTTP_OWN_DAEMON),
+    HTTP_SCENARIO(a_stop_sequence_ends_the_text_before_it, HTTP_OWN_DAEMON),
+    HTTP_SCENARIO(score_of_a_textlm_is_every_character_after_the_first, HTTP_OWN_DAEMON),
+    HTTP_SCENARIO(textlm_fields_out_of_bounds_are_400s, HTTP_OWN_DAEMON),
+    HTTP_SCENARIO(stop_text_daemon, HTTP_OWN_DAEMON),
+};
+
+HTTP_MAIN(scenarios)
