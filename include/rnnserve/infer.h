@@ -213,6 +213,11 @@ void rs_infer_reset(rs_infer *inf, int category);
 /* Generator: feed one token; returns the logits (V) of the next token. */
 const float *rs_infer_step(rs_infer *inf, int32_t token);
 
+/* Runs a decode set up by the caller (rs_decode_init_*, then its options)
+ * to its end from zero state (and category, -1 for none).  0, or -1 if inf
+ * is not a generator's.  The max_length of d must fit inf's max_len. */
+int rs_infer_decode(rs_infer *inf, rs_decode *d, int category);
+
 /* A whole generation (see rs_decode): out receives the tokens (prefix
  * included, <eos> not), *n_out their number, *finished 1 when <eos> was
  * produced.  Returns 0, or -1 on bad arguments. */

@@ -529,6 +529,15 @@ static void run_decode(rs_infer *inf, rs_decode *d)
     }
 }
 
+int rs_infer_decode(rs_infer *inf, rs_decode *d, int category)
+{
+    if (!inf->st)
+        return -1;
+    rs_infer_reset(inf, category);
+    run_decode(inf, d);
+    return 0;
+}
+
 int rs_infer_generate(rs_infer *inf, const rs_special_ids *ids, const int32_t *prefix, int n_prefix,
                       int category, int max_length, const rs_sampler *s, rs_rng *rng, int32_t *out,
                       int *n_out, double *log_prob, int *finished)

@@ -15,11 +15,85 @@
 #include "rnnserve/status.h"
 #include "train.h"
 
+/* A textlm: count continuations of prompt, max_tokens each, as POST
+ * /generate makes them for the same seed (the one decoding of rs_decode). */
+static int sample_textlm(const rs_model *m, const char *prompt, int max_tokens, int count,
+                         double temperature, int top_k, double top_p, double penalty, uint64_t seed,
+                         int json)
+{
+    const rs_config *cfg = rs_model_config(m);
+    size_t plen = strlen(prompt);
+    int cap = (int)plen + max_tokens;
+    int32_t *ids = malloc((size_t)cap * sizeof *ids), *out = malloc((size_t)cap * sizeof *out);
+    float *work = malloc((size_t)cfg->vocab_size * sizeof *work);
+    rs_infer_model *im = rs_infer_model_create(cfg, rs_model_params(m), 1);
+    rs_infer *inf = im ? rs_infer_create(im, cap) : NULL;
+    cJSON *all = cJSON_CreateObject();
+    cJSON *samples = cJSON_AddArrayToObject(all, "samples");
+    int status = 1;
+    char unknown[256];
+    if (!ids || !out || !work || !inf || !samples) {
+        fprintf(stderr, "rnntrain sample: out of memory\n");
+        goto done;
+    }
+    int n_prompt = rs_model_encode(m, prompt, plen, ids, cap, unknown, sizeof unknown);
+    if (n_prompt < 1) {
+        fprintf(stderr, "rnntrain sample: %s\n",
+                n_prompt == RS_EUNKNOWN ? "the prompt has characters the model cannot read"
+                : n_prompt == 0         ? "the prompt is empty"
+                                        : "the prompt is not valid UTF-8");
+        if (n_prompt == RS_EUNKNOWN)
+            fprintf(stderr, "  %s\n", unknown);
+        goto done;
+    }
+    rs_special_ids special = rs_model_special_ids(m);
+    rs_sampler sampler = {(float)temperature, top_k, (float)top_p};
+    rs_rng rng;
+    rs_rng_seed(&rng, seed);
+    cJSON_AddStringToObject(all, "model", rs_model_name(m));
+    for (int i = 0; i < count; i++) {
+        rs_decode d;
+        if (rs_decode_init_generate(&d, &special, ids, n_prompt, n_prompt + max_tokens, &sampler,
+                                    &rng, out) != 0 ||
+            rs_decode_set_text(&d) != 0)
+            goto done;
+        rs_decode_set_penalty(&d, (float)penalty, work);
+        rs_infer_decode(inf, &d, -1);
+        char *text = rs_model_detokenize(m, out + n_prompt, d.n_out - n_prompt);
+        if (!text)
+            goto done;
+        if (json) {
+            cJSON *s = cJSON_CreateObject();
+            cJSON_AddStringToObject(s, "text", text);
+            cJSON_AddNumberToObject(s, "log_prob", d.log_prob);
+            cJSON_AddNumberToObject(s, "tokens", d.n_out - n_prompt);
+            cJSON_AddItemToArray(samples, s);
+        } else {
+            printf("%s%s\n", i ? "\n---\n" : "", text);
+        }
+        free(text);
+    }
+    if (json) {
+        char *s = cJSON_PrintUnformatted(all);
+        printf("%s\n", s);
+        free(s);
+    }
+    status = 0;
+done:
+    cJSON_Delete(all);
+    rs_infer_destroy(inf);
+    rs_infer_model_destroy(im);
+    free(ids);
+    free(out);
+    free(work);
+    return status;
+}
+
 int rs_sample_main(int argc, char **argv)
 {
-    const char *model_path = NULL, *prefix = "", *category = NULL;
-    int count = 10, top_k = 0, max_length = 32, json = 0;
-    double temperature = 1.0, top_p = 1.0;
+    const char *model_path = NULL, *prefix = "", *category = NULL, *prompt = "\n";
+    int count = 10, top_k = 0, max_length = 32, max_tokens = 200, json = 0;
+    double temperature = 1.0, top_p = 1.0, penalty = 1.0;
     uint64_t seed = 0;
     flag flags[] = {
         {"model", NULL, FLAG_STRING, &model_path, 0, 0, NULL, "generator model file", 0, NULL},
@@ -34,6 +108,12 @@ int rs_sample_main(int argc, char **argv)
         {"top-p", NULL, FLAG_DOUBLE, &top_p, 1e-6, 1, NULL, "nucleus mass, 1 = all", 0, NULL},
         {"max-length", NULL, FLAG_INT, &max_length, 1, RS_DATA_MAX_CHARS, NULL,
          "characters at most, prefix included", 0, NULL},
+        {"prompt", NULL, FLAG_STRING, &prompt, 0, 0, NULL,
+         "textlm: the text to continue (default a line break)", 0, NULL},
+        {"max-tokens", NULL, FLAG_INT, &max_tokens, 1, 65536, NULL,
+         "textlm: tokens to generate after the prompt", 0, NULL},
+        {"repetition-penalty", NULL, FLAG_DOUBLE, &penalty, 0.01, 10, NULL,
+         "llama.cpp's penalty on the last 64 tokens, 1 = off", 0, NULL},
         {"seed", NULL, FLAG_U64, &seed, 0, 0, NULL, "random seed (default: from the clock)", 0,
          NULL},
         {"json", NULL, FLAG_BOOL, &json, 0, 0, NULL, "print one JSON object", 0, NULL},
@@ -67,8 +147,13 @@ int rs_sample_main(int argc, char **argv)
         goto done;
     }
     const rs_config *cfg = rs_model_config(m);
-    if (cfg->task != RS_TASK_GENERATOR) {
+    if (cfg->task == RS_TASK_CLASSIFIER) {
         fprintf(stderr, "rnntrain sample: %s is a %s, not a generator\n", model_path, "classifier");
+        goto done;
+    }
+    if (cfg->task == RS_TASK_TEXTLM) {
+        status = sample_textlm(m, prompt, max_tokens, count, temperature, top_k, top_p, penalty,
+                               seed, json);
         goto done;
     }
     int cat = -1;

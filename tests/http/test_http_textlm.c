@@ -227,8 +227,7 @@ static void score_of_a_textlm_is_every_character_after_the_first(void)
         return;
     const char *text = "abcdefghihgfed";
     resp r;
-    if (POST_OK(&text_d, "/score", "{\"model\":\"tiny-text\",\"text\":\"abcdefghihgfed\"}",
-                &r)) {
+    if (POST_OK(&text_d, "/score", "{\"model\":\"tiny-text\",\"text\":\"abcdefghihgfed\"}", &r)) {
         double want = text_log_prob(m, text);
         ASSERT_EQ(13, jnum(r.json, "tokens"));
         ASSERT_TRUE(fabs(jnum(r.json, "log_prob") - want) < 1e-4 * fabs(want) + 1e-4);
@@ -302,6 +301,40 @@ static void textlm_fields_out_of_bounds_are_400s(void)
     resp_free(&r);
 }
 
+/* A seed gives the same continuations from `rnntrain sample` as from the
+ * daemon (one decoding, rs_decode, for both). */
+static void seeded_samples_equal_rnntrain_sample(void)
+{
+    if (!rnntrain_path || start_text_daemon() != 0)
+        return;
+    resp r;
+    if (!POST_OK(&text_d, "/generate",
+                 "{\"model\":\"tiny-text\",\"prompt\":\"cab\",\"n\":3,\"max_tokens\":25,"
+                 "\"seed\":11,\"temperature\":0.9,\"top_k\":6,\"repetition_penalty\":1.1}",
+                 &r)) {
+        resp_free(&r);
+        return;
+    }
+    char model[512], out[16384];
+    snprintf(model, sizeof model, "%s/tiny-text.safetensors", text_dir);
+    const char *argv[] = {
+        rnntrain_path,          "sample", "--model", model, "--prompt",      "cab", "-n",      "3",
+        "--max-tokens",         "25",     "--seed",  "11",  "--temperature", "0.9", "--top-k", "6",
+        "--repetition-penalty", "1.1",    "--json",  NULL};
+    ASSERT_EQ(0, run_command(argv, NULL, out, sizeof out));
+    cJSON *cli = cJSON_Parse(strchr(out, '{') ? strchr(out, '{') : out);
+    const cJSON *a = jget(r.json, "samples"), *b = jget(cli, "samples");
+    ASSERT_EQ(3, cJSON_GetArraySize(a));
+    ASSERT_EQ(3, cJSON_GetArraySize(b));
+    for (int i = 0; i < 3 && i < cJSON_GetArraySize(b); i++) {
+        const cJSON *x = cJSON_GetArrayItem(a, i), *y = cJSON_GetArrayItem(b, i);
+        ASSERT_STREQ(jstr(y, "text"), jstr(x, "text"));
+        ASSERT_TRUE(fabs(jnum(x, "log_prob") - jnum(y, "log_prob")) < 1e-4);
+    }
+    cJSON_Delete(cli);
+    resp_free(&r);
+}
+
 static void stop_text_daemon(void)
 {
     if (text_d.pid > 0)
@@ -313,6 +346,7 @@ static const http_scenario scenarios[] = {
     HTTP_SCENARIO(a_stop_sequence_ends_the_text_before_it, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(score_of_a_textlm_is_every_character_after_the_first, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(textlm_fields_out_of_bounds_are_400s, HTTP_OWN_DAEMON),
+    HTTP_SCENARIO(seeded_samples_equal_rnntrain_sample, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(stop_text_daemon, HTTP_OWN_DAEMON),
 };
 
