@@ -298,9 +298,11 @@ def classify():
     return jsonify({"model": name, "results": results})
 
 
-def sample(m, logits, temperature, top_k, top_p, gen):
+def sample(m, logits, temperature, top_k, top_p, gen, eos_too=False):
     logits = logits.clone()
     logits[m.banned] = float("-inf")
+    if eos_too:
+        logits[m.eos] = float("-inf")
     if temperature <= 0:
         return int(torch.argmax(logits))
     probs = torch.softmax(logits / temperature, dim=0)
@@ -316,9 +318,49 @@ def sample(m, logits, temperature, top_k, top_p, gen):
     return int(torch.multinomial(probs, 1, generator=gen))
 
 
+def generate_text(req, name, m):
+    """A textlm: the prompt in one RNN call from zero state, then one step
+    per sampled token for max_tokens tokens (<pad>, <bos>, <eos> never
+    sampled); the reply's text is the continuation, log_prob its own."""
+    prompt = req.get("prompt", "") or "\n"
+    if not isinstance(prompt, str):
+        raise ApiError(400, "invalid_argument", "prompt must be a string", "prompt")
+    ids = encode(m, prompt, "prompt")
+    if len(ids) > 4096:
+        raise ApiError(400, "invalid_argument", "prompt is longer than 4096 characters", "prompt")
+    n = int_field(req, "n", 1, 64, 1)
+    max_tokens = int_field(req, "max_tokens", 1, 4096, 200)
+    temperature = num_field(req, "temperature", 0.0, 5.0, 1.0)
+    top_k = int_field(req, "top_k", 0, 1000000, 0)
+    top_p = num_field(req, "top_p", 0.0, 1.0, 1.0)
+    seed = int_field(req, "seed", 0, MAX_EXACT_INT, None)
+    if seed is None:
+        seed = random.getrandbits(53)
+    gen = torch.Generator().manual_seed(seed)
+    samples = []
+    with torch.inference_mode():
+        for _ in range(n):
+            out, state = m.rnn(m.inputs(ids, None))
+            logits = m.head(out[0, -1])
+            toks, log_prob = [], 0.0
+            while len(toks) < max_tokens:
+                tok = sample(m, logits, temperature, top_k, top_p, gen, eos_too=True)
+                log_prob += float(F.log_softmax(logits, dim=0)[tok])
+                toks.append(tok)
+                if len(toks) < max_tokens:
+                    out, state = m.rnn(m.inputs([tok], None), state)
+                    logits = m.head(out[0, 0])
+            samples.append({"text": "".join(m.vocab[t] for t in toks), "log_prob": log_prob,
+                            "finish_reason": "length", "tokens": len(toks)})
+    return jsonify({"model": name, "seed": seed, "samples": samples})
+
+
 @app.post("/generate")
 def generate():
     req = body()
+    name = req.get("model")
+    if isinstance(name, str) and name in MODELS and MODELS[name].task == "textlm":
+        return generate_text(req, name, MODELS[name])
     name, m = pick_model(req, "generator")
     prefix = req.get("prefix", "") or ""
     if not isinstance(prefix, str):

@@ -3,7 +3,7 @@
 # set (grouped by name, so the test names are never seen in training), the
 # training runs, and the evaluations quoted in models/README.md.
 #
-#   models/train.sh [classifier|generator|us-generator ...]   (default: all)
+#   models/train.sh [classifier|generator|us-generator|shakespeare ...]   (default: all)
 #
 # Held-out files and evaluation JSON go to build/models/.  Training uses
 # one BLAS thread per model so that runs are reproducible byte for byte.
@@ -103,6 +103,24 @@ train_us() {
     > "$out/us-names-generator.eval.json"
 }
 
+# The Shakespeare textlm: char-rnn's recipe on the first 90% of the text,
+# validated on the last 10% (nanoGPT's split).  A long run (hours on two
+# cores): it writes a checkpoint every 5 minutes and resumes from it, so it
+# can be given in pieces (SHAKESPEARE_BUDGET=SECONDS stops each piece);
+# models/shakespeare.safetensors is the best epoch so far at any time.  Two
+# BLAS threads, so a re-run is close to, not byte for byte, the shipped file.
+train_shakespeare() {
+  local tail="$out/shakespeare-valid.txt"
+  python3 -c 'import math, sys
+t = open(sys.argv[1], encoding="utf-8", newline="").read()
+open(sys.argv[2], "w", encoding="utf-8", newline="").write(t[len(t) - math.ceil(len(t) * 0.1):])' \
+    data/tinyshakespeare.txt "$tail"
+  $B textlm --data data/tinyshakespeare.txt --out models/shakespeare.safetensors $SHAKESPEARE_FLAGS \
+    --threads 2 --seed 1 --log "$out/shakespeare.csv" --checkpoint "$out/shakespeare.ckpt.safetensors" \
+    --resume ${SHAKESPEARE_BUDGET:+--time-budget "$SHAKESPEARE_BUDGET"}
+  $B eval --model models/shakespeare.safetensors --data "$tail" --json > "$out/shakespeare.eval.json"
+}
+
 # The hyper-parameters of the shipped models (chosen on the validation split
 # that rnntrain holds out of the training file; see models/README.md).
 CLASSIFIER_TEACHER_FLAGS=${CLASSIFIER_TEACHER_FLAGS:-"--cell lstm --layers 2 --hidden 256 --embed 64 --category-dim 16 --dropout 0.3 --input-dropout 0.1 --lr 3e-3 --epochs 16 --average 3 --valid-fraction 0.1"}
@@ -110,15 +128,17 @@ CLASSIFIER_PLAIN_FLAGS=${CLASSIFIER_PLAIN_FLAGS:-"--cell gru --bidirectional --h
 CLASSIFIER_FLAGS=${CLASSIFIER_FLAGS:-"--cell gru --bidirectional --hidden 128 --embed 64 --dropout 0.3 --weight-decay 1e-4 --lr 3e-3 --epochs 10 --average 3 --class-weight-power 0.3 --distill 0.8"}
 GENERATOR_FLAGS=${GENERATOR_FLAGS:-"--cell lstm --layers 2 --hidden 256 --embed 64 --category-dim 16 --dropout 0.3 --input-dropout 0.1 --lr 3e-3 --epochs 16 --average 3 --valid-fraction 0.02"}
 US_TEACHER_FLAGS=${US_TEACHER_FLAGS:-"--cell lstm --layers 2 --hidden 384 --embed 64 --dropout 0.4 --input-dropout 0.15 --lr 3e-3 --average 3 --valid-fraction 0.02"}
+SHAKESPEARE_FLAGS=${SHAKESPEARE_FLAGS:-"--cell lstm --layers 2 --hidden 512 --embed 64 --dropout 0.25 --batch-size 32 --seq-len 128 --lr 2e-3 --epochs 30 --checkpoint-every 300"}
 US_FLAGS=${US_FLAGS:-"--cell lstm --layers 2 --hidden 256 --embed 64 --dropout 0.15 --input-dropout 0.05 --weight-dropout 0.15 --locked-dropout --lr 3e-3 --epochs 20 --average 3 --valid-fraction 0.02 --distill 0.8"}
 
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(classifier generator us-generator)
+[ ${#targets[@]} -eq 0 ] && targets=(classifier generator us-generator shakespeare)
 for t in "${targets[@]}"; do
   case "$t" in
     classifier) time train_classifier ;;
     generator) time train_generator ;;
     us-generator) time train_us ;;
-    *) echo "unknown model $t (classifier, generator, us-generator)" >&2; exit 2 ;;
+    shakespeare) time train_shakespeare ;;
+    *) echo "unknown model $t (classifier, generator, us-generator, shakespeare)" >&2; exit 2 ;;
   esac
 done
