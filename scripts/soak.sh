@@ -28,9 +28,10 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-cp models/*.safetensors "$work/"
+mkdir "$work/models"
+cp models/*.safetensors "$work/models/"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-./build/src/serve/rnnserve --models "$work" --host 127.0.0.1 --port "$port" --log-level warn \
+./build/src/serve/rnnserve --models "$work/models" --host 127.0.0.1 --port "$port" --log-level warn \
   2> "$work/daemon.log" &
 daemon=$!
 for _ in $(seq 100); do
@@ -45,7 +46,7 @@ metric() { # name with labels as printed: the value, 0 if absent
 }
 cancelled_before=$(metric rnnserve_engine_cancelled_total)
 
-echo "soak: ${seconds}s on port $port, models $(ls "$work" | tr '\n' ' ')"
+echo "soak: ${seconds}s on port $port, models $(ls "$work/models" | tr '\n' ' ')"
 wrk -t1 -c32 -d"${seconds}s" --timeout 5s -s scripts/soak/mix.lua "http://127.0.0.1:$port" \
   > "$work/wrk.log" 2>&1 &
 wrk_pid=$!
