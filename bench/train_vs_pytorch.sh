@@ -4,13 +4,20 @@
 #
 #   bench/train_vs_pytorch.sh            # from the repository root
 #
-# Two models, each at 1 and 2 threads:
+# Three models, each at 1 and 2 threads:
 #   bigru256-classifier   bidirectional GRU-256, embedding 64, 1 layer,
 #                         on data/names_by_nationality.tsv
 #   gru256-generator      GRU-256, embedding 64, 1 layer, unconditioned,
 #                         on data/us_baby_names.txt
 # both with batch 64, Adam, lr 0.003 (cosine schedule), gradient clipping 1.0,
-# dropout 0, 10% held out for validation.  The figure is training
+# dropout 0, 10% held out for validation;
+#   lstm512x2-textlm      the Shakespeare textlm's shape: 2-layer LSTM-512,
+#                         embedding 64, 32 streams x 128-character windows,
+#                         state carried, Adam lr 0.002 cosine, clip 5,
+#                         dropout 0, on the first TEXT_CHARS (300,000)
+#                         characters of data/tinyshakespeare.txt, the last
+#                         10% of them held out (bench/train_pytorch_textlm.py
+#                         on the PyTorch side).  The figure is training
 # characters per second (see bench/README.md): the mean over the epochs of
 # each epoch's chars/s, validation excluded.  ratio = rnntrain / pytorch
 # (above 1: rnntrain is faster).
@@ -31,7 +38,8 @@ ROOT=$(pwd)
 
 EPOCHS=${EPOCHS:-2}
 THREADS=${THREADS:-"1 2"}
-MODELS=${MODELS:-"classifier generator"}
+MODELS=${MODELS:-"classifier generator textlm"}
+TEXT_CHARS=${TEXT_CHARS:-300000}
 LIMIT=${LIMIT:-}
 PYTHON=${PYTHON:-/usr/bin/python3}
 RNNTRAIN=$ROOT/build/src/train/rnntrain
@@ -46,7 +54,7 @@ for t in $THREADS; do
     case $t in *[!0-9]* | 0) die "THREADS must be positive integers, not '$t'" ;; esac
 done
 for m in $MODELS; do
-    case $m in classifier | generator) ;; *) die "MODELS: unknown model '$m' (classifier, generator)" ;; esac
+    case $m in classifier | generator | textlm) ;; *) die "MODELS: unknown model '$m' (classifier, generator, textlm)" ;; esac
 done
 
 # --- PyTorch must be there ---------------------------------------------------
@@ -142,20 +150,41 @@ for model in $MODELS; do
         data=$(dataset data/us_baby_names.txt)
         extra=()
         ;;
+    textlm)
+        name=lstm512x2-textlm
+        data=$WORK/shakespeare-$TEXT_CHARS.txt
+        "$PYTHON" -c 'import sys; t = open(sys.argv[1], encoding="utf-8", newline="").read()
+open(sys.argv[2], "w", encoding="utf-8", newline="").write(t[:int(sys.argv[3])])' \
+            "$ROOT/data/tinyshakespeare.txt" "$data" "$TEXT_CHARS"
+        ;;
     esac
     for t in $THREADS; do
         echo "$name, $t thread(s), $EPOCHS epoch(s), $(basename "$data"):" >&2
         r_csv=$WORK/$name-t$t-rnntrain.csv
         p_csv=$WORK/$name-t$t-pytorch.csv
-        run rnntrain "$WORK/$name-t$t-rnntrain.log" \
-            env OPENBLAS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" \
-            "$RNNTRAIN" "$model" --data "$data" --out "$WORK/$name-t$t.safetensors" \
-            "${common_rnntrain[@]}" "${extra[@]}" --threads "$t" --log "$r_csv"
-        run pytorch "$WORK/$name-t$t-pytorch.log" \
-            env MALLOC_TRIM_THRESHOLD_=1000000000 MALLOC_MMAP_THRESHOLD_=1000000000 \
-            OPENBLAS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" \
-            "$PYTHON" "$ROOT/bench/train_pytorch.py" "$model" --data "$data" \
-            "${common_pytorch[@]}" "${extra[@]}" --threads "$t" --log "$p_csv"
+        if [ "$model" = textlm ]; then
+            text_flags=(--cell lstm --layers 2 --hidden 512 --embed 64 --dropout 0 --epochs "$EPOCHS"
+                        --batch-size 32 --seq-len 128 --lr 0.002 --clip 5 --valid-tail 0.1 --seed 1)
+            run rnntrain "$WORK/$name-t$t-rnntrain.log" \
+                env OPENBLAS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" \
+                "$RNNTRAIN" textlm --data "$data" --out "$WORK/$name-t$t.safetensors" \
+                "${text_flags[@]}" --threads "$t" --log "$r_csv"
+            run pytorch "$WORK/$name-t$t-pytorch.log" \
+                env MALLOC_TRIM_THRESHOLD_=1000000000 MALLOC_MMAP_THRESHOLD_=1000000000 \
+                OPENBLAS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" \
+                "$PYTHON" "$ROOT/bench/train_pytorch_textlm.py" --data "$data" \
+                "${text_flags[@]}" --threads "$t" --log "$p_csv"
+        else
+            run rnntrain "$WORK/$name-t$t-rnntrain.log" \
+                env OPENBLAS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" \
+                "$RNNTRAIN" "$model" --data "$data" --out "$WORK/$name-t$t.safetensors" \
+                "${common_rnntrain[@]}" "${extra[@]}" --threads "$t" --log "$r_csv"
+            run pytorch "$WORK/$name-t$t-pytorch.log" \
+                env MALLOC_TRIM_THRESHOLD_=1000000000 MALLOC_MMAP_THRESHOLD_=1000000000 \
+                OPENBLAS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" \
+                "$PYTHON" "$ROOT/bench/train_pytorch.py" "$model" --data "$data" \
+                "${common_pytorch[@]}" "${extra[@]}" --threads "$t" --log "$p_csv"
+        fi
         r=$(mean_rate "$r_csv") || die "no chars_per_s in $r_csv"
         p=$(mean_rate "$p_csv") || die "no chars_per_s in $p_csv"
         ratio=$(awk -v r="$r" -v p="$p" 'BEGIN { printf "%.2f", (p > 0 ? r / p : 0) }')
@@ -164,6 +193,8 @@ for model in $MODELS; do
             "$(epoch_rates "$r_csv")" "$(epoch_rates "$p_csv")")")
         DETAILS+=("$(printf '%-20s %7s  %s' '' '' "$(grep -m1 '^rnntrain' "$WORK/$name-t$t-rnntrain.log")")")
         DETAILS+=("$(printf '%-20s %7s  %s' '' '' "$(grep -m1 '^train_pytorch' "$WORK/$name-t$t-pytorch.log")")")
+        DETAILS+=("$(printf '%-20s %7s  valid: rnntrain %s  pytorch %s' '' '' \
+            "$(tail -1 "$r_csv" | cut -d, -f4)" "$(tail -1 "$p_csv" | cut -d, -f4)")")
     done
 done
 
@@ -184,6 +215,7 @@ echo "load avg:  $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at t
 echo "torch:     $TORCH_VERSION ($PYTHON)"
 echo "openblas:  $openblas"
 echo "settings:  epochs $EPOCHS, batch 64, Adam lr 0.003 cosine, clip 1.0, dropout 0, valid 10%, seed 1"
+echo "           (textlm: 32 streams x 128, lr 0.002 cosine, clip 5, dropout 0, the first $TEXT_CHARS characters, tail 10%)"
 if [ -n "$LIMIT" ]; then
     echo "LIMIT:     $LIMIT lines per data file — a check of the script, not a measurement"
 fi
