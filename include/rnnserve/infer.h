@@ -137,6 +137,12 @@ typedef struct rs_special_ids {
  *   repetition penalty (llama.cpp's): before sampling, the logit z of each
  *   token among the last RS_PENALTY_WINDOW of out becomes z / p if z > 0,
  *   else z · p.  log_prob stays the model's own.
+ *   acrostic (藏头诗, item generators): the given tokens are forced in turn,
+ *   the first at the start of the item and each next one after a line
+ *   break (one of the break tokens: ，。！？；); their log-likelihood is
+ *   counted as a prefix's is.  <eos> is never sampled: the item ends, as
+ *   if <eos> had come, at the first break after the last one's line (or
+ *   at max_length).
  */
 #define RS_DECODE_MAX_STOPS 4
 #define RS_PENALTY_WINDOW   64
@@ -159,8 +165,12 @@ typedef struct rs_decode {
     const int32_t *stops[RS_DECODE_MAX_STOPS]; /* stop sequences */
     int stop_len[RS_DECODE_MAX_STOPS];         /* (>= 1 each) */
     int n_stops;
-    float penalty; /* repetition penalty, 1 = off */
-    float *work;   /* (V) penalised logits, the caller's (when penalty != 1) */
+    float penalty;           /* repetition penalty, 1 = off */
+    float *work;             /* (V) penalised logits, the caller's (when penalty != 1) */
+    const int32_t *acrostic; /* (n_acrostic) tokens that start the lines */
+    int n_acrostic, acrostic_used;
+    const int32_t *breaks; /* (n_breaks) tokens that end a line */
+    int n_breaks;
     /* progress */
     int n_out;        /* tokens in out */
     int32_t next;     /* token to feed next, while !done */
@@ -187,6 +197,10 @@ int rs_decode_set_text(rs_decode *d);
 void rs_decode_set_stops(rs_decode *d, const int32_t *const *stops, const int *lens, int n);
 /* Repetition penalty p > 0 (1 = off); work: V floats of scratch. */
 void rs_decode_set_penalty(rs_decode *d, float penalty, float *work);
+/* An acrostic of n tokens and the n_breaks tokens that end a line (both
+ * arrays must outlive d); for a generation without forced tokens. */
+void rs_decode_set_acrostic(rs_decode *d, const int32_t *tokens, int n, const int32_t *breaks,
+                            int n_breaks);
 /* Takes the logits (V) produced by feeding d->next.  probs (V) and order
  * (V) are sampling scratch. */
 void rs_decode_advance(rs_decode *d, const float *logits, int V, float *probs, int *order);

@@ -33,6 +33,37 @@ static void init_common(rs_decode *d, const rs_special_ids *ids)
     d->n_stops = 0;
     d->penalty = 1.0f;
     d->work = NULL;
+    d->acrostic = d->breaks = NULL;
+    d->n_acrostic = d->acrostic_used = d->n_breaks = 0;
+}
+
+void rs_decode_set_acrostic(rs_decode *d, const int32_t *tokens, int n, const int32_t *breaks,
+                            int n_breaks)
+{
+    d->acrostic = tokens;
+    d->n_acrostic = n;
+    d->acrostic_used = 0;
+    d->breaks = breaks;
+    d->n_breaks = n_breaks;
+}
+
+static int is_break(const rs_decode *d, int32_t tok)
+{
+    for (int i = 0; i < d->n_breaks; i++)
+        if (d->breaks[i] == tok)
+            return 1;
+    return 0;
+}
+
+/* The acrostic token due at this position, or -1: the first at the
+ * item's start, each next one right after a line break. */
+static int32_t acrostic_due(const rs_decode *d)
+{
+    if (d->acrostic_used >= d->n_acrostic)
+        return -1;
+    if (d->n_out == 0 || is_break(d, d->out[d->n_out - 1]))
+        return d->acrostic[d->acrostic_used];
+    return -1;
 }
 
 int rs_decode_set_text(rs_decode *d)
@@ -178,8 +209,21 @@ void rs_decode_advance(rs_decode *d, const float *logits, int V, float *probs, i
         d->done = 1;
         return;
     }
-    int tok = rs_sample(penalised(d, logits, V), V, &d->sampler, d->banned, d->n_banned, d->rng,
-                        probs, order);
+    int32_t due = acrostic_due(d);
+    int tok;
+    if (due >= 0) { /* forced: counted, not sampled */
+        tok = due;
+        d->acrostic_used++;
+    } else {
+        /* <eos> waits until the last acrostic line has ended (which ends the item) */
+        int banned[5], n_banned = d->n_banned;
+        for (int i = 0; i < n_banned; i++)
+            banned[i] = d->banned[i];
+        if (d->n_acrostic > 0)
+            banned[n_banned++] = d->ids.eos;
+        tok = rs_sample(penalised(d, logits, V), V, &d->sampler, banned, n_banned, d->rng, probs,
+                        order);
+    }
     d->log_prob += rs_log_softmax_at(logits, V, tok);
     if (tok == d->ids.eos) {
         d->finished = 1;
@@ -198,6 +242,14 @@ void rs_decode_advance(rs_decode *d, const float *logits, int V, float *probs, i
     }
     if (d->n_stops == 0)
         d->n_safe = d->n_out;
+    if (d->n_acrostic > 0 && d->acrostic_used == d->n_acrostic && due < 0 && is_break(d, tok)) {
+        /* the last acrostic line is complete: the item is */
+        d->finished = 1;
+        d->finish = RS_FINISH_EOS;
+        d->done = 1;
+        d->n_safe = d->n_out;
+        return;
+    }
     if (d->n_out >= d->max_length) {
         d->done = 1;
         d->n_safe = d->n_out;

@@ -264,6 +264,8 @@ static int start_sample(rs_lane *lane, int r, rs_job *job, int s)
     rs_decode_set_stops(&w->dec, job->stops, job->stop_lens, job->n_stops);
     if (job->penalty > 0 && job->penalty != 1.0f)
         rs_decode_set_penalty(&w->dec, job->penalty, lane->work);
+    if (job->n_acrostic > 0)
+        rs_decode_set_acrostic(&w->dec, job->acrostic, job->n_acrostic, job->breaks, job->n_breaks);
     return 0;
 }
 

@@ -106,6 +106,10 @@ struct rs_job {
     const int *stop_lens;
     int n_stops;
     float penalty;
+    const int32_t *acrostic; /* (n_acrostic) line starts; breaks (n_breaks) end lines */
+    int n_acrostic;
+    const int32_t *breaks;
+    int n_breaks;
     int stream; /* 1: notify after every sampled token, not only at the end */
     /* called on the engine thread, with the job's lock NOT held: after
      * streamed tokens (when stream is set) and once when done */

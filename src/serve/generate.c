@@ -167,9 +167,71 @@ static int read_stops(const cJSON *req, const rs_model *m, stop_set *st, rs_repl
     return 0;
 }
 
+/* An acrostic (藏头诗): its characters' ids and the model's line breaks. */
+#define MAX_ACROSTIC 16
+typedef struct acrostic_set {
+    int32_t ids[MAX_ACROSTIC];
+    int n;
+    int32_t breaks[5];
+    int n_breaks;
+} acrostic_set;
+
+/* "acrostic": absent, or 1..MAX_ACROSTIC characters the model can read,
+ * none of them a line break, for an item generator with line breaks in
+ * its vocabulary and no prefix.  0, or -1 with a 400 or the 422. */
+static int read_acrostic(const cJSON *req, const rs_model *m, int textlm, int n_prefix,
+                         acrostic_set *ac, rs_reply *r)
+{
+    static const char *const breaks[5] = {"\xef\xbc\x8c", "\xe3\x80\x82", "\xef\xbc\x81",
+                                          "\xef\xbc\x9f", "\xef\xbc\x9b"}; /* ，。！？； */
+    ac->n = ac->n_breaks = 0;
+    const char *text;
+    size_t len;
+    int got = rs_field_string(req, "acrostic", &text, &len, r);
+    if (got != RS_FIELD_OK)
+        return got == RS_FIELD_BAD ? -1 : 0;
+    if (textlm || n_prefix > 0) {
+        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "acrostic",
+                       textlm ? "an acrostic is for item generators (poems), not a textlm"
+                              : "an acrostic and a prefix cannot be combined");
+        return -1;
+    }
+    long chars = rs_utf8_length(text, len);
+    if (chars < 1 || chars > MAX_ACROSTIC) {
+        rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "acrostic",
+                       "acrostic must have 1 to %d characters", MAX_ACROSTIC);
+        return -1;
+    }
+    for (int i = 0; i < 5; i++) {
+        int id = rs_model_token_id(m, breaks[i], strlen(breaks[i]));
+        if (id >= 0)
+            ac->breaks[ac->n_breaks++] = id;
+    }
+    if (ac->n_breaks == 0) {
+        rs_reply_error(
+            r, 400, RS_ERR_INVALID_ARGUMENT, "acrostic",
+            "model \"%s\" writes no line breaks (，。！？；): it cannot make an acrostic",
+            rs_model_name(m));
+        return -1;
+    }
+    int n = rs_request_encode(m, "acrostic", text, len, ac->ids, MAX_ACROSTIC, r);
+    if (n < 0)
+        return -1;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < ac->n_breaks; k++)
+            if (ac->ids[i] == ac->breaks[k]) {
+                rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "acrostic",
+                               "acrostic characters start lines: a line break cannot be one");
+                return -1;
+            }
+    ac->n = n;
+    return 0;
+}
+
 /* Where a generate job keeps its inputs and outputs (after the context). */
 typedef struct gen_buffers {
     rs_job_sample *samples; /* (n) */
+    acrostic_set *acrostic;
     stop_set *stops;
     const int32_t **stop_ptrs; /* (RS_DECODE_MAX_STOPS) */
     int32_t *prefix;           /* (n_prefix) */
@@ -220,8 +282,12 @@ static int read_start(const cJSON *req, const rs_model *m, int textlm, int limit
  * tokens: an item's length includes its prefix, so a max_length below it
  * is a 400; a textlm's max_tokens are added to its prompt. */
 static int settle_max_length(gen_args *a, int textlm, int n_prefix, int limit, int max_tokens,
-                             rs_reply *r)
+                             int acrostic, rs_reply *r)
 {
+    if (acrostic && a->max_length < 0) { /* a poem: room for its lines */
+        a->max_length = limit;
+        return 0;
+    }
     if (textlm) {
         int fallback = DEFAULT_MAX_TOKENS < max_tokens ? DEFAULT_MAX_TOKENS : max_tokens;
         a->max_length = n_prefix + (a->max_length < 0 ? fallback : a->max_length);
@@ -242,6 +308,7 @@ void rs_handle_generate(const rs_server *srv, rs_model_set *set, const char *bod
 {
     int32_t *prefix = NULL;
     stop_set *stops = NULL;
+    acrostic_set acrostic;
     cJSON *req = rs_request_parse(body, len, r);
     if (!req)
         return;
@@ -261,16 +328,17 @@ void rs_handle_generate(const rs_server *srv, rs_model_set *set, const char *bod
      * are a 422 naming them whatever else is wrong (request.h) */
     int n_prefix = read_start(req, m, textlm, limit, prefix, r);
     gen_args a;
-    if (n_prefix < 0 || read_args(srv, req, m, textlm, &a, r) != 0 ||
-        read_stops(req, m, stops, r) != 0 ||
-        settle_max_length(&a, textlm, n_prefix, limit, srv->cfg.max_tokens, r) != 0)
+    if (n_prefix < 0 || read_acrostic(req, m, textlm, n_prefix, &acrostic, r) != 0 ||
+        read_args(srv, req, m, textlm, &a, r) != 0 || read_stops(req, m, stops, r) != 0 ||
+        settle_max_length(&a, textlm, n_prefix, limit, srv->cfg.max_tokens, acrostic.n > 0, r) != 0)
         goto fail;
     if (!a.seed_given)
         a.seed = draw_seed();
 
     /* buffers: samples, stops, then the prefix, then every sample's tokens */
     size_t samples_bytes = (size_t)a.n * sizeof(rs_job_sample);
-    size_t stops_bytes = sizeof(stop_set) + RS_DECODE_MAX_STOPS * sizeof(int32_t *);
+    size_t stops_bytes =
+        sizeof(stop_set) + RS_DECODE_MAX_STOPS * sizeof(int32_t *) + sizeof(acrostic_set);
     size_t prefix_bytes = (size_t)n_prefix * sizeof(int32_t);
     size_t tokens_bytes = (size_t)a.n * (size_t)a.max_length * sizeof(int32_t);
     void *buf;
@@ -285,10 +353,12 @@ void rs_handle_generate(const rs_server *srv, rs_model_set *set, const char *bod
     b.samples = (rs_job_sample *)at;
     b.stop_ptrs = (const int32_t **)(at += samples_bytes);
     b.stops = (stop_set *)(at += RS_DECODE_MAX_STOPS * sizeof(int32_t *));
-    b.prefix = (int32_t *)(at += sizeof(stop_set));
+    b.acrostic = (acrostic_set *)(at += sizeof(stop_set));
+    b.prefix = (int32_t *)(at += sizeof(acrostic_set));
     b.tokens = (int32_t *)(at + prefix_bytes);
     memcpy(b.prefix, prefix, prefix_bytes);
     *b.stops = *stops;
+    *b.acrostic = acrostic;
     for (int i = 0; i < b.stops->n; i++)
         b.stop_ptrs[i] = b.stops->ids[i];
     free(prefix);
@@ -306,6 +376,10 @@ void rs_handle_generate(const rs_server *srv, rs_model_set *set, const char *bod
     job->stop_lens = b.stops->lens;
     job->n_stops = b.stops->n;
     job->penalty = (float)a.penalty;
+    job->acrostic = b.acrostic->ids;
+    job->n_acrostic = b.acrostic->n;
+    job->breaks = b.acrostic->breaks;
+    job->n_breaks = b.acrostic->n_breaks;
     rs_rng_seed(&job->rng, a.seed);
     job->category = a.category;
     job->n_categories = rs_model_category_count(m);

@@ -91,7 +91,7 @@ done:
 
 int rs_sample_main(int argc, char **argv)
 {
-    const char *model_path = NULL, *prefix = "", *category = NULL, *prompt = "\n";
+    const char *model_path = NULL, *prefix = "", *category = NULL, *prompt = "\n", *acrostic = NULL;
     int count = 10, top_k = 0, max_length = 32, max_tokens = 200, json = 0;
     double temperature = 1.0, top_p = 1.0, penalty = 1.0;
     uint64_t seed = 0;
@@ -108,6 +108,8 @@ int rs_sample_main(int argc, char **argv)
         {"top-p", NULL, FLAG_DOUBLE, &top_p, 1e-6, 1, NULL, "nucleus mass, 1 = all", 0, NULL},
         {"max-length", NULL, FLAG_INT, &max_length, 1, RS_DATA_MAX_CHARS, NULL,
          "characters at most, prefix included", 0, NULL},
+        {"acrostic", NULL, FLAG_STRING, &acrostic, 0, 0, NULL,
+         "poems: these characters start the lines in turn (藏头诗)", 0, NULL},
         {"prompt", NULL, FLAG_STRING, &prompt, 0, 0, NULL,
          "textlm: the text to continue (default a line break)", 0, NULL},
         {"max-tokens", NULL, FLAG_INT, &max_tokens, 1, 65536, NULL,
@@ -202,6 +204,24 @@ int rs_sample_main(int argc, char **argv)
         fprintf(stderr, "rnntrain sample: out of memory\n");
         goto done;
     }
+    /* an acrostic: its characters, and the line breaks the model writes */
+    int32_t acrostic_ids[16], breaks[5];
+    int n_acrostic = 0, n_breaks = 0;
+    if (acrostic) {
+        static const char *const marks[5] = {"，", "。", "！", "？", "；"};
+        for (int i = 0; i < 5; i++) {
+            int id = rs_model_token_id(m, marks[i], strlen(marks[i]));
+            if (id >= 0)
+                breaks[n_breaks++] = id;
+        }
+        n_acrostic = rs_model_encode(m, acrostic, strlen(acrostic), acrostic_ids, 16, unknown,
+                                     sizeof unknown);
+        if (n_breaks == 0 || n_acrostic < 1 || n_prefix > 0) {
+            fprintf(stderr, "rnntrain sample: --acrostic needs 1 to 16 characters the model "
+                            "reads, a model that writes ，。！？；, and no --prefix\n");
+            goto done;
+        }
+    }
     rs_special_ids special = rs_model_special_ids(m);
     rs_sampler sampler = {(float)temperature, top_k, (float)top_p};
     rs_rng rng;
@@ -213,10 +233,15 @@ int rs_sample_main(int argc, char **argv)
         int this_cat = cat;
         if (cfg->n_categories > 0 && cat < 0)
             this_cat = (int)rs_rng_below(&rng, (uint32_t)cfg->n_categories);
-        int n_out = 0, finished = 0;
-        double log_prob = 0.0;
-        rs_infer_generate(inf, &special, ids, n_prefix, this_cat, max_length, &sampler, &rng,
-                          out_ids, &n_out, &log_prob, &finished);
+        rs_decode d;
+        if (rs_decode_init_generate(&d, &special, ids, n_prefix, max_length, &sampler, &rng,
+                                    out_ids) != 0)
+            goto done;
+        if (n_acrostic > 0)
+            rs_decode_set_acrostic(&d, acrostic_ids, n_acrostic, breaks, n_breaks);
+        rs_infer_decode(inf, &d, this_cat);
+        int n_out = d.n_out, finished = d.finished;
+        double log_prob = d.log_prob;
         char *text = rs_model_detokenize(m, out_ids, n_out);
         if (!text) {
             fprintf(stderr, "rnntrain sample: out of memory\n");

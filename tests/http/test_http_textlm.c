@@ -1,8 +1,10 @@
 /*
  * test_http_textlm.c — /generate and /score on a textlm (DESIGN.md: a
- * model of one running text, continued from a prompt).  Its own daemon on
- * a folder of the golden 2-layer LSTM textlm ("tiny-text": vocabulary
- * "abcdefghi", no line break) and an item generator ("tiny-lm").
+ * model of one running text, continued from a prompt), and acrostic poems.
+ * Its own daemon on a folder of the golden 2-layer LSTM textlm
+ * ("tiny-text": vocabulary "abcdefghi", no line break), an item generator
+ * ("tiny-lm") and a poem generator with random weights written here
+ * ("tiny-poem": 春夏秋冬花月风雨 and the line breaks ，。).
  *
  * Expected answers are computed here with the library, one step at a time
  * (rs_infer): greedy continuations with and without llama.cpp's repetition
@@ -27,6 +29,35 @@
 static daemon_proc text_d;
 static char text_dir[256];
 
+/* A GRU item generator over eight CJK characters and ，。 with random
+ * weights, written by the library's own writer. */
+static int write_poem_model(void)
+{
+    const char *vocab[13] = {"<pad>", "<bos>", "<eos>", "春", "夏", "秋", "冬",
+                             "花",    "月",    "风",    "雨", "，", "。"};
+    rs_config cfg = {.task = RS_TASK_GENERATOR,
+                     .cell = RS_CELL_GRU,
+                     .num_layers = 1,
+                     .hidden_size = 8,
+                     .embedding_dim = 4,
+                     .vocab_size = 13,
+                     .n_outputs = 13};
+    float *flat = calloc(rs_param_count(&cfg), sizeof *flat);
+    rs_params p;
+    rs_params_bind(&cfg, flat, &p);
+    rs_rng rng;
+    rs_rng_seed(&rng, 7);
+    rs_params_init(&cfg, &p, &rng);
+    rs_model_spec spec = {cfg, vocab, NULL, NULL, RS_NORMALIZE_NONE, "{}"};
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/tiny-poem.safetensors", text_dir);
+    int rc = rs_model_write(path, &spec, &p, err, sizeof err);
+    if (rc != 0)
+        TEST_FAIL_("cannot write the poem model: %s", err);
+    free(flat);
+    return rc;
+}
+
 static int start_text_daemon(void)
 {
     if (text_d.pid > 0)
@@ -39,6 +70,8 @@ static int start_text_daemon(void)
         return -1;
     snprintf(src, sizeof src, "%s/gru_generator_l2.model.safetensors", golden_dir);
     if (install_file(src, text_dir, "tiny-lm.safetensors", 0) != 0)
+        return -1;
+    if (write_poem_model() != 0)
         return -1;
     const char *flags[] = {"--max-prompt", "16", "--max-tokens", "100", NULL};
     int exited = 0;
@@ -335,6 +368,89 @@ static void seeded_samples_equal_rnntrain_sample(void)
     resp_free(&r);
 }
 
+/* Splits a poem at ，and 。 into its lines (the breaks kept at their ends). */
+static int poem_lines(const char *text, char lines[][128], int cap)
+{
+    int n = 0;
+    const char *start = text;
+    for (const char *p = text; *p && n < cap;) {
+        int is_break = strncmp(p, "，", 3) == 0 || strncmp(p, "。", 3) == 0;
+        p += (*p & 0x80) ? 3 : 1;
+        if (is_break) {
+            snprintf(lines[n++], 128, "%.*s", (int)(p - start), start);
+            start = p;
+        }
+    }
+    if (*start && n < cap)
+        snprintf(lines[n++], 128, "%s", start);
+    return n;
+}
+
+static void an_acrostic_starts_each_line_with_its_characters(void)
+{
+    if (start_text_daemon() != 0)
+        return;
+    const char *starts[4] = {"春", "夏", "秋", "冬"};
+    resp r;
+    if (POST_OK(&text_d, "/generate",
+                "{\"model\":\"tiny-poem\",\"acrostic\":\"春夏秋冬\",\"n\":8,\"seed\":5}", &r)) {
+        const cJSON *samples = jget(r.json, "samples");
+        int complete = 0;
+        for (int i = 0; i < cJSON_GetArraySize(samples); i++) {
+            const cJSON *s = cJSON_GetArrayItem(samples, i);
+            char lines[80][128];
+            int n = poem_lines(jstr(s, "text"), lines, 80);
+            for (int k = 0; k < n && k < 4; k++)
+                ASSERT_TRUE(strncmp(lines[k], starts[k], 3) == 0);
+            if (strcmp(jstr(s, "finish_reason"), "eos") == 0) {
+                complete++;
+                ASSERT_EQ(4, n); /* four lines, each ended by ，or 。 */
+                const char *text = jstr(s, "text");
+                size_t len = strlen(text);
+                ASSERT_TRUE(len >= 3 && (strcmp(text + len - 3, "，") == 0 ||
+                                         strcmp(text + len - 3, "。") == 0));
+            } else {
+                ASSERT_STREQ("length", jstr(s, "finish_reason"));
+            }
+        }
+        ASSERT_TRUE(complete >= 4);
+    }
+    resp_free(&r);
+    /* the same poems from rnntrain sample with the same seed */
+    if (rnntrain_path) {
+        char model[512], out[16384];
+        snprintf(model, sizeof model, "%s/tiny-poem.safetensors", text_dir);
+        const char *argv[] = {rnntrain_path,  "sample", "--model", model,    "--acrostic",
+                              "春夏秋冬",     "-n",     "3",       "--seed", "9",
+                              "--max-length", "64",     "--json",  NULL};
+        ASSERT_EQ(0, run_command(argv, NULL, out, sizeof out));
+        cJSON *cli = cJSON_Parse(strchr(out, '{') ? strchr(out, '{') : out);
+        if (POST_OK(&text_d, "/generate",
+                    "{\"model\":\"tiny-poem\",\"acrostic\":\"春夏秋冬\",\"n\":3,\"seed\":9}", &r))
+            for (int i = 0; i < 3; i++)
+                ASSERT_STREQ(jstr(cJSON_GetArrayItem(jget(cli, "samples"), i), "text"),
+                             jstr(cJSON_GetArrayItem(jget(r.json, "samples"), i), "text"));
+        resp_free(&r);
+        cJSON_Delete(cli);
+    }
+    daemon_proc *d = &text_d;
+    EXPECT_ERROR(d, "/generate", "{\"model\":\"tiny-poem\",\"acrostic\":\"春\",\"prefix\":\"花\"}",
+                 400, "invalid_argument", "acrostic", "prefix");
+    EXPECT_ERROR(d, "/generate", "{\"model\":\"tiny-text\",\"prompt\":\"a\",\"acrostic\":\"a\"}",
+                 400, "invalid_argument", "acrostic", "not a textlm");
+    EXPECT_ERROR(d, "/generate", "{\"model\":\"tiny-lm\",\"acrostic\":\"ab\"}", 400,
+                 "invalid_argument", "acrostic", "no line breaks");
+    EXPECT_ERROR(d, "/generate", "{\"model\":\"tiny-poem\",\"acrostic\":\"春雪\"}", 422,
+                 "unprocessable", "acrostic", "\"雪\"");
+    EXPECT_ERROR(d, "/generate", "{\"model\":\"tiny-poem\",\"acrostic\":\"春，\"}", 400,
+                 "invalid_argument", "acrostic", "line break");
+    EXPECT_ERROR(d, "/generate",
+                 "{\"model\":\"tiny-poem\",\"acrostic\":\"春夏秋冬春夏秋冬春夏秋冬春夏秋冬春\"}",
+                 400, "invalid_argument", "acrostic", "1 to 16");
+    EXPECT_ERROR(d, "/generate", "{\"model\":\"tiny-poem\",\"acrostic\":\"\"}", 400,
+                 "invalid_argument", "acrostic", "1 to 16");
+}
+
 static void stop_text_daemon(void)
 {
     if (text_d.pid > 0)
@@ -347,6 +463,7 @@ static const http_scenario scenarios[] = {
     HTTP_SCENARIO(score_of_a_textlm_is_every_character_after_the_first, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(textlm_fields_out_of_bounds_are_400s, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(seeded_samples_equal_rnntrain_sample, HTTP_OWN_DAEMON),
+    HTTP_SCENARIO(an_acrostic_starts_each_line_with_its_characters, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(stop_text_daemon, HTTP_OWN_DAEMON),
 };
 
