@@ -35,8 +35,8 @@ static int ends_with(const char *s, const char *suffix)
 }
 
 /* Checks one field: valid UTF-8, no control characters, 1..MAX characters. */
-static const char *field_fault(const char *s, size_t len, const char *what, char *buf,
-                               size_t buflen)
+static const char *field_fault(const char *s, size_t len, const char *what, int max_chars,
+                               char *buf, size_t buflen)
 {
     if (len == 0) {
         snprintf(buf, buflen, "empty %s", what);
@@ -57,9 +57,9 @@ static const char *field_fault(const char *s, size_t len, const char *what, char
         pos += (size_t)n;
         chars++;
     }
-    if (chars > RS_DATA_MAX_CHARS) {
-        snprintf(buf, buflen, "%s is %ld characters long, at most %d are accepted", what, chars,
-                 RS_DATA_MAX_CHARS);
+    if (chars > max_chars) {
+        snprintf(buf, buflen, "%s is %ld characters long, at most %d are accepted (--max-chars)",
+                 what, chars, max_chars);
         return buf;
     }
     return NULL;
@@ -111,8 +111,8 @@ static int sort_labels(rs_dataset *d)
     return 0;
 }
 
-int rs_dataset_load(const char *path, rs_normalize normalize, rs_dataset *out, char *err,
-                    size_t errlen)
+int rs_dataset_load(const char *path, rs_normalize normalize, int max_chars, rs_dataset *out,
+                    char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     FILE *fp = fopen(path, "rb");
@@ -158,9 +158,9 @@ int rs_dataset_load(const char *path, rs_normalize normalize, rs_dataset *out, c
                 break;
             }
         }
-        const char *fault = field_fault(text, text_len, "text", why, sizeof why);
+        const char *fault = field_fault(text, text_len, "text", max_chars, why, sizeof why);
         if (!fault && label)
-            fault = field_fault(label, label_len, "label", why, sizeof why);
+            fault = field_fault(label, label_len, "label", RS_DATA_NAME_CHARS, why, sizeof why);
         if (fault) {
             snprintf(err, errlen, "%s:%d: %s", path, lineno, fault);
             status = RS_EFORMAT;

@@ -4,8 +4,9 @@
  * Two formats: TSV, one `text<TAB>label` per line (label = nationality for
  * a classifier, category for a conditional generator), and plain text, one
  * item per line.  Every line is validated as it is read: valid UTF-8, no
- * control characters, no empty text, text at most RS_DATA_MAX_CHARS
- * characters, exactly one tab in a TSV; a fault names file:line.
+ * control characters, no empty text, text at most max_chars characters
+ * (a caller's bound, RS_DATA_MAX_CHARS at most), exactly one tab in a TSV;
+ * a fault names file:line.
  */
 #ifndef RNNTRAIN_DATASET_H
 #define RNNTRAIN_DATASET_H
@@ -16,7 +17,8 @@
 #include "rnnserve/rng.h"
 #include "rnnserve/text.h"
 
-#define RS_DATA_MAX_CHARS 64
+#define RS_DATA_MAX_CHARS  4096 /* the longest item any command reads */
+#define RS_DATA_NAME_CHARS 64   /* rnntrain's default --max-chars: names */
 
 typedef struct rs_item {
     char *text; /* normalised UTF-8, owned by the dataset */
@@ -37,8 +39,8 @@ typedef struct rs_dataset {
 
 /* Reads path (TSV when its name ends in .tsv) normalising each text.
  * 0, or < 0 with "file:line: fault" in err. */
-int rs_dataset_load(const char *path, rs_normalize normalize, rs_dataset *out, char *err,
-                    size_t errlen);
+int rs_dataset_load(const char *path, rs_normalize normalize, int max_chars, rs_dataset *out,
+                    char *err, size_t errlen);
 void rs_dataset_free(rs_dataset *d);
 
 /* The file item i was read from, for messages that name file:line. */

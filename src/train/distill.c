@@ -130,12 +130,12 @@ static int add_teacher(const rs_model *m, const rs_distill_student *st, const rs
     int generator = st->cfg->task == RS_TASK_GENERATOR;
     int use_labels = !generator || st->cfg->n_categories > 0;
     rs_model_rows r = {0};
-    rs_rows_batch bb;
+    rs_rows_batch bb = {0};
     int *map = malloc((size_t)K * sizeof *map);
     double *p = malloc((size_t)K * sizeof *p);
-    rs_workspace *ws = rs_workspace_create(tcfg, RS_ROWS_BATCH, RS_ROWS_MAX_STEPS);
-    int status = rs_rows_batch_init(&bb);
-    if (!map || !p || !ws || status != 0) {
+    rs_workspace *ws = NULL; /* sized for the rows, once encoded */
+    int status = 0;
+    if (!map || !p) {
         snprintf(err, errlen, "out of memory");
         status = RS_ENOMEM;
         goto done;
@@ -147,7 +147,12 @@ static int add_teacher(const rs_model *m, const rs_distill_student *st, const rs
         snprintf(err, errlen, "teacher %s: %s", rs_model_path(m), msg);
         goto done;
     }
-    for (int start = 0; start < r.n; start += RS_ROWS_BATCH) {
+    if (!(ws = rs_workspace_create(tcfg, r.batch, r.width)) || rs_rows_batch_init(&bb, &r) != 0) {
+        snprintf(err, errlen, "out of memory");
+        status = RS_ENOMEM;
+        goto done;
+    }
+    for (int start = 0; start < r.n; start += r.batch) {
         rs_rows_batch_fill(&bb, m, &r, start);
         rs_forward(ws, rs_model_params(m), &bb.batch, NULL);
         const rs_real *logits =
@@ -203,12 +208,12 @@ static int add_bayes_teacher(const rs_model *m, const rs_distill_student *st, co
     const rs_config *tcfg = rs_model_config(m);
     int K = st->cfg->n_outputs, V = tcfg->n_outputs;
     rs_model_rows r = {0};
-    rs_rows_batch bb;
+    rs_rows_batch bb = {0};
     int *category = malloc((size_t)K * sizeof *category);
     double *score = calloc((size_t)d->n * K, sizeof *score); /* (n, K) log p(text, label) */
-    rs_workspace *ws = rs_workspace_create(tcfg, RS_ROWS_BATCH, RS_ROWS_MAX_STEPS);
-    int status = rs_rows_batch_init(&bb);
-    if (!category || !score || !ws || status != 0) {
+    rs_workspace *ws = NULL;                                 /* sized for the rows, once encoded */
+    int status = 0;
+    if (!category || !score) {
         snprintf(err, errlen, "out of memory");
         status = RS_ENOMEM;
         goto done;
@@ -225,6 +230,11 @@ static int add_bayes_teacher(const rs_model *m, const rs_distill_student *st, co
         snprintf(err, errlen, "teacher %s: %s", rs_model_path(m), msg);
         goto done;
     }
+    if (!(ws = rs_workspace_create(tcfg, r.batch, r.width)) || rs_rows_batch_init(&bb, &r) != 0) {
+        snprintf(err, errlen, "out of memory");
+        status = RS_ENOMEM;
+        goto done;
+    }
     for (int k = 0; k < K; k++) { /* the prior: log of each label's count (+1) */
         double count = 1;
         for (int i = 0; i < d->n; i++)
@@ -233,7 +243,7 @@ static int add_bayes_teacher(const rs_model *m, const rs_distill_student *st, co
             score[(size_t)i * K + k] = log(count);
     }
     for (int k = 0; k < K; k++)
-        for (int start = 0; start < r.n; start += RS_ROWS_BATCH) {
+        for (int start = 0; start < r.n; start += r.batch) {
             rs_rows_batch_fill(&bb, m, &r, start);
             int B = bb.batch.B, T = bb.batch.T;
             for (int b = 0; b < B; b++)
@@ -286,7 +296,7 @@ static int mark_seen(const char *path, const rs_dataset *d, rs_normalize normali
                      char *err, size_t errlen)
 {
     rs_dataset known = {0};
-    if (rs_dataset_load(path, normalize, &known, err, errlen) != 0)
+    if (rs_dataset_load(path, normalize, RS_DATA_MAX_CHARS, &known, err, errlen) != 0)
         return RS_EINVAL;
     const char **texts = malloc(((size_t)known.n + 1) * sizeof *texts);
     if (!texts) {

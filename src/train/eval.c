@@ -122,9 +122,9 @@ static cJSON *eval_classifier(const rs_model *m, const rs_dataset *d, const rs_m
 {
     const rs_config *cfg = rs_model_config(m);
     int K = cfg->n_outputs;
-    rs_workspace *ws = rs_workspace_create(cfg, RS_ROWS_BATCH, RS_ROWS_MAX_STEPS);
+    rs_workspace *ws = rs_workspace_create(cfg, r->batch, r->width);
     rs_rows_batch bb;
-    int bb_failed = rs_rows_batch_init(&bb);
+    int bb_failed = rs_rows_batch_init(&bb, r);
     long *confusion = calloc((size_t)K * K, sizeof *confusion);
     int *predicted = malloc((size_t)r->n * sizeof *predicted);
     if (!ws || bb_failed || !confusion || !predicted) {
@@ -136,7 +136,7 @@ static cJSON *eval_classifier(const rs_model *m, const rs_dataset *d, const rs_m
     }
     double nll = 0.0;
     long correct = 0, top3 = 0;
-    for (int start = 0; start < r->n; start += RS_ROWS_BATCH) {
+    for (int start = 0; start < r->n; start += r->batch) {
         rs_rows_batch_fill(&bb, m, r, start);
         int B = bb.batch.B;
         const int32_t *targets = bb.targets;
@@ -207,16 +207,16 @@ static cJSON *eval_classifier(const rs_model *m, const rs_dataset *d, const rs_m
 
 static cJSON *eval_generator(const rs_model *m, const rs_model_rows *r)
 {
-    rs_workspace *ws = rs_workspace_create(rs_model_config(m), RS_ROWS_BATCH, RS_ROWS_MAX_STEPS);
+    rs_workspace *ws = rs_workspace_create(rs_model_config(m), r->batch, r->width);
     rs_rows_batch bb;
-    if (rs_rows_batch_init(&bb) != 0 || !ws) {
+    if (rs_rows_batch_init(&bb, r) != 0 || !ws) {
         rs_workspace_destroy(ws);
         rs_rows_batch_free(&bb);
         return NULL;
     }
     double total = 0.0;
     long count = 0;
-    for (int start = 0; start < r->n; start += RS_ROWS_BATCH) {
+    for (int start = 0; start < r->n; start += r->batch) {
         rs_rows_batch_fill(&bb, m, r, start);
         total += rs_forward(ws, rs_model_params(m), &bb.batch, NULL) * (double)bb.steps;
         count += bb.steps;
@@ -364,7 +364,7 @@ int rs_eval_main(int argc, char **argv)
         status = eval_textlm(m, data, json);
         goto done;
     }
-    if (rs_dataset_load(data, RS_NORMALIZE_NONE, &d, err, sizeof err) != 0) {
+    if (rs_dataset_load(data, RS_NORMALIZE_NONE, RS_DATA_MAX_CHARS, &d, err, sizeof err) != 0) {
         fprintf(stderr, "rnntrain eval: %s\n", err);
         goto done;
     }

@@ -9,11 +9,21 @@
 #include <string.h>
 
 #include "rnnserve/status.h"
+#include "rnnserve/text.h"
 
 int rs_model_rows_encode(const rs_model *m, const rs_dataset *d, int use_labels, rs_model_rows *r,
                          char *err, size_t errlen)
 {
-    const int W = RS_ROWS_MAX_STEPS;
+    /* the longest text in characters bounds its tokens (char models) */
+    long longest = 1;
+    for (int i = 0; i < d->n; i++) {
+        long c = rs_utf8_length(d->items[i].text, strlen(d->items[i].text));
+        longest = c > longest ? c : longest;
+    }
+    const int W = (int)longest + 1;
+    r->width = W;
+    r->batch = RS_ROWS_STEPS / W < 1 ? 1 : RS_ROWS_STEPS / W;
+    r->batch = r->batch < RS_ROWS_BATCH ? r->batch : RS_ROWS_BATCH;
     r->n = d->n;
     r->ids = calloc((size_t)d->n * W, sizeof *r->ids);
     r->len = calloc((size_t)d->n, sizeof *r->len);
@@ -27,8 +37,8 @@ int rs_model_rows_encode(const rs_model *m, const rs_dataset *d, int use_labels,
     for (int i = 0; i < d->n; i++) {
         const rs_item *it = &d->items[i];
         char unknown[256];
-        int n = rs_model_encode(m, it->text, strlen(it->text), r->ids + (size_t)i * W,
-                                RS_DATA_MAX_CHARS, unknown, sizeof unknown);
+        int n = rs_model_encode(m, it->text, strlen(it->text), r->ids + (size_t)i * W, W - 1,
+                                unknown, sizeof unknown);
         if (n == RS_EUNKNOWN) {
             snprintf(err, errlen, "%s:%d: characters the model cannot read: %s",
                      rs_dataset_item_path(d, i), it->line, unknown);
@@ -80,11 +90,11 @@ void rs_model_rows_free(rs_model_rows *r)
     memset(r, 0, sizeof *r);
 }
 
-int rs_rows_batch_init(rs_rows_batch *bb)
+int rs_rows_batch_init(rs_rows_batch *bb, const rs_model_rows *r)
 {
     memset(bb, 0, sizeof *bb);
-    bb->tokens = calloc((size_t)RS_ROWS_BATCH * RS_ROWS_MAX_STEPS, sizeof *bb->tokens);
-    bb->targets = calloc((size_t)RS_ROWS_BATCH * RS_ROWS_MAX_STEPS, sizeof *bb->targets);
+    bb->tokens = calloc((size_t)r->batch * r->width, sizeof *bb->tokens);
+    bb->targets = calloc((size_t)r->batch * r->width, sizeof *bb->targets);
     return bb->tokens && bb->targets ? 0 : RS_ENOMEM;
 }
 
@@ -98,10 +108,10 @@ void rs_rows_batch_free(rs_rows_batch *bb)
 void rs_rows_batch_fill(rs_rows_batch *bb, const rs_model *m, const rs_model_rows *r, int start)
 {
     const rs_config *cfg = rs_model_config(m);
-    const int W = RS_ROWS_MAX_STEPS;
+    const int W = r->width;
     int generator = cfg->task == RS_TASK_GENERATOR, shift = generator ? 1 : 0;
     int bos = rs_model_bos_id(m), eos = rs_model_eos_id(m);
-    int B = r->n - start < RS_ROWS_BATCH ? r->n - start : RS_ROWS_BATCH;
+    int B = r->n - start < r->batch ? r->n - start : r->batch;
     int T = r->len[r->order[start]] + shift; /* the first row is the longest */
     bb->steps = 0;
     for (int b = 0; b < B; b++) {

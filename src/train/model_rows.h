@@ -18,11 +18,14 @@
 #include "dataset.h"
 #include "rnnserve/model.h"
 
-/* Rows per batch, and the steps a batch can hold: the longest text + <bos>. */
-enum { RS_ROWS_BATCH = 256, RS_ROWS_MAX_STEPS = RS_DATA_MAX_CHARS + 1 };
+/* Rows per batch at most; a batch holds about RS_ROWS_STEPS steps at most
+ * when the texts are long (all RS_ROWS_BATCH rows for names). */
+enum { RS_ROWS_BATCH = 256, RS_ROWS_STEPS = 65536 };
 
 typedef struct rs_model_rows {
-    int32_t *ids; /* (n, RS_ROWS_MAX_STEPS) character ids of each row */
+    int width;    /* steps a row can take: the longest text + <bos> */
+    int batch;    /* rows per batch: RS_ROWS_BATCH, fewer for long texts */
+    int32_t *ids; /* (n, width) character ids of each row */
     int *len;     /* (n) characters of each row */
     int *label;   /* (n) label (classifier) or category (generator) id in the model, -1 if none */
     int *order;   /* (n) rows longest first (ties in file order): the order batches take */
@@ -42,7 +45,7 @@ void rs_model_rows_free(rs_model_rows *r);
 
 /* One padded batch of up to RS_ROWS_BATCH rows. */
 typedef struct rs_rows_batch {
-    int32_t *tokens;  /* (RS_ROWS_BATCH, RS_ROWS_MAX_STEPS) */
+    int32_t *tokens;  /* (rows->batch, rows->width) */
     int32_t *targets; /* as tokens */
     int32_t lengths[RS_ROWS_BATCH], categories[RS_ROWS_BATCH];
     int row[RS_ROWS_BATCH]; /* the dataset row of each batch row */
@@ -50,9 +53,9 @@ typedef struct rs_rows_batch {
     long steps; /* targets in the batch: B for a classifier, Σ (L + 1) for a generator */
 } rs_rows_batch;
 
-int rs_rows_batch_init(rs_rows_batch *bb);
+int rs_rows_batch_init(rs_rows_batch *bb, const rs_model_rows *r);
 void rs_rows_batch_free(rs_rows_batch *bb);
-/* Fills bb->batch with rows order[start, start + B) of r, B = min(RS_ROWS_BATCH,
+/* Fills bb->batch with rows order[start, start + B) of r, B = min(r->batch,
  * n − start): longest first, so that the forward pass skips finished rows
  * instead of computing padding. */
 void rs_rows_batch_fill(rs_rows_batch *bb, const rs_model *m, const rs_model_rows *r, int start);

@@ -92,7 +92,8 @@ int rs_split_main(int argc, char **argv)
     }
     rs_dataset d = {0};
     int *a = NULL, *b = NULL, na = 0, nb = 0, status = 1;
-    if (rs_dataset_load(data, (rs_normalize)normalize, &d, err, sizeof err) != 0) {
+    if (rs_dataset_load(data, (rs_normalize)normalize, RS_DATA_MAX_CHARS, &d, err, sizeof err) !=
+        0) {
         fprintf(stderr, "rnntrain split: %s\n", err);
         goto done;
     }

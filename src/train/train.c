@@ -42,6 +42,8 @@ typedef struct train_opts {
     int patience, average, dedupe;
     uint64_t seed;
     int threads, normalize;
+    int max_chars;        /* longest item accepted */
+    int length_buckets;   /* > 0: items sorted by length within runs of this many batches */
     const char *teachers; /* MODEL[:DATA],... (distill.h), or NULL */
     double distill;
     const char *transfer; /* texts only the teachers label (transfer.h), or NULL */
@@ -234,6 +236,20 @@ static long fill_batch(batch_buf *bb, const encoded *e, const int *idx_in, int n
     return chars;
 }
 
+/* Sorts idx[0..n) by item length, longest first, keeping the order of
+ * items of one length (insertion sort: runs of a few thousand at most). */
+static void sort_by_length(int *idx, int n, const encoded *e)
+{
+    for (int i = 1; i < n; i++) {
+        int v = idx[i], j = i;
+        while (j > 0 && e->length[idx[j - 1]] < e->length[v]) {
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        idx[j] = v;
+    }
+}
+
 /* Mean loss (per item or per token) and, for a classifier, accuracy over idx. */
 static double evaluate_split(rs_workspace *ws, const rs_params *p, const rs_config *cfg,
                              batch_buf *bb, const encoded *e, const int *idx, int n, int max_b,
@@ -386,6 +402,7 @@ int rs_train_main(rs_task task, int argc, char **argv)
                     .threads = 0,
                     .normalize = 1,
                     .dedupe = 1,
+                    .max_chars = RS_DATA_NAME_CHARS,
                     .distill = 0.5};
     flag flags[] = {
         {"data", NULL, FLAG_STRING, &o.data, 0, 0, NULL, "training data (.tsv or .txt)", 0, NULL},
@@ -428,6 +445,12 @@ int rs_train_main(rs_task task, int argc, char **argv)
         {"dedupe", NULL, FLAG_BOOL, &o.dedupe, 0, 0, NULL,
          "train on each distinct (text, label) once; false keeps repeated rows as weights", 0,
          NULL},
+        {"max-chars", NULL, FLAG_INT, &o.max_chars, 1, RS_DATA_MAX_CHARS, NULL,
+         "longest item accepted (a longer one is an error naming its line)", 0, NULL},
+        {"length-buckets", NULL, FLAG_INT, &o.length_buckets, 0, 100000, NULL,
+         "sort items by length within runs of this many batches, and take the batches in a "
+         "random order: little padding for items of very different lengths (poems); 0 = off",
+         0, NULL},
         {"seed", NULL, FLAG_U64, &o.seed, 0, 0, NULL, "random seed", 0, NULL},
         {"threads", NULL, FLAG_INT, &o.threads, 0, 256, NULL,
          "threads (BLAS, and a bidirectional layer's two directions), 0 = all cores", 0, NULL},
@@ -497,6 +520,7 @@ int rs_train_main(rs_task task, int argc, char **argv)
     encoded e = {0};
     int *train_idx = NULL, *valid_idx = NULL, n_train = 0, n_valid = 0;
     float *theta = NULL, *grad = NULL, *best = NULL, *avg = NULL, *ring = NULL;
+    int *batch_order = NULL; /* with --length-buckets: the epoch's order of batches */
     rs_real *class_weight = NULL;
     rs_workspace *ws = NULL;
     rs_optim opt = {0};
@@ -505,7 +529,7 @@ int rs_train_main(rs_task task, int argc, char **argv)
     char *tjson = NULL;
     FILE *logf = NULL;
 
-    if (rs_dataset_load(o.data, (rs_normalize)o.normalize, &d, err, sizeof err) != 0) {
+    if (rs_dataset_load(o.data, (rs_normalize)o.normalize, o.max_chars, &d, err, sizeof err) != 0) {
         fprintf(stderr, "rnntrain %s: %s\n", cmd, err);
         goto done;
     }
@@ -622,6 +646,19 @@ int rs_train_main(rs_task task, int argc, char **argv)
     for (int i = 0; i < e.n; i++)
         max_t = e.length[i] > max_t ? e.length[i] : max_t;
     int eval_b = o.batch_size > 256 ? o.batch_size : 256;
+    if (max_t > RS_DATA_NAME_CHARS + 1) { /* long items: about 64k steps a batch at most */
+        int fit = 65536 / max_t;
+        eval_b = fit > o.batch_size ? (fit < 256 ? fit : 256) : o.batch_size;
+    }
+    int n_batches = (n_train + o.batch_size - 1) / o.batch_size;
+    if (o.length_buckets > 0) {
+        /* validation in length order too: batches of like lengths */
+        sort_by_length(valid_idx, n_valid, &e);
+        if (!(batch_order = malloc((size_t)n_batches * sizeof *batch_order))) {
+            fprintf(stderr, "rnntrain %s: out of memory\n", cmd);
+            goto done;
+        }
+    }
     size_t n_params = rs_param_count(&cfg);
     theta = calloc(n_params, sizeof *theta);
     grad = calloc(n_params, sizeof *grad);
@@ -704,9 +741,20 @@ int rs_train_main(rs_task task, int argc, char **argv)
     int best_epoch = 0, since_best = 0, epoch = 0, best_is_average = 0;
     for (epoch = 1; epoch <= o.epochs; epoch++) {
         rs_rng_shuffle(&rng, train_idx, n_train);
+        if (batch_order) {
+            /* runs of length_buckets batches sorted by length, then the
+             * batches in a random order */
+            int run = o.batch_size * o.length_buckets;
+            for (int at = 0; at < n_train; at += run)
+                sort_by_length(train_idx + at, n_train - at < run ? n_train - at : run, &e);
+            for (int b = 0; b < n_batches; b++)
+                batch_order[b] = b;
+            rs_rng_shuffle(&rng, batch_order, n_batches);
+        }
         double epoch_loss = 0.0, epoch_weight = 0.0, te = now_seconds(), last_print = 0;
         long chars = 0;
-        for (int start = 0; start < n_train; start += o.batch_size) {
+        for (int bi = 0; bi < n_batches; bi++) {
+            int start = (batch_order ? batch_order[bi] : bi) * o.batch_size;
             int count = n_train - start < o.batch_size ? n_train - start : o.batch_size;
             long c = fill_batch(&bb, &e, train_idx + start, count, generator, o.conditional);
             double loss = rs_forward(ws, &p, &bb.batch, &fopts);
@@ -830,6 +878,7 @@ done:
     free(theta);
     free(grad);
     free(best);
+    free(batch_order);
     free(avg);
     free(ring);
     free(class_weight);

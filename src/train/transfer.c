@@ -28,7 +28,7 @@ int rs_transfer_append(rs_dataset *d, const char *path, rs_normalize normalize, 
 {
     memset(stats, 0, sizeof *stats);
     rs_dataset t = {0};
-    if (rs_dataset_load(path, normalize, &t, err, errlen) != 0)
+    if (rs_dataset_load(path, normalize, RS_DATA_MAX_CHARS, &t, err, errlen) != 0)
         return RS_EINVAL;
     int status = 0;
     const char **valid = NULL;

@@ -312,6 +312,18 @@ else
   bad "eval of a textlm: $out $(cat "$work/log")"
 fi
 
+# --- long items: --max-chars raises the bound, --length-buckets batches by length ---
+long_items=$(for i in $(seq 1 40); do printf 'abcdefghij%.0s' $(seq 1 $((i % 9 + 1))); echo; done)
+printf '%s\n' "$long_items" > "$work/long.txt"
+expect_refusal "an item over --max-chars names its line" "long.txt:6: text is 70 characters long, at most 64" generator --data "$work/long.txt" --out "$work/keep.safetensors" "${small[@]}"
+if "$RNNTRAIN" generator --data "$work/long.txt" --out "$work/long.safetensors" "${small[@]}" --max-chars 100 --length-buckets 2 2> "$work/log" &&
+   out=$("$RNNTRAIN" eval --model "$work/long.safetensors" --data "$work/long.txt" --json) &&
+   python3 -c "import json,sys; j=json.loads(sys.argv[1]); assert j['n']==40 and j['tokens']==sum((i%9+1)*10+1 for i in range(1,41))" "$out"; then
+  ok "items of up to 90 characters train with --max-chars 100 --length-buckets 2, and eval reads them all"
+else
+  bad "long items: $(tail -2 "$work/log") $out"
+fi
+
 # --- faults while writing the model: the previous file survives ---
 # The model is written to <out>.tmp.<pid> and renamed over <out> only when
 # complete and synced (src/model/safetensors.c).  A run killed with SIGKILL

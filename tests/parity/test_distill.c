@@ -33,7 +33,8 @@ static const char *path_of(const char *name)
 static float *bayes_targets(rs_dataset *d, const char *seen_data)
 {
     char err[512];
-    ASSERT_EQ(0, rs_dataset_load(path_of("bayes.tsv"), RS_NORMALIZE_NONE, d, err, sizeof err));
+    ASSERT_EQ(0, rs_dataset_load(path_of("bayes.tsv"), RS_NORMALIZE_NONE, RS_DATA_MAX_CHARS, d, err,
+                                 sizeof err));
     rs_config cfg = {.task = RS_TASK_CLASSIFIER, .n_outputs = d->n_labels};
     rs_distill_student student = {
         .cfg = &cfg, .outputs = (const char *const *)d->labels, .normalize = RS_NORMALIZE_NONE};
