@@ -84,6 +84,15 @@ def parse_args():
     ap.add_argument("--threads", type=int, default=1,
                     help="torch.set_num_threads, and OMP/OpenBLAS threads")
     ap.add_argument("--log", help="write per-epoch figures as CSV (rnntrain's columns)")
+    ap.add_argument("--min-count", type=int, default=1,
+                    help="as rnntrain's: rarer characters read as <unk> (> 1 adds it)")
+    ap.add_argument("--time-budget", type=float, default=0,
+                    help="stop training after this many seconds (then validate once more), 0 = none")
+    ap.add_argument("--length-buckets", type=int, default=0,
+                    help="as rnntrain's: sort items by length within runs of this many batches, "
+                         "batches in a random order; 0 = off")
+    ap.add_argument("--out", help="write the best model by validation loss as an rnnserve "
+                                  "safetensors file (generator), for rnntrain eval")
     a = ap.parse_args()
     if a.task == "generator" and a.bidirectional:
         ap.error("a generator cannot be bidirectional")
@@ -191,9 +200,17 @@ def main():
     label_id = {lab: k for k, lab in enumerate(label_names)}
     texts = [t for t, _ in items]
     labels = [label_id[lab] if lab is not None else -1 for _, lab in items]
-    chars = sorted({c for t in texts for c in t})
-    vocab = SPECIALS + chars
+    counts = {}
+    for t in texts:
+        for c in t:
+            counts[c] = counts.get(c, 0) + 1
+    chars = sorted(c for c, n in counts.items() if n >= a.min_count)
+    vocab = SPECIALS + chars + (["<unk>"] if a.min_count > 1 else [])
     char_id = {c: len(SPECIALS) + k for k, c in enumerate(chars)}
+    if a.min_count > 1:  # as rnntrain --min-count: rare characters read as <unk>, last in the vocabulary
+        unk = len(vocab) - 1
+        for c in counts:
+            char_id.setdefault(c, unk)
 
     # encode once: (N, max_len) token and target matrices, padded
     seqs = [([BOS_ID] if generator else []) + [char_id[c] for c in t] for t in texts]
@@ -293,11 +310,23 @@ def main():
     step, t0 = 0, time.perf_counter()
     gen = torch.Generator().manual_seed(a.seed)
     model.train()
+    best_loss, best_state, stopped = float("inf"), None, False
     for epoch in range(1, a.epochs + 1):
         perm = train_idx[torch.randperm(len(train_idx), generator=gen)]
+        starts = list(range(0, len(perm), a.batch_size))
+        if a.length_buckets > 0:
+            run = a.batch_size * a.length_buckets
+            for at in range(0, len(perm), run):  # longest first, stable within a length
+                chunk = perm[at:at + run]
+                order = sorted(range(len(chunk)), key=lambda i: -int(lengths[chunk[i]]))
+                perm[at:at + run] = chunk[order]
+            starts = [starts[i] for i in torch.randperm(len(starts), generator=gen).tolist()]
         epoch_loss = epoch_weight = 0.0
         te = time.perf_counter()
-        for start in range(0, len(perm), a.batch_size):
+        for start in starts:
+            if a.time_budget > 0 and time.perf_counter() - t0 >= a.time_budget:
+                stopped = True
+                break
             tok, lens, tgt = batch(perm[start: start + a.batch_size])
             loss = loss_of(model(tok, lens), tgt)
             opt.zero_grad(set_to_none=True)
@@ -314,6 +343,9 @@ def main():
         elapsed = time.perf_counter() - te
         rate = epoch_chars / (elapsed + 1e-9)
         vloss, vacc = evaluate()
+        if vloss < best_loss:
+            best_loss = vloss
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         line = "epoch %d/%d  train %.4f  valid %.4f" % (epoch, a.epochs,
                                                          epoch_loss / epoch_weight, vloss)
         if not generator:
@@ -324,8 +356,44 @@ def main():
                        % (epoch, step, epoch_loss / epoch_weight, vloss, vacc,
                           schedule_lr(step, total_steps), rate, time.perf_counter() - t0))
             logf.flush()
+        if stopped:
+            print("stopped by --time-budget %.0fs in epoch %d" % (a.time_budget, epoch),
+                  file=sys.stderr)
+            break
     if logf:
         logf.close()
+    if a.out and best_state is not None:
+        write_model(a.out, best_state, a, vocab, label_names, generator, best_loss)
+
+
+def write_model(path, state, a, vocab, label_names, generator, valid_loss):
+    """The DESIGN.md file: state_dict tensors under their names, F32, and
+    the rnnserve/1 metadata, so rnntrain eval and rnnserve read it."""
+    import json
+    import struct
+    header, chunks, offset = {}, [], 0
+    for name, t in state.items():
+        raw = t.contiguous().float().numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    meta = {"format": "rnnserve/1", "task": "generator" if generator else "classifier",
+            "cell": a.cell, "num_layers": str(a.layers), "hidden_size": str(a.hidden),
+            "embedding_dim": str(a.embed), "category_dim": "0",
+            "bidirectional": "true" if a.bidirectional else "false",
+            "vocab": json.dumps(vocab, ensure_ascii=False, separators=(",", ":")),
+            "normalize": a.normalize,
+            "training": json.dumps({"trainer": "bench/train_pytorch.py",
+                                    "validation": {"nll_per_token": valid_loss}})}
+    if not generator:
+        meta["labels"] = json.dumps(label_names, ensure_ascii=False, separators=(",", ":"))
+    header["__metadata__"] = meta
+    text = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    text += b" " * ((-len(text)) % 8)
+    with open(path + ".tmp", "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(chunks))
+    os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":

@@ -349,8 +349,9 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-int rs_charset_build(const rs_dataset *d, rs_charset *out)
+int rs_charset_build(const rs_dataset *d, int min_count, rs_charset *out)
 {
+    memset(out, 0, sizeof *out);
     size_t cap = 256, n = 0;
     uint32_t *all = malloc(cap * sizeof *all);
     if (!all)
@@ -377,12 +378,23 @@ int rs_charset_build(const rs_dataset *d, rs_charset *out)
         }
     }
     qsort(all, n, sizeof *all, cmp_u32);
+    /* runs of equal code points: keep those of min_count or more */
     size_t u = 0;
-    for (size_t k = 0; k < n; k++)
-        if (u == 0 || all[u - 1] != all[k])
+    for (size_t k = 0; k < n;) {
+        size_t run = 1;
+        while (k + run < n && all[k + run] == all[k])
+            run++;
+        if ((long)run >= min_count) {
             all[u++] = all[k];
+        } else {
+            out->n_rare += (long)run;
+            out->n_dropped++;
+        }
+        k += run;
+    }
     out->cps = all;
     out->n = (int)u;
+    out->has_unk = min_count > 1;
     return 0;
 }
 

@@ -58,13 +58,18 @@ void rs_dataset_dedupe(rs_dataset *d);
 int rs_dataset_split(const rs_dataset *d, double fraction, uint64_t seed, int **a, int *na, int **b,
                      int *nb);
 
-/* The character vocabulary of a dataset: sorted distinct code points. */
+/* The character vocabulary of a dataset: sorted distinct code points, those
+ * seen at least min_count times; with min_count > 1 the vocabulary also has
+ * <unk> for the others (and for characters new to the model later). */
 typedef struct rs_charset {
     uint32_t *cps;
     int n;
+    int has_unk;   /* 1: <unk> follows the characters in the vocabulary */
+    long n_rare;   /* occurrences read as <unk> */
+    int n_dropped; /* distinct characters read as <unk> */
 } rs_charset;
 
-int rs_charset_build(const rs_dataset *d, rs_charset *out);
+int rs_charset_build(const rs_dataset *d, int min_count, rs_charset *out);
 void rs_charset_free(rs_charset *c);
 /* Index of cp in the set, or -1. */
 int rs_charset_find(const rs_charset *c, uint32_t cp);

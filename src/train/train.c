@@ -43,6 +43,7 @@ typedef struct train_opts {
     uint64_t seed;
     int threads, normalize;
     int max_chars;        /* longest item accepted */
+    int min_count;        /* characters seen fewer times read as <unk> (when > 1) */
     int length_buckets;   /* > 0: items sorted by length within runs of this many batches */
     const char *teachers; /* MODEL[:DATA],... (distill.h), or NULL */
     double distill;
@@ -97,7 +98,8 @@ static int encode_items(const rs_dataset *d, const rs_charset *cs, int generator
             uint32_t cp;
             int k = rs_utf8_decode(s + b, len - b, &cp);
             b += (size_t)k;
-            e->tokens[pos++] = SPECIALS + rs_charset_find(cs, cp);
+            int id = rs_charset_find(cs, cp); /* -1: rare, <unk> after the characters */
+            e->tokens[pos++] = id >= 0 ? SPECIALS + id : SPECIALS + cs->n;
         }
         e->length[i] = (int)pos - e->offset[i];
         if (generator) {
@@ -403,6 +405,7 @@ int rs_train_main(rs_task task, int argc, char **argv)
                     .normalize = 1,
                     .dedupe = 1,
                     .max_chars = RS_DATA_NAME_CHARS,
+                    .min_count = 1,
                     .distill = 0.5};
     flag flags[] = {
         {"data", NULL, FLAG_STRING, &o.data, 0, 0, NULL, "training data (.tsv or .txt)", 0, NULL},
@@ -447,6 +450,10 @@ int rs_train_main(rs_task task, int argc, char **argv)
          NULL},
         {"max-chars", NULL, FLAG_INT, &o.max_chars, 1, RS_DATA_MAX_CHARS, NULL,
          "longest item accepted (a longer one is an error naming its line)", 0, NULL},
+        {"min-count", NULL, FLAG_INT, &o.min_count, 1, 1000000, NULL,
+         "characters seen fewer times than this read as <unk>, which the vocabulary then has "
+         "(also for characters a later text brings); 1 = every character, no <unk>",
+         0, NULL},
         {"length-buckets", NULL, FLAG_INT, &o.length_buckets, 0, 100000, NULL,
          "sort items by length within runs of this many batches, and take the batches in a "
          "random order: little padding for items of very different lengths (poems); 0 = off",
@@ -593,7 +600,7 @@ int rs_train_main(rs_task task, int argc, char **argv)
                 cmd, o.transfer, ts.read, ts.in_validation);
     }
     /* the vocabulary: every character of the training texts, transfer texts included */
-    if (rs_charset_build(&d, &cs) != 0 || encode_items(&d, &cs, generator, &e) != 0) {
+    if (rs_charset_build(&d, o.min_count, &cs) != 0 || encode_items(&d, &cs, generator, &e) != 0) {
         fprintf(stderr, "rnntrain %s: out of memory\n", cmd);
         goto done;
     }
@@ -606,7 +613,7 @@ int rs_train_main(rs_task task, int argc, char **argv)
                      .category_dim = o.conditional ? o.category_dim : 0,
                      .n_categories = o.conditional ? d.n_labels : 0,
                      .bidirectional = o.bidirectional,
-                     .vocab_size = SPECIALS + cs.n};
+                     .vocab_size = SPECIALS + cs.n + cs.has_unk};
     cfg.n_outputs = generator ? cfg.vocab_size : d.n_labels;
     if (rs_config_check(&cfg, err, sizeof err) != 0) {
         fprintf(stderr, "rnntrain %s: %s\n", cmd, err);
@@ -618,9 +625,9 @@ int rs_train_main(rs_task task, int argc, char **argv)
     static const char *const specials[SPECIALS] = {RS_TOKEN_PAD, RS_TOKEN_BOS, RS_TOKEN_EOS};
     for (int i = 0; vocab_ok && i < cfg.vocab_size; i++) {
         char buf[5] = {0};
-        if (i >= SPECIALS)
+        if (i >= SPECIALS && i < SPECIALS + cs.n)
             rs_utf8_encode(cs.cps[i - SPECIALS], buf);
-        vocab[i] = strdup(i < SPECIALS ? specials[i] : buf);
+        vocab[i] = strdup(i < SPECIALS ? specials[i] : i < SPECIALS + cs.n ? buf : RS_TOKEN_UNK);
         vocab_ok = vocab[i] != NULL;
     }
     if (!vocab_ok) {
@@ -734,6 +741,11 @@ int rs_train_main(rs_task task, int argc, char **argv)
             cmd, rows_read, o.transfer ? d.n_own : d.n, n_own_train, n_valid, transfer_note,
             cfg.vocab_size, cfg.bidirectional ? "bidirectional " : "", rs_cell_name(cfg.cell),
             cfg.num_layers, cfg.hidden_size, n_params);
+    if (cs.has_unk)
+        fprintf(stderr,
+                "rnntrain %s: %d distinct characters seen fewer than %d times (%ld in all) "
+                "read as <unk>\n",
+                cmd, cs.n_dropped, o.min_count, cs.n_rare);
 
     long steps_per_epoch = (n_train + o.batch_size - 1) / o.batch_size;
     long total_steps = steps_per_epoch * o.epochs, step = 0;
@@ -868,7 +880,7 @@ done:
     if (logf)
         fclose(logf);
     if (vocab)
-        for (int i = 0; i < SPECIALS + cs.n; i++)
+        for (int i = 0; i < SPECIALS + cs.n + cs.has_unk; i++)
             free(vocab[i]);
     free(vocab);
     free(tjson);
