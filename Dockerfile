@@ -17,7 +17,7 @@ FROM ${DEBIAN_IMAGE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc libc6-dev meson ninja-build pkg-config \
-      libopenblas-dev libcjson-dev libmicrohttpd-dev \
+      libopenblas-dev libcjson-dev libmicrohttpd-dev libutf8proc-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what the build reads, so editing tests, docs or models does not
@@ -36,13 +36,14 @@ FROM ${DEBIAN_IMAGE}
 # The runtime halves of the -dev packages above (dpkg -S on the libraries the
 # binaries link): libopenblas-dev defaults to the pthread variant, whose
 # library is in libopenblas0-pthread (it brings libgfortran5); libcjson-dev ->
-# libcjson1; libmicrohttpd-dev -> libmicrohttpd12 (brings gnutls).
+# libcjson1; libmicrohttpd-dev -> libmicrohttpd12 (brings gnutls);
+# libutf8proc-dev -> libutf8proc2.
 # `apt-get clean` and the *.bin caches: the official -slim image drops them
 # with an apt hook, a debootstrapped base does not (85 MB more here).
 # uid/gid 10001: the ids deploy/ refers to.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libopenblas0-pthread libcjson1 libmicrohttpd12 \
+      libopenblas0-pthread libcjson1 libmicrohttpd12 libutf8proc2 \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
  && groupadd --gid 10001 rnnserve \

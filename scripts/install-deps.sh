@@ -4,7 +4,7 @@
 # sanitizer builds).  Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
-packages=(meson ninja-build pkg-config gcc libc6-dev libopenblas-dev libcjson-dev libmicrohttpd-dev)
+packages=(meson ninja-build pkg-config gcc libc6-dev libopenblas-dev libcjson-dev libmicrohttpd-dev libutf8proc-dev)
 if [ "${1:-}" = "--test" ]; then
   packages+=(libcurl4-openssl-dev clang clang-format curl python3 strace wrk)
 fi

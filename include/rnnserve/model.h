@@ -37,6 +37,8 @@ typedef struct rs_model_spec {
     const char *const *categories; /* (C) conditional generator categories, else NULL */
     rs_normalize normalize;
     const char *training_json; /* JSON object text for the "training" key, or NULL for "{}" */
+    /* the word tokenizer: ln count of each token (V); NULL for characters */
+    const double *unigram;
 } rs_model_spec;
 
 /* Opens and validates path.  Returns 0 and *out, or < 0 with a message
@@ -69,8 +71,18 @@ const char *rs_model_token(const rs_model *m, int id);
 /* The text of ids[0..n): their tokens' strings end to end, NUL-terminated.
  * Caller frees; NULL when out of memory. */
 char *rs_model_detokenize(const rs_model *m, const int32_t *ids, int n);
+/* The same, written as if token `before` (>= 0) came just before: a word
+ * model then puts the space that belongs between them first (a continuation
+ * of a prompt, a streamed token). */
+char *rs_model_detokenize_after(const rs_model *m, const int32_t *ids, int n, int32_t before);
+/* 1 for a model with the word tokenizer (metadata tokenizer "word"). */
+int rs_model_is_word(const rs_model *m);
 /* Id of a token string of len bytes, or -1. */
 int rs_model_token_id(const rs_model *m, const char *s, size_t len);
+/* rs_model_encode for a word model, counting in *n_unknown (if not NULL)
+ * the words read as <unk>. */
+int rs_model_encode_words(const rs_model *m, const char *text, size_t len, int32_t *ids, int cap,
+                          char *unknown, size_t unknown_len, int *n_unknown);
 /* Special ids, -1 when the vocabulary lacks them. */
 /* The file's mapped pages may be dropped from memory (rs_st_release_pages):
  * after the daemon has packed its own copy of the weights. */

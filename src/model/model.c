@@ -9,13 +9,16 @@
 #include "rnnserve/model.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rnnserve/safetensors.h"
+#include "rnnserve/segment.h"
 #include "rnnserve/status.h"
+#include "rnnserve/words.h"
 
 /* a non-ASCII vocabulary character and its id, sorted by code point */
 typedef struct char_id {
@@ -39,6 +42,13 @@ struct rs_model {
     char_id *others;    /* sorted, for the rest */
     int n_others;
     int pad_id, bos_id, eos_id, unk_id;
+    /* the word tokenizer (words.h): tokens are words; unigram (V) holds ln
+     * count of each, by_string (V) the ids in strcmp order of their tokens,
+     * seg the dictionary that cuts CJK runs (segment.h) */
+    int word;
+    double *unigram;
+    int *by_string;
+    rs_segmenter *seg;
 };
 
 static void free_strings(char **v, int n)
@@ -61,6 +71,9 @@ void rs_model_close(rs_model *m)
     free_strings(m->labels, m->n_labels);
     free_strings(m->categories, m->n_categories);
     free(m->others);
+    free(m->unigram);
+    free(m->by_string);
+    rs_segmenter_destroy(m->seg);
     free(m);
 }
 
@@ -149,6 +162,40 @@ static int by_cp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static const rs_model *sort_model; /* qsort has no context argument */
+static int by_token(const void *a, const void *b)
+{
+    return strcmp(sort_model->vocab[*(const int *)a], sort_model->vocab[*(const int *)b]);
+}
+
+/* A word model's lookup (ids by token string) and its CJK dictionary:
+ * every word with its count, round(e^unigram). */
+static int index_words(rs_model *m, char *err, size_t errlen)
+{
+    int V = m->cfg.vocab_size;
+    m->by_string = malloc((size_t)V * sizeof *m->by_string);
+    double *counts = malloc((size_t)V * sizeof *counts);
+    if (!m->by_string || !counts) {
+        free(counts);
+        snprintf(err, errlen, "%s: out of memory", rs_st_path(m->file));
+        return RS_ENOMEM;
+    }
+    for (int i = 0; i < V; i++) {
+        m->by_string[i] = i;
+        double c = floor(exp(m->unigram[i]) + 0.5);
+        counts[i] = c >= 1 ? c : 1;
+    }
+    sort_model = m;
+    qsort(m->by_string, (size_t)V, sizeof *m->by_string, by_token);
+    m->seg = rs_segmenter_create((const char *const *)m->vocab, counts, V);
+    free(counts);
+    if (!m->seg) {
+        snprintf(err, errlen, "%s: out of memory", rs_st_path(m->file));
+        return RS_ENOMEM;
+    }
+    return RS_OK;
+}
+
 /* Special tokens, single characters, nothing else: fills the lookup tables. */
 static int index_vocab(rs_model *m, char *err, size_t errlen)
 {
@@ -173,7 +220,7 @@ static int index_vocab(rs_model *m, char *err, size_t errlen)
             m->eos_id = id;
         else if (strcmp(tok, RS_TOKEN_UNK) == 0)
             m->unk_id = id;
-        else {
+        else if (!m->word) {
             uint32_t cp;
             int n = rs_utf8_decode(tok, len, &cp);
             if (n < 0 || (size_t)n != len) {
@@ -189,11 +236,45 @@ static int index_vocab(rs_model *m, char *err, size_t errlen)
         }
     }
     qsort(m->others, (size_t)m->n_others, sizeof *m->others, by_cp);
+    if (m->word && index_words(m, err, errlen) != RS_OK)
+        return RS_ENOMEM;
     if (m->cfg.task == RS_TASK_GENERATOR && (m->bos_id < 0 || m->eos_id < 0)) {
         snprintf(err, errlen, "%s: a generator's vocabulary must contain <bos> and <eos>", path);
         return RS_EFORMAT;
     }
     return RS_OK;
+}
+
+/* A word model's "unigram": a JSON array of one finite number per
+ * vocabulary entry, ln count. */
+static int read_unigram(rs_model *m, char *err, size_t errlen)
+{
+    const char *path = rs_st_path(m->file), *text = rs_st_metadata(m->file, "unigram");
+    cJSON *arr = text ? cJSON_Parse(text) : NULL;
+    int V = m->cfg.vocab_size, status = RS_EFORMAT;
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) != V) {
+        snprintf(err, errlen, "%s: a word model needs metadata 'unigram', an array of %d numbers",
+                 path, V);
+        goto done;
+    }
+    if (!(m->unigram = malloc((size_t)V * sizeof *m->unigram))) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        status = RS_ENOMEM;
+        goto done;
+    }
+    for (int i = 0; i < V; i++) {
+        const cJSON *v = cJSON_GetArrayItem(arr, i);
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 100)) {
+            snprintf(err, errlen, "%s: 'unigram' entry %d is not a log count between 0 and 100",
+                     path, i);
+            goto done;
+        }
+        m->unigram[i] = v->valuedouble;
+    }
+    status = RS_OK;
+done:
+    cJSON_Delete(arr);
+    return status;
 }
 
 static const char *base_name(const char *path)
@@ -261,6 +342,15 @@ static int read_config(rs_model *m, char *err, size_t errlen)
         return RS_EFORMAT;
     }
     if ((status = meta_strings(f, "vocab", &m->vocab, &cfg->vocab_size, err, errlen)))
+        return status;
+    const char *tokenizer = rs_st_metadata(f, "tokenizer");
+    if (tokenizer && strcmp(tokenizer, "char") != 0 && strcmp(tokenizer, "word") != 0) {
+        snprintf(err, errlen, "%s: metadata 'tokenizer' is \"%s\", expected \"char\" or \"word\"",
+                 path, tokenizer);
+        return RS_EFORMAT;
+    }
+    m->word = tokenizer && strcmp(tokenizer, "word") == 0;
+    if (m->word && (status = read_unigram(m, err, errlen)))
         return status;
     if (cfg->task == RS_TASK_CLASSIFIER) {
         if ((status = meta_strings(f, "labels", &m->labels, &m->n_labels, err, errlen)))
@@ -481,21 +571,34 @@ const char *rs_model_token(const rs_model *m, int id)
 }
 char *rs_model_detokenize(const rs_model *m, const int32_t *ids, int n)
 {
+    return rs_model_detokenize_after(m, ids, n, -1);
+}
+
+char *rs_model_detokenize_after(const rs_model *m, const int32_t *ids, int n, int32_t before)
+{
     size_t len = 0;
     for (int t = 0; t < n; t++)
-        len += strlen(rs_model_token(m, ids[t]));
+        len += strlen(rs_model_token(m, ids[t])) + 1; /* a space before each, at most */
     char *text = malloc(len + 1), *at = text;
     if (!text)
         return NULL;
+    const char *prev = before >= 0 ? rs_model_token(m, before) : NULL;
     for (int t = 0; t < n; t++) {
         const char *tok = rs_model_token(m, ids[t]);
         size_t tl = strlen(tok);
+        /* words are written with spaces between them where the language
+         * has them (words.h); characters are written as they are */
+        if (m->word && prev && *prev && tl && rs_words_space_between(prev, strlen(prev), tok, tl))
+            *at++ = ' ';
         memcpy(at, tok, tl);
         at += tl;
+        prev = tok;
     }
     *at = '\0';
     return text;
 }
+
+int rs_model_is_word(const rs_model *m) { return m->word; }
 
 void rs_model_release_pages(const rs_model *m) { rs_st_release_pages(m->file); }
 
@@ -585,8 +688,30 @@ static int char_lookup(const rs_model *m, uint32_t cp)
     return -1;
 }
 
+/* A word model's id of the token s[0..len), or -1 (binary search). */
+static int word_lookup(const rs_model *m, const char *s, size_t len)
+{
+    int lo = 0, hi = m->cfg.vocab_size;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        const char *t = m->vocab[m->by_string[mid]];
+        int c = strncmp(t, s, len);
+        if (c == 0)
+            c = t[len] != '\0'; /* t is longer: after s */
+        if (c == 0)
+            return m->by_string[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
 int rs_model_token_id(const rs_model *m, const char *s, size_t len)
 {
+    if (m->word)
+        return word_lookup(m, s, len);
     uint32_t cp;
     int n = rs_utf8_decode(s, len, &cp);
     if (n > 0 && (size_t)n == len)
@@ -613,9 +738,69 @@ static void note_unknown(char *list, size_t cap, const char *ch, int n)
     snprintf(list + used, cap - used, "%s%s", used ? ", " : "", quoted);
 }
 
+/* Encoding by words: the pieces of rs_words_split, CJK runs cut by the
+ * model's dictionary (jieba's way, segment.h), each looked up; a word the
+ * vocabulary lacks is <unk> when the model has it. */
+typedef struct word_encoding {
+    const rs_model *m;
+    int32_t *ids;
+    int cap, count, unknown, too_long;
+    char *unknown_list;
+    size_t unknown_cap;
+} word_encoding;
+
+static void add_word(const char *tok, size_t len, void *ctx)
+{
+    word_encoding *w = ctx;
+    int id = word_lookup(w->m, tok, len);
+    if (id < 0) {
+        w->unknown++;
+        id = w->m->unk_id;
+        if (id < 0 && w->unknown_list && w->unknown_cap) { /* no <unk>: name the word */
+            size_t used = strlen(w->unknown_list);
+            if (used + len + 5 < w->unknown_cap)
+                snprintf(w->unknown_list + used, w->unknown_cap - used, "%s\"%.*s\"",
+                         used ? ", " : "", (int)len, tok);
+        }
+    }
+    if (w->count >= w->cap)
+        w->too_long = 1;
+    else
+        w->ids[w->count] = id;
+    w->count++;
+}
+
+static void add_piece(const char *tok, size_t len, int cjk, void *ctx)
+{
+    word_encoding *w = ctx;
+    if (cjk && word_lookup(w->m, tok, len) < 0)
+        rs_segment(w->m->seg, tok, len, add_word, ctx);
+    else
+        add_word(tok, len, ctx);
+}
+
+int rs_model_encode_words(const rs_model *m, const char *text, size_t len, int32_t *ids, int cap,
+                          char *unknown, size_t unknown_len, int *n_unknown)
+{
+    if (unknown && unknown_len)
+        unknown[0] = '\0';
+    word_encoding w = {m, ids, cap, 0, 0, 0, unknown, unknown_len};
+    if (rs_words_split(text, len, add_piece, &w) != 0)
+        return RS_EUTF8;
+    if (n_unknown)
+        *n_unknown = w.unknown;
+    if (w.unknown && m->unk_id < 0)
+        return RS_EUNKNOWN;
+    if (w.too_long)
+        return RS_ETOOLONG;
+    return w.count;
+}
+
 int rs_model_encode(const rs_model *m, const char *text, size_t len, int32_t *ids, int cap,
                     char *unknown, size_t unknown_len)
 {
+    if (m->word)
+        return rs_model_encode_words(m, text, len, ids, cap, unknown, unknown_len, NULL);
     if (unknown && unknown_len)
         unknown[0] = '\0';
     int count = 0, missing = 0;
@@ -674,6 +859,7 @@ static char *json_strings(const char *const *items, int n)
 int rs_model_write(const char *path, const rs_model_spec *spec, const rs_params *params, char *err,
                    size_t errlen)
 {
+    char *unigram = NULL; /* a word model's "unigram" metadata */
     const rs_config *cfg = &spec->cfg;
     char why[160];
     if (rs_config_check(cfg, why, sizeof why) != 0) {
@@ -723,6 +909,18 @@ int rs_model_write(const char *path, const rs_model_spec *spec, const rs_params 
         keys[k] = "categories", values[k++] = cats;
     keys[k] = "normalize", values[k++] = rs_normalize_name(spec->normalize);
     keys[k] = "training", values[k++] = spec->training_json ? spec->training_json : "{}";
+    if (spec->unigram) { /* the word tokenizer: "word" and each token's ln count */
+        cJSON *arr = cJSON_CreateDoubleArray(spec->unigram, cfg->vocab_size);
+        unigram = arr ? cJSON_PrintUnformatted(arr) : NULL;
+        cJSON_Delete(arr);
+        if (!unigram) {
+            snprintf(err, errlen, "%s: out of memory", path);
+            status = RS_ENOMEM;
+            goto done;
+        }
+        keys[k] = "tokenizer", values[k++] = "word";
+        keys[k] = "unigram", values[k++] = unigram;
+    }
     status = rs_st_write(path, outs, n, keys, values, k, err, errlen);
 done:
     free(outs);
@@ -730,5 +928,6 @@ done:
     free(vocab);
     free(labels);
     free(cats);
+    free(unigram);
     return status;
 }

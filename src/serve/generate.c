@@ -247,8 +247,9 @@ static int stream_generate(rs_job *job, rs_stream_cursor *cur, char **chunk, siz
  * tokens, or -1 with a 400 (type, length, the other field) or the 422
  * naming the characters m cannot read. */
 static int read_start(const cJSON *req, const rs_model *m, int textlm, int limit, int32_t *ids,
-                      rs_reply *r)
+                      int *n_unknown, rs_reply *r)
 {
+    *n_unknown = 0;
     const char *field = textlm ? "prompt" : "prefix", *other = textlm ? "prefix" : "prompt";
     if (rs_field_get(req, other)) {
         rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, other,
@@ -275,7 +276,12 @@ static int read_start(const cJSON *req, const rs_model *m, int textlm, int limit
             return -1;
         }
     }
-    return rs_request_encode(m, field, text, len, ids, limit, r);
+    int n = rs_request_encode(m, field, text, len, ids, limit, r);
+    if (n >= 0 && rs_model_is_word(m)) { /* count the words read as <unk> */
+        char unknown[8];
+        rs_model_encode_words(m, text, len, ids, limit, unknown, sizeof unknown, n_unknown);
+    }
+    return n;
 }
 
 /* The max_length of a, its default filled in for a start of n_prefix
@@ -326,7 +332,8 @@ void rs_handle_generate(const rs_server *srv, rs_model_set *set, const char *bod
     }
     /* the text before the options: characters the model cannot read
      * are a 422 naming them whatever else is wrong (request.h) */
-    int n_prefix = read_start(req, m, textlm, limit, prefix, r);
+    int n_unknown = 0;
+    int n_prefix = read_start(req, m, textlm, limit, prefix, &n_unknown, r);
     gen_args a;
     if (n_prefix < 0 || read_acrostic(req, m, textlm, n_prefix, &acrostic, r) != 0 ||
         read_args(srv, req, m, textlm, &a, r) != 0 || read_stops(req, m, stops, r) != 0 ||
@@ -366,6 +373,7 @@ void rs_handle_generate(const rs_server *srv, rs_model_set *set, const char *bod
     for (int i = 0; i < a.n; i++)
         b.samples[i].tokens = b.tokens + (size_t)i * a.max_length;
     rs_model_job_of(job)->seed = a.seed;
+    rs_model_job_of(job)->unknown = n_unknown;
     job->ids = rs_model_special_ids(m);
     job->forced = b.prefix;
     job->n_forced = n_prefix;
@@ -417,12 +425,15 @@ static void finish_generate(rs_job *job, rs_reply *r)
     char seed_text[24];
     snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)mj->seed);
     cJSON_AddRawToObject(out, "seed", seed_text);
+    if (rs_model_is_word(m)) /* words of the prompt the model does not know */
+        cJSON_AddNumberToObject(out, "unknown_tokens", mj->unknown);
     cJSON *samples = cJSON_AddArrayToObject(out, "samples");
     for (int i = 0; i < job->n_samples; i++) {
         const rs_job_sample *s = &job->samples[i];
         /* an item with its prefix; a textlm's continuation alone */
         int from = job->text ? job->n_forced : 0;
-        char *text = rs_model_detokenize(m, s->tokens + from, s->n_tokens - from);
+        char *text = rs_model_detokenize_after(m, s->tokens + from, s->n_tokens - from,
+                                               from > 0 ? s->tokens[from - 1] : -1);
         cJSON *sample = cJSON_CreateObject();
         cJSON_AddStringToObject(sample, "text", text ? text : "");
         free(text);
@@ -482,7 +493,9 @@ static void add_text(events *e, const rs_model *m, int i, const int32_t *tokens,
 {
     while (from < to) {
         int upto = from < n_prefix ? (n_prefix < to ? n_prefix : to) : from + 1;
-        char *text = rs_model_detokenize(m, tokens + from, upto - from);
+        /* with the token before, so that a word model's space comes along */
+        char *text = rs_model_detokenize_after(m, tokens + from, upto - from,
+                                               from > 0 ? tokens[from - 1] : -1);
         cJSON *ev = text ? cJSON_CreateObject() : NULL;
         cJSON_AddNumberToObject(ev, "index", i);
         cJSON_AddStringToObject(ev, "text", text);

@@ -24,6 +24,7 @@ typedef struct rs_model_job {
     uint64_t seed; /* generate: the seed answered */
     int top_k;     /* classify: labels per name */
     int many;      /* classify: "names" (a batch) rather than "name" */
+    int unknown;   /* generate, score: words of the input read as <unk> (word models) */
 } rs_model_job;
 
 /*

@@ -6,11 +6,13 @@
 #include "corpus.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rnnserve/text.h"
+#include "rnnserve/words.h"
 
 static const char *const specials[RS_CORPUS_SPECIALS] = {"<pad>", "<bos>", "<eos>"};
 
@@ -168,4 +170,191 @@ long rs_corpus_encode(const uint32_t *cps, long n, const uint32_t *table, int ta
         }
     }
     return unknown;
+}
+
+/* ---- the word tokenizer ------------------------------------------------- */
+
+typedef struct span {
+    long start; /* byte offset in the text */
+    int len;
+    long char_at; /* character offset, for the split */
+} span;
+
+typedef struct span_list {
+    span *v;
+    long n, cap;
+    const char *base;
+    long char_at;          /* characters before the piece being emitted */
+    const size_t *char_of; /* byte offset -> character offset (n bytes + 1) */
+    int failed;
+} span_list;
+
+static void add_span(const char *tok, size_t len, int cjk, void *ctx)
+{
+    (void)cjk; /* a CJK run between spaces is a word: the text was segmented */
+    span_list *l = ctx;
+    if (l->n == l->cap) {
+        long cap = l->cap ? 2 * l->cap : 4096;
+        span *g = realloc(l->v, (size_t)cap * sizeof *g);
+        if (!g) {
+            l->failed = 1;
+            return;
+        }
+        l->v = g;
+        l->cap = cap;
+    }
+    long start = (long)(tok - l->base);
+    l->v[l->n++] = (span){start, (int)len, (long)l->char_of[start]};
+}
+
+static const char *sort_text; /* qsort has no context argument */
+static int by_span_text(const void *a, const void *b)
+{
+    const span *x = a, *y = b;
+    int n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(sort_text + x->start, sort_text + y->start, (size_t)n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+typedef struct word_count {
+    long first; /* index of a span with this text */
+    long count;
+} word_count;
+
+static int by_count_then_text(const void *a, const void *b)
+{
+    const word_count *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    return 0; /* equal counts keep their (text) order: qsort is not stable, see below */
+}
+
+int rs_corpus_words(const rs_corpus *c, long n_train_chars, int min_count, char ***vocab_out,
+                    int *V_out, double **unigram_out, int32_t **ids_out, long *n_ids,
+                    long *n_train_ids)
+{
+    static const char *const specials[4] = {"<pad>", "<bos>", "<eos>", "<unk>"};
+    int status = -1;
+    char *text = malloc((size_t)c->n * 4 + 1);
+    size_t *char_of = malloc(((size_t)c->n * 4 + 1) * sizeof *char_of);
+    span_list l = {0};
+    span *sorted = NULL;
+    word_count *words = NULL;
+    long *word_of = NULL; /* sorted span index -> word index */
+    char **vocab = NULL;
+    double *unigram = NULL;
+    int32_t *ids = NULL;
+    int V = 0;
+    if (!text || !char_of)
+        goto done;
+    size_t at = 0;
+    for (long i = 0; i < c->n; i++) {
+        char buf[4];
+        int k = rs_utf8_encode(c->cps[i], buf);
+        for (int j = 0; j < k; j++)
+            char_of[at + (size_t)j] = (size_t)i;
+        memcpy(text + at, buf, (size_t)k);
+        at += (size_t)k;
+    }
+    char_of[at] = (size_t)c->n;
+    l.base = text;
+    l.char_of = char_of;
+    if (rs_words_split(text, at, add_span, &l) != 0 || l.failed || l.n == 0)
+        goto done;
+    /* distinct words of the training part and their counts: sort its spans */
+    long n_train = 0;
+    while (n_train < l.n && l.v[n_train].char_at < n_train_chars)
+        n_train++;
+    sorted = malloc((size_t)(n_train ? n_train : 1) * sizeof *sorted);
+    words = malloc((size_t)(n_train ? n_train : 1) * sizeof *words);
+    if (!sorted || !words)
+        goto done;
+    memcpy(sorted, l.v, (size_t)n_train * sizeof *sorted);
+    sort_text = text;
+    qsort(sorted, (size_t)n_train, sizeof *sorted, by_span_text);
+    long n_words = 0, dropped = 0;
+    for (long i = 0; i < n_train;) {
+        long j = i + 1;
+        while (j < n_train && by_span_text(&sorted[i], &sorted[j]) == 0)
+            j++;
+        if (j - i >= min_count)
+            words[n_words++] = (word_count){i, j - i};
+        else
+            dropped += j - i;
+        i = j;
+    }
+    /* most frequent first; among equal counts the text order of the sort
+     * above (a stable pass: qsort alone is not) */
+    for (long i = 1; i < n_words; i++) {
+        word_count w = words[i];
+        long j = i;
+        while (j > 0 && by_count_then_text(&words[j - 1], &w) > 0) {
+            words[j] = words[j - 1];
+            j--;
+        }
+        words[j] = w;
+    }
+    V = 4 + (int)n_words;
+    vocab = calloc((size_t)V, sizeof *vocab);
+    unigram = calloc((size_t)V, sizeof *unigram);
+    ids = malloc((size_t)l.n * sizeof *ids);
+    if (!vocab || !unigram || !ids)
+        goto done;
+    for (int i = 0; i < 4; i++)
+        if (!(vocab[i] = strdup(specials[i])))
+            goto done;
+    unigram[3] = dropped > 0 ? log((double)dropped) : 0.0; /* <unk>: the words it stands for */
+    for (long w = 0; w < n_words; w++) {
+        const span *s = &sorted[words[w].first];
+        if (!(vocab[4 + w] = strndup(text + s->start, (size_t)s->len)))
+            goto done;
+        unigram[4 + w] = log((double)words[w].count);
+    }
+    /* each token's id: binary search among the kept words, by text */
+    word_of = malloc((size_t)(n_words ? n_words : 1) * sizeof *word_of);
+    span *keys = malloc((size_t)(n_words ? n_words : 1) * sizeof *keys);
+    if (!word_of || !keys) {
+        free(keys);
+        goto done;
+    }
+    for (long w = 0; w < n_words; w++)
+        keys[w] = sorted[words[w].first], word_of[w] = w;
+    /* keys in text order with their word index, for bsearch */
+    for (long i = 1; i < n_words; i++) {
+        span k = keys[i];
+        long wi = word_of[i], j = i;
+        while (j > 0 && by_span_text(&keys[j - 1], &k) > 0) {
+            keys[j] = keys[j - 1];
+            word_of[j] = word_of[j - 1];
+            j--;
+        }
+        keys[j] = k;
+        word_of[j] = wi;
+    }
+    for (long t = 0; t < l.n; t++) {
+        const span *hit = bsearch(&l.v[t], keys, (size_t)n_words, sizeof *keys, by_span_text);
+        ids[t] = hit ? 4 + (int32_t)word_of[hit - keys] : 3;
+    }
+    free(keys);
+    *vocab_out = vocab;
+    *V_out = V;
+    *unigram_out = unigram;
+    *ids_out = ids;
+    *n_ids = l.n;
+    *n_train_ids = n_train;
+    vocab = NULL;
+    unigram = NULL;
+    ids = NULL;
+    status = 0;
+done:
+    rs_vocab_free(vocab, V);
+    free(unigram);
+    free(ids);
+    free(text);
+    free(char_of);
+    free(l.v);
+    free(sorted);
+    free(words);
+    free(word_of);
+    return status;
 }

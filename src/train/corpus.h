@@ -39,4 +39,16 @@ void rs_vocab_free(char **tokens, int count);
 long rs_corpus_encode(const uint32_t *cps, long n, const uint32_t *table, int table_len,
                       int32_t *ids);
 
+/* The word tokenizer (words.h) over the text: *ids (*n_ids tokens), of
+ * which the first *n_train_ids start before character n_train_chars; the
+ * vocabulary is <pad> <bos> <eos> <unk>, then the words of the training
+ * part seen at least min_count times, most frequent first (ties in byte
+ * order); a rarer word, or one only the validation part has, is <unk>.
+ * *unigram (V) is ln count of each (of the words <unk> stands for, for
+ * it; 0 for the other specials).  CJK runs between spaces are words (the
+ * text was segmented, e.g. by tools/segment.py).  0, or -1 when memory
+ * runs out or the text has no token; the caller frees the arrays. */
+int rs_corpus_words(const rs_corpus *c, long n_train_chars, int min_count, char ***vocab, int *V,
+                    double **unigram, int32_t **ids, long *n_ids, long *n_train_ids);
+
 #endif

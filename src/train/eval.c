@@ -287,8 +287,26 @@ static int eval_textlm(const rs_model *m, const char *data, int json)
         return 1;
     }
     int unk = rs_model_token_id(m, "<unk>", 5);
-    long unknown = 0;
-    for (long i = 0; i < corpus.n; i++) {
+    long unknown = 0, n_ids = corpus.n;
+    if (rs_model_is_word(m)) { /* words: the model's own tokenizer over the whole text */
+        char *text = malloc((size_t)corpus.n * 4 + 1);
+        size_t len = 0;
+        for (long i = 0; text && i < corpus.n; i++)
+            len += (size_t)rs_utf8_encode(corpus.cps[i], text + len);
+        int n_unknown = 0;
+        int n = text ? rs_model_encode_words(m, text, len, ids, (int)corpus.n, NULL, 0, &n_unknown)
+                     : -1;
+        free(text);
+        if (n < 0) {
+            fprintf(stderr, "rnntrain eval: %s: cannot read it as words (%d)\n", data, n);
+            free(ids);
+            rs_corpus_free(&corpus);
+            return 1;
+        }
+        n_ids = n;
+        unknown = n_unknown;
+    }
+    for (long i = 0; i < corpus.n && !rs_model_is_word(m); i++) {
         char buf[4];
         int k = rs_utf8_encode(corpus.cps[i], buf);
         ids[i] = rs_model_token_id(m, buf, (size_t)k);
@@ -307,7 +325,7 @@ static int eval_textlm(const rs_model *m, const char *data, int json)
         return 1;
     }
     long count = 0;
-    double nll = rs_textlm_nll(m, ids, corpus.n, &count);
+    double nll = rs_textlm_nll(m, ids, n_ids, &count);
     free(ids);
     rs_corpus_free(&corpus);
     if (isnan(nll) || count == 0) {

@@ -73,9 +73,15 @@ int rs_info_main(int argc, char **argv)
         if (cfg->category_dim)
             printf(", category embedding %d", cfg->category_dim);
         printf("\n%-14s %zu\n", "parameters", rs_param_count(cfg));
-        printf("%-14s %d:", "vocabulary", cfg->vocab_size);
-        for (int i = 0; i < cfg->vocab_size; i++)
-            printf(" %s", rs_model_token(m, i));
+        printf("%-14s %d %s:", "vocabulary", cfg->vocab_size,
+               rs_model_is_word(m) ? "words" : "characters");
+        int shown = cfg->vocab_size < 200 ? cfg->vocab_size : 200; /* a word model has thousands */
+        for (int i = 0; i < shown; i++) {
+            const char *t = rs_model_token(m, i);
+            printf(" %s", strcmp(t, "\n") == 0 ? "\\n" : t);
+        }
+        if (shown < cfg->vocab_size)
+            printf(" ... (%d more)", cfg->vocab_size - shown);
         printf("\n");
         if (cfg->task == RS_TASK_CLASSIFIER)
             print_list("labels", m, rs_model_label_count(m), rs_model_label);

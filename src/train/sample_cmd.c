@@ -59,7 +59,8 @@ static int sample_textlm(const rs_model *m, const char *prompt, int max_tokens, 
             goto done;
         rs_decode_set_penalty(&d, (float)penalty, work);
         rs_infer_decode(inf, &d, -1);
-        char *text = rs_model_detokenize(m, out + n_prompt, d.n_out - n_prompt);
+        char *text =
+            rs_model_detokenize_after(m, out + n_prompt, d.n_out - n_prompt, out[n_prompt - 1]);
         if (!text)
             goto done;
         if (json) {

@@ -60,11 +60,13 @@ typedef struct textlm_opts {
     double valid_tail;
     uint64_t seed;
     int threads, max_vocab, resume;
+    int tokenizer, min_count; /* 0 char, 1 word; words seen fewer times are <unk> */
     double time_budget, checkpoint_every;
 } textlm_opts;
 
 static const char *const cell_choices[] = {"rnn", "lstm", "gru", NULL};
 static const char *const schedule_choices[] = {"constant", "cosine", NULL};
+static const char *const tokenizer_choices[] = {"char", "word", NULL};
 
 static volatile sig_atomic_t stop_requested;
 static void on_stop_signal(int sig)
@@ -179,13 +181,19 @@ typedef struct progress {
 static char *signature(const textlm_opts *o, const char *sha, int vocab)
 {
     char buf[1024];
-    snprintf(buf, sizeof buf,
-             "data=%s vocab=%d cell=%s layers=%d hidden=%d embed=%d batch=%d seq=%d epochs=%d "
-             "lr=%.17g wd=%.17g clip=%.17g schedule=%s dropout=%.17g wdrop=%.17g tail=%.17g "
-             "seed=%llu",
-             sha, vocab, cell_choices[o->cell], o->layers, o->hidden, o->embed, o->batch_size,
-             o->seq_len, o->epochs, o->lr, o->weight_decay, o->clip, schedule_choices[o->schedule],
-             o->dropout, o->weight_dropout, o->valid_tail, (unsigned long long)o->seed);
+    int n = snprintf(buf, sizeof buf,
+                     "data=%s vocab=%d cell=%s layers=%d hidden=%d embed=%d batch=%d seq=%d "
+                     "epochs=%d lr=%.17g wd=%.17g clip=%.17g schedule=%s dropout=%.17g "
+                     "wdrop=%.17g tail=%.17g seed=%llu",
+                     sha, vocab, cell_choices[o->cell], o->layers, o->hidden, o->embed,
+                     o->batch_size, o->seq_len, o->epochs, o->lr, o->weight_decay, o->clip,
+                     schedule_choices[o->schedule], o->dropout, o->weight_dropout, o->valid_tail,
+                     (unsigned long long)o->seed);
+    /* only when not the default, so that checkpoints of char runs made
+     * before the word tokenizer still resume */
+    if (o->tokenizer != 0 && n > 0 && (size_t)n < sizeof buf)
+        snprintf(buf + n, sizeof buf - (size_t)n, " tokenizer=%s min_count=%d",
+                 tokenizer_choices[o->tokenizer], o->min_count);
     return strdup(buf);
 }
 
@@ -304,7 +312,9 @@ static char *training_json(const textlm_opts *o, const char *sha, long n_train, 
     const char *slash = strrchr(o->data, '/');
     cJSON_AddStringToObject(j, "dataset", slash ? slash + 1 : o->data);
     cJSON_AddStringToObject(j, "dataset_sha256", sha);
-    cJSON_AddStringToObject(j, "tokenizer", "char");
+    cJSON_AddStringToObject(j, "tokenizer", tokenizer_choices[o->tokenizer]);
+    if (o->tokenizer == 1)
+        cJSON_AddNumberToObject(j, "min_count", o->min_count);
     cJSON_AddNumberToObject(j, "train_tokens", (double)n_train);
     cJSON_AddNumberToObject(j, "valid_tokens", (double)n_valid);
     cJSON *h = cJSON_AddObjectToObject(j, "hyperparameters");
@@ -354,6 +364,7 @@ int rs_textlm_main(int argc, char **argv)
                      .valid_tail = 0.1,
                      .seed = 1,
                      .max_vocab = 20000,
+                     .min_count = 1,
                      .checkpoint_every = 300};
     flag flags[] = {
         {"data", NULL, FLAG_STRING, &o.data, 0, 0, NULL, "the running text (UTF-8)", 0, NULL},
@@ -380,6 +391,10 @@ int rs_textlm_main(int argc, char **argv)
          "learning-rate schedule", 0, NULL},
         {"valid-tail", NULL, FLAG_DOUBLE, &o.valid_tail, 0.001, 0.5, NULL,
          "share of the text at its end held out for validation", 0, NULL},
+        {"tokenizer", NULL, FLAG_CHOICE, &o.tokenizer, 0, 0, tokenizer_choices,
+         "tokens: characters, or words and punctuation (DESIGN.md)", 0, NULL},
+        {"min-count", NULL, FLAG_INT, &o.min_count, 1, 1000000, NULL,
+         "--tokenizer word: words seen fewer times in the training part are <unk>", 0, NULL},
         {"max-vocab", NULL, FLAG_INT, &o.max_vocab, 5, 1000000, NULL,
          "refuse a text with more distinct tokens than this", 0, NULL},
         {"seed", NULL, FLAG_U64, &o.seed, 0, 0, NULL, "random seed", 0, NULL},
@@ -427,6 +442,7 @@ int rs_textlm_main(int argc, char **argv)
     int V = 0;
     int32_t *ids = NULL, *tokens = NULL, *targets = NULL, *lengths = NULL;
     uint32_t *table = NULL;
+    double *unigram = NULL; /* --tokenizer word: ln count of each token */
     float *theta = NULL, *grad = NULL, *best = NULL;
     rs_real *h = NULL, *c = NULL, *vh = NULL, *vc = NULL;
     rs_workspace *ws = NULL, *vws = NULL;
@@ -441,19 +457,32 @@ int rs_textlm_main(int argc, char **argv)
     long n = corpus.n;
     long n_valid = (long)ceil((double)n * o.valid_tail);
     long n_train = n - n_valid;
+    const char *unit = "characters";
+    if (o.tokenizer == 1) { /* words: the split stays at the same character */
+        long n_tok = 0, n_train_tok = 0;
+        if (rs_corpus_words(&corpus, n_train, o.min_count, &vocab, &V, &unigram, &ids, &n_tok,
+                            &n_train_tok) != 0) {
+            fprintf(stderr, "rnntrain textlm: %s: no words, or out of memory\n", o.data);
+            goto done;
+        }
+        n = n_tok;
+        n_train = n_train_tok;
+        n_valid = n - n_train;
+        unit = "words";
+    }
     int B = o.batch_size, T = o.seq_len;
     /* the epoch offset is below T, and each stream needs one window and the
      * token after it */
     long need = (long)B * (T + 1) + T;
     if (n_train < need || n_valid < 2) {
         fprintf(stderr,
-                "rnntrain textlm: %s: %ld characters is too short: %ld for training (needs at "
+                "rnntrain textlm: %s: %ld %s is too short: %ld for training (needs at "
                 "least --batch-size x (--seq-len + 1) + --seq-len = %ld) and %ld for validation "
                 "(needs 2)\n",
-                o.data, n, n_train, need, n_valid);
+                o.data, n, unit, n_train, need, n_valid);
         goto done;
     }
-    if (rs_vocab_build(corpus.cps, n, &vocab, &V) != 0)
+    if (o.tokenizer == 0 && rs_vocab_build(corpus.cps, n, &vocab, &V) != 0)
         goto nomem;
     if (V > o.max_vocab) {
         fprintf(stderr,
@@ -462,13 +491,15 @@ int rs_textlm_main(int argc, char **argv)
                 o.data, V - RS_CORPUS_SPECIALS, o.max_vocab);
         goto done;
     }
-    table = malloc((size_t)V * sizeof *table);
-    ids = malloc((size_t)n * sizeof *ids);
-    if (!table || !ids)
-        goto nomem;
-    for (int i = RS_CORPUS_SPECIALS; i < V; i++)
-        rs_utf8_decode(vocab[i], strlen(vocab[i]), &table[i - RS_CORPUS_SPECIALS]);
-    rs_corpus_encode(corpus.cps, n, table, V - RS_CORPUS_SPECIALS, ids);
+    if (o.tokenizer == 0) {
+        table = malloc((size_t)V * sizeof *table);
+        ids = malloc((size_t)n * sizeof *ids);
+        if (!table || !ids)
+            goto nomem;
+        for (int i = RS_CORPUS_SPECIALS; i < V; i++)
+            rs_utf8_decode(vocab[i], strlen(vocab[i]), &table[i - RS_CORPUS_SPECIALS]);
+        rs_corpus_encode(corpus.cps, n, table, V - RS_CORPUS_SPECIALS, ids);
+    }
 
     char sha[65];
     if (rs_sha256_file(o.data, sha, err, sizeof err) != 0) {
@@ -539,9 +570,9 @@ int rs_textlm_main(int argc, char **argv)
     long per_epoch_windows = (long)((n_train - 1 - (T - 1)) / B + T - 1) / T; /* for the ETA */
     long total_steps = per_epoch_windows * o.epochs;
     fprintf(stderr,
-            "rnntrain textlm: %ld characters (%ld train, %ld valid), vocab %d, %s %dx%d, %zu "
+            "rnntrain textlm: %ld %s (%ld train, %ld valid), vocab %d, %s %dx%d, %zu "
             "parameters, %d streams x %d, ~%ld windows an epoch\n",
-            n, n_train, n_valid, V, cell_choices[o.cell], o.layers, o.hidden, n_params, B, T,
+            n, unit, n_train, n_valid, V, cell_choices[o.cell], o.layers, o.hidden, n_params, B, T,
             per_epoch_windows);
     if (resumed)
         fprintf(stderr, "resumed from %s: epoch %d, window %d, step %ld, best valid %.4f\n",
@@ -647,7 +678,8 @@ int rs_textlm_main(int argc, char **argv)
             rs_model_spec spec = {.cfg = cfg,
                                   .vocab = (const char *const *)vocab,
                                   .normalize = RS_NORMALIZE_NONE,
-                                  .training_json = tjson};
+                                  .training_json = tjson,
+                                  .unigram = unigram};
             if (!tjson || rs_model_write(o.out, &spec, &pb, err, sizeof err) != 0) {
                 fprintf(stderr, "rnntrain textlm: %s\n", tjson ? err : "out of memory");
                 goto done;
@@ -689,6 +721,7 @@ done:
     rs_vocab_free(vocab, V);
     free(ids);
     free(table);
+    free(unigram);
     free(tokens);
     free(targets);
     free(lengths);

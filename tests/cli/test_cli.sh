@@ -312,6 +312,18 @@ else
   bad "eval of a textlm: $out $(cat "$work/log")"
 fi
 
+# word-level textlm: words and punctuation as tokens, rare words <unk>
+if "$RNNTRAIN" textlm --data "$work/shake.txt" --out "$work/words.safetensors" "${tl0[@]}" --epochs 1 --tokenizer word --min-count 2 2> "$work/log" &&
+   "$RNNTRAIN" info --model "$work/words.safetensors" | grep -q "^vocabulary .* words: <pad> <bos> <eos> <unk>" &&
+   out=$("$RNNTRAIN" eval --model "$work/words.safetensors" --data "$work/shake.txt" --json) &&
+   python3 -c "import json,sys; j=json.loads(sys.argv[1]); assert 5000 < j['tokens'] < 20000 and j['unknown_tokens'] > 0" "$out" &&
+   text=$("$RNNTRAIN" sample --model "$work/words.safetensors" --prompt "First Citizen:" --max-tokens 30 -n 1 --seed 2) &&
+   [ -n "$text" ] && ! printf '%s' "$text" | grep -q " ,"; then
+  ok "textlm --tokenizer word: trains, evaluates by words ($(echo "$out" | cut -c1-60)...), samples text without a space before a comma"
+else
+  bad "word textlm: $(tail -2 "$work/log") $out / $text"
+fi
+
 # --- long items: --max-chars raises the bound, --length-buckets batches by length ---
 long_items=$(for i in $(seq 1 40); do printf 'abcdefghij%.0s' $(seq 1 $((i % 9 + 1))); echo; done)
 printf '%s\n' "$long_items" > "$work/long.txt"

@@ -48,12 +48,43 @@ static int write_poem_model(void)
     rs_rng rng;
     rs_rng_seed(&rng, 7);
     rs_params_init(&cfg, &p, &rng);
-    rs_model_spec spec = {cfg, vocab, NULL, NULL, RS_NORMALIZE_NONE, "{}"};
+    rs_model_spec spec = {cfg, vocab, NULL, NULL, RS_NORMALIZE_NONE, "{}", NULL};
     char path[512], err[512];
     snprintf(path, sizeof path, "%s/tiny-poem.safetensors", text_dir);
     int rc = rs_model_write(path, &spec, &p, err, sizeof err);
     if (rc != 0)
         TEST_FAIL_("cannot write the poem model: %s", err);
+    free(flat);
+    return rc;
+}
+
+/* A word-level LSTM textlm with random weights: English words, punctuation,
+ * a line break, Chinese words (我 爱 北京 天安门) and <unk>, with counts
+ * that make 北京 and 天安门 the dictionary's words. */
+static int write_word_model(void)
+{
+    const char *vocab[16] = {"<pad>", "<bos>", "<eos>", "<unk>", "the",  "king",   "queen", ",",
+                             ".",     "\n",    "我",    "爱",    "北京", "天安门", "北",    "京"};
+    double unigram[16] = {0, 0, 0, 0, 5, 3, 3, 4, 4, 4, 3, 3, 3, 2, 0.5, 0.5};
+    rs_config cfg = {.task = RS_TASK_TEXTLM,
+                     .cell = RS_CELL_LSTM,
+                     .num_layers = 1,
+                     .hidden_size = 8,
+                     .embedding_dim = 4,
+                     .vocab_size = 16,
+                     .n_outputs = 16};
+    float *flat = calloc(rs_param_count(&cfg), sizeof *flat);
+    rs_params p;
+    rs_params_bind(&cfg, flat, &p);
+    rs_rng rng;
+    rs_rng_seed(&rng, 11);
+    rs_params_init(&cfg, &p, &rng);
+    rs_model_spec spec = {cfg, vocab, NULL, NULL, RS_NORMALIZE_NONE, "{}", unigram};
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/tiny-words.safetensors", text_dir);
+    int rc = rs_model_write(path, &spec, &p, err, sizeof err);
+    if (rc != 0)
+        TEST_FAIL_("cannot write the word model: %s", err);
     free(flat);
     return rc;
 }
@@ -71,7 +102,7 @@ static int start_text_daemon(void)
     snprintf(src, sizeof src, "%s/gru_generator_l2.model.safetensors", golden_dir);
     if (install_file(src, text_dir, "tiny-lm.safetensors", 0) != 0)
         return -1;
-    if (write_poem_model() != 0)
+    if (write_poem_model() != 0 || write_word_model() != 0)
         return -1;
     const char *flags[] = {"--max-prompt", "16", "--max-tokens", "100", NULL};
     int exited = 0;
@@ -451,6 +482,60 @@ static void an_acrostic_starts_each_line_with_its_characters(void)
                  "invalid_argument", "acrostic", "1 to 16");
 }
 
+/* A word model: its prompt read as words (Chinese cut by its dictionary,
+ * unknown words counted as <unk>), its text written with spaces where
+ * English has them. */
+static void a_word_model_reads_and_writes_words(void)
+{
+    if (start_text_daemon() != 0)
+        return;
+    resp r;
+    if (POST_OK(&text_d, "/generate",
+                "{\"model\":\"tiny-words\",\"prompt\":\"king, the jester\",\"max_tokens\":40,"
+                "\"seed\":3}",
+                &r)) {
+        ASSERT_EQ(1, jnum(r.json, "unknown_tokens")); /* "jester" */
+        const cJSON *s = cJSON_GetArrayItem(jget(r.json, "samples"), 0);
+        const char *text = jstr(s, "text");
+        ASSERT_EQ(40, jnum(s, "tokens"));
+        ASSERT_TRUE(text && !strstr(text, " ,") && !strstr(text, " .") && !strstr(text, "<unk>"));
+        /* the continuation of an English word starts with its space */
+        ASSERT_TRUE(text && (text[0] == ' ' || text[0] == ',' || text[0] == '.' ||
+                             text[0] == '\n' || (text[0] & 0x80)));
+    }
+    resp_free(&r);
+    /* Chinese without spaces: cut by the model's words (北京, not 北 京):
+     * the score of the text equals the one of the text given cut */
+    resp a, b;
+    if (POST_OK(&text_d, "/score", "{\"model\":\"tiny-words\",\"text\":\"我爱北京天安门\"}", &a) &&
+        POST_OK(&text_d, "/score", "{\"model\":\"tiny-words\",\"text\":\"我 爱 北京 天安门\"}",
+                &b)) {
+        ASSERT_EQ(3, jnum(a.json, "tokens")); /* 4 words, the first not predicted */
+        ASSERT_TRUE(fabs(jnum(a.json, "log_prob") - jnum(b.json, "log_prob")) < 1e-9);
+    }
+    resp_free(&a);
+    resp_free(&b);
+    /* a stream adds up to the plain reply */
+    const char *plain = "{\"model\":\"tiny-words\",\"prompt\":\"the queen\",\"max_tokens\":25,"
+                        "\"seed\":8}";
+    const char *streamed = "{\"model\":\"tiny-words\",\"prompt\":\"the queen\",\"max_tokens\":25,"
+                           "\"seed\":8,\"stream\":true}";
+    if (POST_OK(&text_d, "/generate", plain, &a) &&
+        request(&text_d, "POST", "/generate", streamed, &b) == CURLE_OK && b.status == 200) {
+        char text[4096] = "";
+        for (char *line = strtok(b.body, "\n"); line; line = strtok(NULL, "\n"))
+            if (strncmp(line, "data: ", 6) == 0) {
+                cJSON *ev = cJSON_Parse(line + 6);
+                if (jstr(ev, "text"))
+                    strncat(text, jstr(ev, "text"), sizeof text - strlen(text) - 1);
+                cJSON_Delete(ev);
+            }
+        ASSERT_STREQ(jstr(cJSON_GetArrayItem(jget(a.json, "samples"), 0), "text"), text);
+    }
+    resp_free(&a);
+    resp_free(&b);
+}
+
 static void stop_text_daemon(void)
 {
     if (text_d.pid > 0)
@@ -464,6 +549,7 @@ static const http_scenario scenarios[] = {
     HTTP_SCENARIO(textlm_fields_out_of_bounds_are_400s, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(seeded_samples_equal_rnntrain_sample, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(an_acrostic_starts_each_line_with_its_characters, HTTP_OWN_DAEMON),
+    HTTP_SCENARIO(a_word_model_reads_and_writes_words, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(stop_text_daemon, HTTP_OWN_DAEMON),
 };
 
