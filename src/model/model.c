@@ -238,7 +238,7 @@ static int index_vocab(rs_model *m, char *err, size_t errlen)
     qsort(m->others, (size_t)m->n_others, sizeof *m->others, by_cp);
     if (m->word && index_words(m, err, errlen) != RS_OK)
         return RS_ENOMEM;
-    if (m->cfg.task == RS_TASK_GENERATOR && (m->bos_id < 0 || m->eos_id < 0)) {
+    if (m->cfg.task != RS_TASK_CLASSIFIER && (m->bos_id < 0 || m->eos_id < 0)) {
         snprintf(err, errlen, "%s: a generator's vocabulary must contain <bos> and <eos>", path);
         return RS_EFORMAT;
     }
