@@ -51,7 +51,7 @@
 #define CHECKPOINT_FORMAT "rnntrain-textlm-checkpoint/1"
 
 typedef struct textlm_opts {
-    const char *data, *out, *log, *checkpoint;
+    const char *data, *out, *log, *checkpoint, *init_from;
     int cell, layers, hidden, embed;
     double dropout, weight_dropout;
     int epochs, batch_size, seq_len;
@@ -303,6 +303,39 @@ done:
     return status;
 }
 
+/* --init-from: a model of the same shape and vocabulary gives its weights
+ * (laid out as rs_params_bind lays them out). */
+static int init_weights(const char *path, const rs_config *cfg, char **vocab, float *theta,
+                        size_t n_params, char *err, size_t errlen)
+{
+    rs_model *m = NULL;
+    if (rs_model_open(path, &m, err, errlen) != 0)
+        return -1;
+    const rs_config *mc = rs_model_config(m);
+    int same = mc->cell == cfg->cell && mc->num_layers == cfg->num_layers &&
+               mc->hidden_size == cfg->hidden_size && mc->embedding_dim == cfg->embedding_dim &&
+               mc->vocab_size == cfg->vocab_size && mc->task == RS_TASK_TEXTLM;
+    for (int i = 0; same && i < cfg->vocab_size; i++)
+        same = strcmp(rs_model_token(m, i), vocab[i]) == 0;
+    if (!same) {
+        snprintf(err, errlen, "%s: not a textlm of this shape and vocabulary", path);
+        rs_model_close(m);
+        return -1;
+    }
+    rs_params dst;
+    rs_params_bind(cfg, theta, &dst);
+    const rs_params *src = rs_model_params(m);
+    for (int i = 0; i < rs_tensor_count(cfg); i++) {
+        rs_tensor_desc d;
+        rs_tensor_describe(cfg, i, &d);
+        memcpy(*rs_params_slot(cfg, &dst, i), *rs_params_slot(cfg, (rs_params *)src, i),
+               d.numel * sizeof(float));
+    }
+    (void)n_params;
+    rs_model_close(m);
+    return 0;
+}
+
 /* ---- the command -------------------------------------------------------- */
 
 static char *training_json(const textlm_opts *o, const char *sha, long n_train, long n_valid,
@@ -407,6 +440,10 @@ int rs_textlm_main(int argc, char **argv)
          "seconds between checkpoints (also written at each epoch's end and on stopping)", 0, NULL},
         {"resume", NULL, FLAG_BOOL, &o.resume, 0, 0, NULL,
          "continue from --checkpoint when it exists (same data and flags)", 0, NULL},
+        {"init-from", NULL, FLAG_STRING, &o.init_from, 0, 0, NULL,
+         "start from this model's weights (same shape and vocabulary) instead of random ones; "
+         "the optimiser starts afresh",
+         0, NULL},
         {"time-budget", NULL, FLAG_DOUBLE, &o.time_budget, 0, 1e9, NULL,
          "stop after this many seconds of this process, writing the checkpoint; 0 = none", 0, NULL},
     };
@@ -549,6 +586,10 @@ int rs_textlm_main(int argc, char **argv)
     rs_rng rng;
     rs_rng_seed(&rng, o.seed);
     rs_params_init(&cfg, &p, &rng);
+    if (o.init_from && init_weights(o.init_from, &cfg, vocab, theta, n_params, err, sizeof err)) {
+        fprintf(stderr, "rnntrain textlm: --init-from: %s\n", err);
+        goto done;
+    }
     memcpy(best, theta, n_params * sizeof *theta);
     int resumed = 0;
     if (o.resume && access(o.checkpoint, F_OK) == 0) {

@@ -312,6 +312,17 @@ else
   bad "eval of a textlm: $out $(cat "$work/log")"
 fi
 
+# --init-from: a trained model's weights as the start (the optimiser afresh)
+expect_refusal "textlm --init-from a model of another shape" "not a textlm of this shape and vocabulary" textlm --data "$work/shake.txt" --out "$work/keep.safetensors" --hidden 20 --layers 2 --embed 8 --epochs 1 --init-from "$work/t1.safetensors"
+v_before=$(python3 -c "import json,struct,sys; b=open(sys.argv[1],'rb').read(); n=struct.unpack('<Q',b[:8])[0]; print(json.loads(json.loads(b[8:8+n])['__metadata__']['training'])['validation']['nll_per_token'])" "$work/t1.safetensors")
+if "$RNNTRAIN" textlm --data "$work/shake.txt" --out "$work/t5.safetensors" "${tl0[@]}" --epochs 1 --seed 3 --init-from "$work/t1.safetensors" 2> "$work/log" &&
+   v_after=$(grep -o "valid [0-9.]*" "$work/log" | head -1 | cut -d' ' -f2) &&
+   python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); assert b < a + 0.05, (a, b)" "$v_before" "$v_after"; then
+  ok "textlm --init-from starts where the model was (valid $v_before before, $v_after after one more epoch)"
+else
+  bad "textlm --init-from: before $v_before after ${v_after:-?}: $(tail -2 "$work/log")"
+fi
+
 # word-level textlm: words and punctuation as tokens, rare words <unk>
 if "$RNNTRAIN" textlm --data "$work/shake.txt" --out "$work/words.safetensors" "${tl0[@]}" --epochs 1 --tokenizer word --min-count 2 2> "$work/log" &&
    "$RNNTRAIN" info --model "$work/words.safetensors" | grep -q "^vocabulary .* words: <pad> <bos> <eos> <unk>" &&
