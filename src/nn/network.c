@@ -52,6 +52,9 @@
 
 #include "blas.h"
 #include "fastmath.h"
+#ifndef RS_REAL_IS_DOUBLE
+#include "linear.h"
+#endif
 #include "rnnserve/nn.h"
 
 #ifdef RS_REAL_IS_DOUBLE
@@ -433,6 +436,13 @@ static void direction_forward(rs_workspace *ws, const rs_params *p, int l, int d
     else
         project_per_row(w, ls, In, G, batch, st->gates);
     const rs_real *weight_hh = ws->weight_dropout_on ? st->weight_hh_dropped : w->weight_hh;
+#ifndef RS_REAL_IS_DOUBLE
+    /* the recurrent product of every step reads W_hh packed once for the
+     * window (rs_linear): no per-step packing as a GEMM call does, and the
+     * widest kernel the processor has; OpenBLAS if memory runs short */
+    rs_linear_weight packed_hh;
+    int packed = rs_linear_pack(&packed_hh, weight_hh, G, H, H) == 0;
+#endif
 
     for (int k = 0; k < T; k++) {
         int t = step_time(dir, k, T), tp = prev_time(dir, t);
@@ -441,7 +451,12 @@ static void direction_forward(rs_workspace *ws, const rs_params *p, int l, int d
         rs_real *gates = st->gates + (size_t)t * B * G;
         int active = active_rows(batch, t);
         /* recur (active, G) = hprev · W_hhᵀ */
-        rs_gemm(0, 1, active, G, H, 1, hprev, HD, weight_hh, H, 0, sc->recur, G);
+#ifndef RS_REAL_IS_DOUBLE
+        if (packed)
+            rs_linear(&packed_hh, active, hprev, (size_t)HD, NULL, sc->recur, (size_t)G);
+        else
+#endif
+            rs_gemm(0, 1, active, G, H, 1, hprev, HD, weight_hh, H, 0, sc->recur, G);
         for (int b = 0; b < B; b++) {
             const rs_real *hp = hprev + (size_t)b * HD;
             rs_real *h = hcur + (size_t)b * HD;
@@ -483,6 +498,10 @@ static void direction_forward(rs_workspace *ws, const rs_params *p, int l, int d
                 memcpy(h, hp, (size_t)H * sizeof *h);
         }
     }
+#ifndef RS_REAL_IS_DOUBLE
+    if (packed)
+        rs_linear_weight_free(&packed_hh);
+#endif
 }
 
 static void direction_backward(rs_workspace *ws, const rs_rnn_weights *w, rs_rnn_weights *gw,
@@ -710,6 +729,21 @@ static void direction_backward(rs_workspace *ws, const rs_rnn_weights *w, rs_rnn
 
     memset(sc->dh, 0, (size_t)B * H * sizeof(rs_real));
     memset(sc->dc, 0, (size_t)B * H * sizeof(rs_real));
+#ifndef RS_REAL_IS_DOUBLE
+    /* dh += gh · W_hh at every step reads W_hhᵀ packed once (rs_linear, as
+     * the forward does), into dh_step, then added; OpenBLAS without memory */
+    rs_linear_weight packed_hht;
+    int packed = 0;
+    float *dh_step = malloc((size_t)B * H * sizeof *dh_step);
+    float *wt = malloc((size_t)G * H * sizeof *wt);
+    if (dh_step && wt) {
+        for (int g = 0; g < G; g++) /* W_hh (G, H) -> W_hhᵀ (H, G) */
+            for (int j = 0; j < H; j++)
+                wt[(size_t)j * G + g] = weight_hh[(size_t)g * H + j];
+        packed = rs_linear_pack(&packed_hht, wt, H, G, (size_t)G) == 0;
+    }
+    free(wt);
+#endif
     for (int k = T - 1; k >= 0; k--) {
         int t = step_time(dir, k, T), tp = prev_time(dir, t);
         const rs_real *gates = st->gates + (size_t)t * B * G;
@@ -775,14 +809,45 @@ static void direction_backward(rs_workspace *ws, const rs_rnn_weights *w, rs_rnn
             }
         }
         /* dh (B, H) += gh (B, G) · W_hh (G, H); rows past `active` have gh = 0 */
-        rs_gemm(0, 0, active_rows(batch, t), H, G, 1, gh, G, weight_hh, H, 1, sc->dh, H);
+#ifndef RS_REAL_IS_DOUBLE
+        if (packed) {
+            int a = active_rows(batch, t);
+            rs_linear(&packed_hht, a, gh, (size_t)G, NULL, dh_step, (size_t)H);
+            for (size_t i = 0; i < (size_t)a * H; i++)
+                sc->dh[i] += dh_step[i];
+        } else
+#endif
+            rs_gemm(0, 0, active_rows(batch, t), H, G, 1, gh, G, weight_hh, H, 1, sc->dh, H);
     }
+#ifndef RS_REAL_IS_DOUBLE
+    if (packed)
+        rs_linear_weight_free(&packed_hht);
+    free(dh_step);
+#endif
 
     /* weight gradients and din, step by step over the active rows (inactive
      * rows have zero gradient, so skipping them changes nothing) */
     const rs_real *hprev_all =
         out + (ptrdiff_t)(dir ? 1 : -1) * B * HD + dir * H; /* (T·B, H), stride HD */
-    for (int t = 0; t < T; t++) {
+    int all_active = 1;
+    for (int t = 0; t < T && all_active; t++)
+        all_active = active_rows(batch, t) == B;
+    if (all_active) {
+        /* every row runs every step (a text model's windows): each product
+         * over all T·B rows at once, one GEMM instead of T small ones */
+        size_t rows = (size_t)T * B;
+        rs_gemm(1, 0, G, H, (int)rows, 1, dgh, G, hprev_all, HD, 1, dweight_hh, H);
+        if (per_row_input) {
+            rs_gemm(1, 0, G, In, (int)rows, 1, dgx, G, ls->in, In, 1, gw->weight_ih, In);
+            rs_gemm(0, 0, (int)rows, In, G, 1, dgx, G, w->weight_ih, In, 1, din, In);
+        }
+        for (size_t r = 0; r < rows; r++)
+            for (int j = 0; j < G; j++) {
+                gw->bias_ih[j] += dgx[r * G + j];
+                gw->bias_hh[j] += dgh[r * G + j];
+            }
+    }
+    for (int t = 0; t < T && !all_active; t++) {
         int a = active_rows(batch, t);
         size_t r0 = (size_t)t * B;
         /* dW_hh (G, H) += dghᵀ (G, a) · hprev (a, H) */
