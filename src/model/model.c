@@ -629,6 +629,7 @@ void *rs_model_describe(const rs_model *m)
         cJSON_AddNumberToObject(o, "category_dim", cfg->category_dim);
     cJSON_AddBoolToObject(o, "bidirectional", cfg->bidirectional);
     cJSON_AddNumberToObject(o, "vocab_size", cfg->vocab_size);
+    cJSON_AddStringToObject(o, "tokenizer", m->word ? "word" : "char");
     cJSON_AddNumberToObject(o, "parameters", (double)rs_param_count(cfg));
     if (cfg->task == RS_TASK_CLASSIFIER)
         cJSON_AddItemToObject(o, "labels", string_array(m, cfg->n_outputs, rs_model_label));

@@ -9,6 +9,7 @@
  */
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,8 +64,28 @@ static void shipped_models_serve_when_present(void)
             if (!POST_OK(&d, "/generate", body, &r))
                 continue;
             const cJSON *sample;
+            int textlm = !strcmp(jstr(m, "task"), "textlm");
             cJSON_ArrayForEach(sample, jget(r.json, "samples"))
             {
+                if (textlm && !strcmp(jstr(m, "tokenizer"), "char")) {
+                    /* a continuation of the default prompt, a line break:
+                     * /score of the two counts every character after it */
+                    char *text = malloc(strlen(jstr(sample, "text")) + 2);
+                    sprintf(text, "\n%s", jstr(sample, "text"));
+                    cJSON *q = cJSON_CreateObject();
+                    cJSON_AddStringToObject(q, "model", jstr(m, "name"));
+                    cJSON_AddStringToObject(q, "text", text);
+                    char *qs = cJSON_PrintUnformatted(q);
+                    resp sc;
+                    if (POST_OK(&d, "/score", qs, &sc))
+                        ASSERT_NEAR(jnum(sample, "log_prob"), jnum(sc.json, "log_prob"),
+                                    1e-6 * fabs(jnum(sc.json, "log_prob")));
+                    resp_free(&sc);
+                    free(qs);
+                    free(text);
+                    cJSON_Delete(q);
+                    continue;
+                }
                 if (!cJSON_IsTrue(jget(sample, "finished")))
                     continue;
                 cJSON *q = cJSON_CreateObject();
