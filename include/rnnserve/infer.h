@@ -58,6 +58,19 @@ typedef struct rs_stepper rs_stepper;
 
 /* Scratch and states for max_rows sequences.  NULL on allocation failure. */
 rs_stepper *rs_stepper_create(const rs_infer_model *im, int max_rows);
+
+/*
+ * A team: a helper thread that shares the products of a step with the
+ * caller, each computing half of every matrix's output columns, so that a
+ * step of a few sequences, bound by reading the weights, reads them with
+ * two cores.  The numbers are those of one thread, bit for bit.  One caller
+ * at a time (the engine thread).  NULL when the thread cannot start.
+ */
+typedef struct rs_team rs_team;
+rs_team *rs_team_create(void);
+void rs_team_destroy(rs_team *t);
+/* st's steps of at most max_rows rows use t (NULL: never). */
+void rs_stepper_set_team(rs_stepper *st, rs_team *t, int max_rows);
 void rs_stepper_destroy(rs_stepper *st);
 /* Row `row` starts a sequence: zero state, the category every step of it
  * will see (-1 if none). */

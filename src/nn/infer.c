@@ -205,7 +205,25 @@ struct rs_stepper {
     float *x0;      /* (R, In0) layer 0's input, without tables */
     float *ax, *rh; /* (R, G) */
     float *logits;  /* (R, V) */
+    rs_team *team;  /* shares the products of steps of at most team_rows rows */
+    int team_rows;
 };
+
+void rs_stepper_set_team(rs_stepper *st, rs_team *t, int max_rows)
+{
+    st->team = t;
+    st->team_rows = max_rows;
+}
+
+/* rs_linear, or its two-thread form for a step of few rows (same numbers). */
+static void step_linear(const rs_stepper *st, int n, const rs_linear_weight *w, const float *X,
+                        size_t ldx, const float *bias, float *Y, size_t ldy)
+{
+    if (st->team && n <= st->team_rows)
+        rs_linear_team(st->team, w, n, X, ldx, bias, Y, ldy);
+    else
+        rs_linear(w, n, X, ldx, bias, Y, ldy);
+}
 
 rs_stepper *rs_stepper_create(const rs_infer_model *im, int max_rows)
 {
@@ -289,20 +307,20 @@ const float *rs_stepper_step(rs_stepper *st, const int32_t *tokens, int n)
         size_t In0 = (size_t)rs_config_layer_input(cfg, 0);
         for (int i = 0; i < n; i++)
             layer0_input(im, tokens[i], st->category[i], st->x0 + (size_t)i * In0);
-        rs_linear(&im->ih[0][0], n, st->x0, In0, p->rnn[0][0].bias_ih, st->ax, (size_t)G);
+        step_linear(st, n, &im->ih[0][0], st->x0, In0, p->rnn[0][0].bias_ih, st->ax, (size_t)G);
     }
     for (int l = 0; l < cfg->num_layers; l++) {
         float *h = st->h + (size_t)l * R * H, *c = st->c + (size_t)l * R * H;
         if (l > 0) /* ax (n, G) = h of the layer below (n, H) · W_ihᵀ + b_ih */
-            rs_linear(&im->ih[l][0], n, h - R * H, (size_t)H, p->rnn[l][0].bias_ih, st->ax,
-                      (size_t)G);
-        rs_linear(&im->hh[l][0], n, h, (size_t)H, NULL, st->rh, (size_t)G);
+            step_linear(st, n, &im->ih[l][0], h - R * H, (size_t)H, p->rnn[l][0].bias_ih, st->ax,
+                        (size_t)G);
+        step_linear(st, n, &im->hh[l][0], h, (size_t)H, NULL, st->rh, (size_t)G);
         for (int i = 0; i < n; i++)
             cell_update(cfg->cell, H, st->ax + (size_t)i * G, st->rh + (size_t)i * G,
                         p->rnn[l][0].bias_hh, h + (size_t)i * H, c + (size_t)i * H);
     }
     const float *top = st->h + (size_t)(cfg->num_layers - 1) * R * H;
-    rs_linear(&im->head, n, top, (size_t)H, p->head_bias, st->logits, (size_t)cfg->n_outputs);
+    step_linear(st, n, &im->head, top, (size_t)H, p->head_bias, st->logits, (size_t)cfg->n_outputs);
     return st->logits;
 }
 

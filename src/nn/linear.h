@@ -47,6 +47,14 @@ void rs_linear_weight_free(rs_linear_weight *w);
 void rs_linear(const rs_linear_weight *w, int M, const float *X, size_t ldx, const float *bias,
                float *Y, size_t ldy);
 
+/* rs_linear with a second thread (team.c): the helper of t computes the
+ * first half of w's panels while the caller computes the rest; the same
+ * numbers as rs_linear (every column is computed alone).  t NULL, or fewer
+ * than two panels: rs_linear. */
+struct rs_team;
+void rs_linear_team(struct rs_team *t, const rs_linear_weight *w, int M, const float *X, size_t ldx,
+                    const float *bias, float *Y, size_t ldy);
+
 /* The kernels this build has, best first; which one rs_linear uses is
  * chosen once per process from the processor's features, or forced with
  * the environment variable RS_LINEAR_KERNEL=<name> (for the tests). */

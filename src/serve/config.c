@@ -41,6 +41,7 @@ static void defaults(rs_serve_config *cfg)
         .max_connections = 1024,
         .max_queue = 2048,
         .batch_rows = 64,
+        .step_threads = 2,
         .connection_memory_bytes = 32 * 1024,
         .shutdown_grace_seconds = 0,
         .shutdown_timeout_seconds = 10,
@@ -49,7 +50,7 @@ static void defaults(rs_serve_config *cfg)
 }
 
 /* The single list of settings: parsing, bounds, variables and --help. */
-#define N_SETTINGS 19
+#define N_SETTINGS 20
 static void settings(rs_serve_config *c, int *level, flag out[N_SETTINGS])
 {
     const flag table[N_SETTINGS] = {
@@ -87,6 +88,10 @@ static void settings(rs_serve_config *c, int *level, flag out[N_SETTINGS])
          "RNNSERVE_MAX_QUEUE"},
         {"batch-rows", NULL, FLAG_INT, &c->batch_rows, 1, 1024, NULL,
          "sequences of one model the engine steps together", 0, "RNNSERVE_BATCH_ROWS"},
+        {"step-threads", NULL, FLAG_INT, &c->step_threads, 1, 2, NULL,
+         "threads that compute a step of one or two sequences (2: a helper shares each product; "
+         "the same numbers)",
+         0, "RNNSERVE_STEP_THREADS"},
         {"connection-memory-bytes", NULL, FLAG_INT, &c->connection_memory_bytes, 8192, 1024 * 1024,
          NULL, "per-connection buffer; request headers larger than about this get 431", 0,
          "RNNSERVE_CONNECTION_MEMORY_BYTES"},

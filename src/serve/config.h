@@ -30,6 +30,7 @@ typedef struct rs_serve_config {
     int max_connections;          /* concurrent connections */
     int max_queue;                /* jobs queued or running in the engine */
     int batch_rows;               /* generator sequences stepped together per model */
+    int step_threads;             /* 2: a helper thread shares steps of one or two sequences */
     int connection_memory_bytes;  /* per-connection buffer: headers over it get 431 */
     int shutdown_grace_seconds;   /* after SIGTERM, keep accepting with /readyz 503 */
     int shutdown_timeout_seconds; /* then wait at most this for requests in flight */

@@ -132,6 +132,8 @@ rs_lane *rs_lane_create(const rs_model *m, const rs_lane_limits *lim)
     } else {
         lane->max_rows = lim->rows;
         lane->st = rs_stepper_create(lane->im, lim->rows);
+        if (lane->st) /* few sequences: bound by reading the weights, two cores read them */
+            rs_stepper_set_team(lane->st, lim->team, 2);
         lane->rows = calloc((size_t)lim->rows, sizeof *lane->rows);
         lane->feed = calloc((size_t)lim->rows, sizeof *lane->feed);
         lane->probs = calloc((size_t)lane->K, sizeof *lane->probs);

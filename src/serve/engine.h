@@ -48,6 +48,7 @@ typedef struct rs_job rs_job;
 
 typedef struct rs_lane_limits {
     int rows;               /* generator sequences stepped together, at most */
+    rs_team *team;          /* shares steps of at most 2 rows with a second core, or NULL */
     int classifier_rows;    /* names classified together, at most (>= one request's) */
     int classifier_max_len; /* tokens per name */
 } rs_lane_limits;

@@ -238,8 +238,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "rnnserve: cannot install signal handlers: %s\n", strerror(errno));
         return 1;
     }
+    /* a helper core for steps of few sequences, when there is a second core */
+    rs_team *team =
+        srv.cfg.step_threads > 1 && sysconf(_SC_NPROCESSORS_ONLN) > 1 ? rs_team_create() : NULL;
     rs_lane_limits limits = {
         .rows = srv.cfg.batch_rows,
+        .team = team,
         .classifier_rows = srv.cfg.max_batch > 64 ? srv.cfg.max_batch : 64,
         .classifier_max_len = srv.cfg.max_name_chars,
     };
@@ -284,5 +288,6 @@ done:
     rs_engine_destroy(srv.engine);
     rs_registry_destroy(srv.registry);
     rs_metrics_destroy(srv.metrics);
+    rs_team_destroy(team); /* last: the lanes' steppers used it */
     return status;
 }

@@ -15,9 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../../src/nn/linear.h"
 #include "../test.h"
+#include "rnnserve/infer.h"
 
 static uint64_t state = 0x9e3779b97f4a7c15ull;
 static float uniform(void) /* in [-1, 1) */
@@ -132,6 +134,47 @@ static void check_fused_agree(const rs_linear_kernel *a, const rs_linear_kernel 
     free(Yb);
 }
 
+/* rs_linear_team (two threads, each half of the panels) gives rs_linear's
+ * bits, for every shape and batch, also after the helper fell asleep. */
+static void check_team(void)
+{
+    rs_team *team = rs_team_create();
+    ASSERT_TRUE(team != NULL);
+    if (!team)
+        return;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int N = shapes[s][0], K = shapes[s][1];
+        float *W = random_floats((size_t)N * K), *bias = random_floats((size_t)N);
+        rs_linear_weight w;
+        ASSERT_EQ(0, rs_linear_pack(&w, W, N, K, (size_t)K));
+        for (size_t b = 0; b < sizeof batch_sizes / sizeof batch_sizes[0]; b++) {
+            int M = batch_sizes[b];
+            float *X = random_floats((size_t)M * K);
+            float *one = calloc((size_t)M * N, sizeof *one),
+                  *two = calloc((size_t)M * N, sizeof *two);
+            rs_linear(&w, M, X, (size_t)K, bias, one, (size_t)N);
+            rs_linear_team(team, &w, M, X, (size_t)K, bias, two, (size_t)N);
+            test_checks_++;
+            if (memcmp(one, two, (size_t)M * N * sizeof *one) != 0)
+                TEST_FAIL_("team: N %d K %d M %d: not the bits of rs_linear", N, K, M);
+            if (b == 0) { /* let the helper go to sleep, then wake it */
+                struct timespec ts = {0, 2000000};
+                nanosleep(&ts, NULL);
+                rs_linear_team(team, &w, M, X, (size_t)K, NULL, two, (size_t)N);
+                rs_linear(&w, M, X, (size_t)K, NULL, one, (size_t)N);
+                ASSERT_TRUE(memcmp(one, two, (size_t)M * N * sizeof *one) == 0);
+            }
+            free(X);
+            free(one);
+            free(two);
+        }
+        rs_linear_weight_free(&w);
+        free(W);
+        free(bias);
+    }
+    rs_team_destroy(team);
+}
+
 int main(void)
 {
     rs_linear_kernel kernels[3];
@@ -151,5 +194,6 @@ int main(void)
         }
     }
     fprintf(stderr, "rs_linear uses %s\n", rs_linear_kernel_name());
+    check_team();
     TEST_MAIN_END();
 }
