@@ -3,7 +3,7 @@
 # set (grouped by name, so the test names are never seen in training), the
 # training runs, and the evaluations quoted in models/README.md.
 #
-#   models/train.sh [classifier|generator|us-generator|shakespeare|tang ...]   (default: all)
+#   models/train.sh [classifier|generator|us-generator|shakespeare|words|tang ...]   (default: all)
 #
 # Held-out files and evaluation JSON go to build/models/.  Training uses
 # one BLAS thread per model so that runs are reproducible byte for byte.
@@ -121,6 +121,14 @@ open(sys.argv[2], "w", encoding="utf-8", newline="").write(t[len(t) - math.ceil(
   $B eval --model models/shakespeare.safetensors --data "$tail" --json > "$out/shakespeare.eval.json"
 }
 
+# The word-level Shakespeare textlm: the same split, words seen 3 times or
+# more, <unk> for the rest.
+train_words() {
+  $B textlm --data data/tinyshakespeare.txt --tokenizer word --min-count 3 \
+    --out models/shakespeare-words.safetensors $WORDS_FLAGS --threads 2 --seed 1 \
+    --log "$out/shakespeare-words.csv"
+}
+
 # The Tang poem generator: a poem a line, up to 1,200 characters, 5% of
 # the poems held out (never trained on) for the figure; the run of
 # bench/tang_vs_pytorch.sh (the same split, flags and seed).
@@ -144,12 +152,13 @@ CLASSIFIER_PLAIN_FLAGS=${CLASSIFIER_PLAIN_FLAGS:-"--cell gru --bidirectional --h
 CLASSIFIER_FLAGS=${CLASSIFIER_FLAGS:-"--cell gru --bidirectional --hidden 128 --embed 64 --dropout 0.3 --weight-decay 1e-4 --lr 3e-3 --epochs 10 --average 3 --class-weight-power 0.3 --distill 0.8"}
 GENERATOR_FLAGS=${GENERATOR_FLAGS:-"--cell lstm --layers 2 --hidden 256 --embed 64 --category-dim 16 --dropout 0.3 --input-dropout 0.1 --lr 3e-3 --epochs 16 --average 3 --valid-fraction 0.02"}
 US_TEACHER_FLAGS=${US_TEACHER_FLAGS:-"--cell lstm --layers 2 --hidden 384 --embed 64 --dropout 0.4 --input-dropout 0.15 --lr 3e-3 --average 3 --valid-fraction 0.02"}
+WORDS_FLAGS=${WORDS_FLAGS:-"--cell lstm --layers 2 --hidden 256 --embed 128 --dropout 0.3 --batch-size 32 --seq-len 64 --lr 2e-3 --epochs 12"}
 TANG_FLAGS=${TANG_FLAGS:-"--cell lstm --layers 1 --hidden 256 --embed 128 --batch-size 32 --lr 3e-3 --epochs 5 --clip 1 --length-buckets 50 --max-chars 1200 --min-count 2 --valid-fraction 0.05 --normalize none --dropout 0.1"}
 SHAKESPEARE_FLAGS=${SHAKESPEARE_FLAGS:-"--cell lstm --layers 2 --hidden 512 --embed 64 --dropout 0.25 --batch-size 32 --seq-len 128 --lr 2e-3 --epochs 30 --checkpoint-every 300"}
 US_FLAGS=${US_FLAGS:-"--cell lstm --layers 2 --hidden 256 --embed 64 --dropout 0.15 --input-dropout 0.05 --weight-dropout 0.15 --locked-dropout --lr 3e-3 --epochs 20 --average 3 --valid-fraction 0.02 --distill 0.8"}
 
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(classifier generator us-generator shakespeare tang)
+[ ${#targets[@]} -eq 0 ] && targets=(classifier generator us-generator shakespeare words tang)
 for t in "${targets[@]}"; do
   case "$t" in
     classifier) time train_classifier ;;
@@ -157,6 +166,7 @@ for t in "${targets[@]}"; do
     us-generator) time train_us ;;
     shakespeare) time train_shakespeare ;;
     tang) time train_tang ;;
-    *) echo "unknown model $t (classifier, generator, us-generator, shakespeare, tang)" >&2; exit 2 ;;
+    words) time train_words ;;
+    *) echo "unknown model $t (classifier, generator, us-generator, shakespeare, words, tang)" >&2; exit 2 ;;
   esac
 done
