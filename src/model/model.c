@@ -162,10 +162,16 @@ static int by_cp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static const rs_model *sort_model; /* qsort has no context argument */
+/* A token and its id, sorted by token: qsort has no context argument, so
+ * the string travels with the id (no global: models load on any thread). */
+typedef struct token_id {
+    const char *token;
+    int id;
+} token_id;
+
 static int by_token(const void *a, const void *b)
 {
-    return strcmp(sort_model->vocab[*(const int *)a], sort_model->vocab[*(const int *)b]);
+    return strcmp(((const token_id *)a)->token, ((const token_id *)b)->token);
 }
 
 /* A word model's lookup (ids by token string) and its CJK dictionary:
@@ -175,18 +181,22 @@ static int index_words(rs_model *m, char *err, size_t errlen)
     int V = m->cfg.vocab_size;
     m->by_string = malloc((size_t)V * sizeof *m->by_string);
     double *counts = malloc((size_t)V * sizeof *counts);
-    if (!m->by_string || !counts) {
+    token_id *pairs = malloc((size_t)V * sizeof *pairs);
+    if (!m->by_string || !counts || !pairs) {
         free(counts);
+        free(pairs);
         snprintf(err, errlen, "%s: out of memory", rs_st_path(m->file));
         return RS_ENOMEM;
     }
     for (int i = 0; i < V; i++) {
-        m->by_string[i] = i;
+        pairs[i] = (token_id){m->vocab[i], i};
         double c = floor(exp(m->unigram[i]) + 0.5);
         counts[i] = c >= 1 ? c : 1;
     }
-    sort_model = m;
-    qsort(m->by_string, (size_t)V, sizeof *m->by_string, by_token);
+    qsort(pairs, (size_t)V, sizeof *pairs, by_token);
+    for (int i = 0; i < V; i++)
+        m->by_string[i] = pairs[i].id;
+    free(pairs);
     m->seg = rs_segmenter_create((const char *const *)m->vocab, counts, V);
     free(counts);
     if (!m->seg) {

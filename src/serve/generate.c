@@ -276,12 +276,7 @@ static int read_start(const cJSON *req, const rs_model *m, int textlm, int limit
             return -1;
         }
     }
-    int n = rs_request_encode(m, field, text, len, ids, limit, r);
-    if (n >= 0 && rs_model_is_word(m)) { /* count the words read as <unk> */
-        char unknown[8];
-        rs_model_encode_words(m, text, len, ids, limit, unknown, sizeof unknown, n_unknown);
-    }
-    return n;
+    return rs_request_encode_counted(m, field, text, len, ids, limit, n_unknown, r);
 }
 
 /* The max_length of a, its default filled in for a start of n_prefix

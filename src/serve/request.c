@@ -208,8 +208,18 @@ int rs_request_model(const rs_model_set *set, const cJSON *req, rs_task task, rs
 int rs_request_encode(const rs_model *m, const char *field, const char *text, size_t len,
                       int32_t *ids, int cap, rs_reply *r)
 {
+    return rs_request_encode_counted(m, field, text, len, ids, cap, NULL, r);
+}
+
+int rs_request_encode_counted(const rs_model *m, const char *field, const char *text, size_t len,
+                              int32_t *ids, int cap, int *n_unknown, rs_reply *r)
+{
     char unknown[256];
-    int n = rs_model_encode(m, text, len, ids, cap, unknown, sizeof unknown);
+    if (n_unknown)
+        *n_unknown = 0;
+    int n = rs_model_is_word(m)
+                ? rs_model_encode_words(m, text, len, ids, cap, unknown, sizeof unknown, n_unknown)
+                : rs_model_encode(m, text, len, ids, cap, unknown, sizeof unknown);
     if (n == RS_EUNKNOWN) {
         rs_reply_error(r, 422, RS_ERR_UNPROCESSABLE, field,
                        "%s has characters model \"%s\" cannot read: %s", field, rs_model_name(m),

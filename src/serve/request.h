@@ -65,6 +65,9 @@ int rs_request_model(const rs_model_set *set, const cJSON *req, rs_task task, rs
  */
 int rs_request_encode(const rs_model *m, const char *field, const char *text, size_t len,
                       int32_t *ids, int cap, rs_reply *r);
+/* The same, counting in *n_unknown the words a word model read as <unk>. */
+int rs_request_encode_counted(const rs_model *m, const char *field, const char *text, size_t len,
+                              int32_t *ids, int cap, int *n_unknown, rs_reply *r);
 
 /*
  * The "category" of a request for model m: its index; -1 when absent and

@@ -175,7 +175,8 @@ long rs_corpus_encode(const uint32_t *cps, long n, const uint32_t *table, int ta
 /* ---- the word tokenizer ------------------------------------------------- */
 
 typedef struct span {
-    long start; /* byte offset in the text */
+    const char *text; /* the token's bytes, in the text */
+    long start;       /* byte offset in the text */
     int len;
     long char_at; /* character offset, for the split */
 } span;
@@ -204,15 +205,14 @@ static void add_span(const char *tok, size_t len, int cjk, void *ctx)
         l->cap = cap;
     }
     long start = (long)(tok - l->base);
-    l->v[l->n++] = (span){start, (int)len, (long)l->char_of[start]};
+    l->v[l->n++] = (span){tok, start, (int)len, (long)l->char_of[start]};
 }
 
-static const char *sort_text; /* qsort has no context argument */
 static int by_span_text(const void *a, const void *b)
 {
     const span *x = a, *y = b;
     int n = x->len < y->len ? x->len : y->len;
-    int c = memcmp(sort_text + x->start, sort_text + y->start, (size_t)n);
+    int c = memcmp(x->text, y->text, (size_t)n);
     return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
@@ -270,7 +270,6 @@ int rs_corpus_words(const rs_corpus *c, long n_train_chars, int min_count, char 
     if (!sorted || !words)
         goto done;
     memcpy(sorted, l.v, (size_t)n_train * sizeof *sorted);
-    sort_text = text;
     qsort(sorted, (size_t)n_train, sizeof *sorted, by_span_text);
     long n_words = 0, dropped = 0;
     for (long i = 0; i < n_train;) {

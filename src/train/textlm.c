@@ -306,7 +306,7 @@ done:
 /* --init-from: a model of the same shape and vocabulary gives its weights
  * (laid out as rs_params_bind lays them out). */
 static int init_weights(const char *path, const rs_config *cfg, char **vocab, float *theta,
-                        size_t n_params, char *err, size_t errlen)
+                        char *err, size_t errlen)
 {
     rs_model *m = NULL;
     if (rs_model_open(path, &m, err, errlen) != 0)
@@ -331,7 +331,6 @@ static int init_weights(const char *path, const rs_config *cfg, char **vocab, fl
         memcpy(*rs_params_slot(cfg, &dst, i), *rs_params_slot(cfg, (rs_params *)src, i),
                d.numel * sizeof(float));
     }
-    (void)n_params;
     rs_model_close(m);
     return 0;
 }
@@ -586,7 +585,7 @@ int rs_textlm_main(int argc, char **argv)
     rs_rng rng;
     rs_rng_seed(&rng, o.seed);
     rs_params_init(&cfg, &p, &rng);
-    if (o.init_from && init_weights(o.init_from, &cfg, vocab, theta, n_params, err, sizeof err)) {
+    if (o.init_from && init_weights(o.init_from, &cfg, vocab, theta, err, sizeof err)) {
         fprintf(stderr, "rnntrain textlm: --init-from: %s\n", err);
         goto done;
     }
