@@ -2,8 +2,8 @@
 """
 train_pytorch_textlm.py — the PyTorch side of bench/train_vs_pytorch.sh for
 a textlm: the loop of src/train/textlm.c in PyTorch, with the same per-epoch
-CSV columns as `rnntrain textlm --log` (epoch,step,train_nll,valid_nll,lr,
-chars_per_s,seconds).
+CSV columns as `rnntrain textlm --log` (epoch,steps,train_loss,valid_loss,
+valid_accuracy,lr,chars_per_s,elapsed_s; valid_accuracy is 0 for a language model).
 
     MALLOC_TRIM_THRESHOLD_=1000000000 MALLOC_MMAP_THRESHOLD_=1000000000 \\
     /usr/bin/python3 bench/train_pytorch_textlm.py --data data/tinyshakespeare.txt \\
@@ -96,7 +96,8 @@ def main():
 
     log = open(a.log, "w") if a.log else None
     if log:
-        log.write("epoch,step,train_nll,valid_nll,lr,chars_per_s,seconds\n")
+        log.write("epoch,steps,train_loss,valid_loss,valid_accuracy,lr,chars_per_s,elapsed_s\n")
+    t_start = time.perf_counter()
     gen = torch.Generator().manual_seed(a.seed)
     step = 0
     print("train_pytorch_textlm: %d characters (%d train, %d valid), vocab %d, %s %dx%d, %d parameters, "
@@ -138,8 +139,8 @@ def main():
         print("epoch %d/%d  train %.4f  valid %.4f  %.0f chars/s  %.1fs" %
               (epoch, a.epochs, total / count, vt / vc, count / secs, secs), flush=True)
         if log:
-            log.write("%d,%d,%.6f,%.6f,%.6g,%.0f,%.2f\n" % (epoch, step, total / count, vt / vc, lr,
-                                                           count / secs, secs))
+            log.write("%d,%d,%.6f,%.6f,0,%.6g,%.0f,%.2f\n" % (epoch, step, total / count, vt / vc, lr,
+                                                             count / secs, time.perf_counter() - t_start))
             log.flush()
 
 

@@ -22,6 +22,7 @@
 #include "dataset.h"
 #include "distill.h"
 #include "flags.h"
+#include "loop.h"
 #include "rnnserve/model.h"
 #include "rnnserve/optim.h"
 #include "rnnserve/sha256.h"
@@ -31,15 +32,13 @@
 enum { SPECIALS = 3, PAD_ID = 0, BOS_ID = 1, EOS_ID = 2 };
 
 typedef struct train_opts {
-    const char *data, *out, *log;
+    const char *data, *out;
     int cell, layers, hidden, embed, category_dim, bidirectional, conditional;
     double dropout, input_dropout, weight_dropout, class_weight_power;
     int locked_dropout;
-    int epochs, batch_size;
-    double lr, weight_decay, clip;
-    int schedule, optimizer;
+    int batch_size;
     double valid_fraction;
-    int patience, average, dedupe;
+    int dedupe;
     uint64_t seed;
     int threads, normalize;
     int max_chars;        /* longest item accepted */
@@ -318,10 +317,11 @@ static void usage(const char *cmd, const flag *flags, int n)
     flags_print(flags, n);
 }
 
-static char *training_json(const train_opts *o, const rs_dataset *d, const char *sha, int n_train,
-                           int n_valid, int epochs_run, int best_epoch, double valid_loss,
-                           double valid_acc, int generator, const rs_teacher_info *teachers,
-                           int n_teachers, const char *transfer_sha, int n_transfer)
+static char *training_json(const train_opts *o, const rs_loop_opts *lo, const rs_dataset *d,
+                           const char *sha, int n_train, int n_valid, int epochs_run,
+                           int best_epoch, double valid_loss, double valid_acc, int generator,
+                           const rs_teacher_info *teachers, int n_teachers,
+                           const char *transfer_sha, int n_transfer)
 {
     cJSON *j = cJSON_CreateObject();
     const char *slash = strrchr(d->path, '/');
@@ -330,20 +330,20 @@ static char *training_json(const train_opts *o, const rs_dataset *d, const char 
     cJSON_AddNumberToObject(j, "train_items", n_train);
     cJSON_AddNumberToObject(j, "valid_items", n_valid);
     cJSON *h = cJSON_AddObjectToObject(j, "hyperparameters");
-    cJSON_AddStringToObject(h, "optimizer", optim_choices[o->optimizer]);
-    cJSON_AddNumberToObject(h, "lr", o->lr);
-    cJSON_AddNumberToObject(h, "weight_decay", o->weight_decay);
+    cJSON_AddStringToObject(h, "optimizer", optim_choices[lo->optimizer]);
+    cJSON_AddNumberToObject(h, "lr", lo->lr);
+    cJSON_AddNumberToObject(h, "weight_decay", lo->weight_decay);
     cJSON_AddNumberToObject(h, "batch_size", o->batch_size);
     cJSON_AddNumberToObject(h, "dropout", o->dropout);
     cJSON_AddNumberToObject(h, "input_dropout", o->input_dropout);
     cJSON_AddNumberToObject(h, "weight_dropout", o->weight_dropout);
     cJSON_AddBoolToObject(h, "locked_dropout", o->locked_dropout);
     cJSON_AddNumberToObject(h, "class_weight_power", o->class_weight_power);
-    cJSON_AddNumberToObject(h, "clip", o->clip);
-    cJSON_AddStringToObject(h, "schedule", schedule_choices[o->schedule]);
-    cJSON_AddNumberToObject(h, "epochs", o->epochs);
-    cJSON_AddNumberToObject(h, "patience", o->patience);
-    cJSON_AddNumberToObject(h, "average", o->average);
+    cJSON_AddNumberToObject(h, "clip", lo->clip);
+    cJSON_AddStringToObject(h, "schedule", schedule_choices[lo->schedule]);
+    cJSON_AddNumberToObject(h, "epochs", lo->epochs);
+    cJSON_AddNumberToObject(h, "patience", lo->patience);
+    cJSON_AddNumberToObject(h, "average", lo->average);
     cJSON_AddNumberToObject(h, "valid_fraction", o->valid_fraction);
     cJSON_AddBoolToObject(h, "dedupe", o->dedupe);
     if (n_teachers > 0) {
@@ -384,6 +384,118 @@ static char *training_json(const train_opts *o, const rs_dataset *d, const char 
     return s;
 }
 
+/* ---- the loop's callbacks ----------------------------------------------- */
+
+/* Everything the callbacks need. */
+typedef struct train_run {
+    const train_opts *o;
+    const rs_loop_opts *lo;
+    rs_config cfg;
+    const rs_dataset *d;
+    const encoded *e;
+    batch_buf *bb;
+    rs_workspace *ws;
+    rs_params p, g;
+    rs_forward_opts fopts;
+    int *train_idx, n_train, n_own_train;
+    int *valid_idx, n_valid;
+    int n_batches;
+    int *batch_order; /* with --length-buckets: the epoch's order of batches, else NULL */
+    int eval_b, generator;
+    char **vocab;
+    const char *sha, *transfer_sha;
+    const rs_teacher_info *teacher_info;
+    int n_teachers;
+} train_run;
+
+/* The flags and files a checkpoint must match (the loop adds its own). */
+static char *signature(const train_opts *o, const char *cmd, const char *sha,
+                       const char *transfer_sha, const rs_teacher_info *teachers, int n_teachers,
+                       int vocab)
+{
+    char buf[4096];
+    int n = snprintf(
+        buf, sizeof buf,
+        "task=%s data=%s transfer=%s vocab=%d cell=%s layers=%d hidden=%d embed=%d cdim=%d "
+        "bi=%d cond=%d dropout=%.17g idrop=%.17g wdrop=%.17g locked=%d cwp=%.17g batch=%d "
+        "valid=%.17g dedupe=%d max_chars=%d min_count=%d buckets=%d normalize=%d distill=%.17g "
+        "seed=%llu",
+        cmd, sha, transfer_sha, vocab, cell_choices[o->cell], o->layers, o->hidden, o->embed,
+        o->category_dim, o->bidirectional, o->conditional, o->dropout, o->input_dropout,
+        o->weight_dropout, o->locked_dropout, o->class_weight_power, o->batch_size,
+        o->valid_fraction, o->dedupe, o->max_chars, o->min_count, o->length_buckets, o->normalize,
+        o->distill, (unsigned long long)o->seed);
+    for (int i = 0; i < n_teachers && n > 0 && (size_t)n < sizeof buf; i++)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, " teacher=%s", teachers[i].sha256);
+    return strdup(buf);
+}
+
+/* A new epoch: the items shuffled (with --length-buckets, runs of batches
+ * sorted by length and the batches in a random order). */
+static long items_begin_epoch(void *ctx, rs_rng *rng)
+{
+    train_run *R = ctx;
+    rs_rng_shuffle(rng, R->train_idx, R->n_train);
+    if (R->batch_order) {
+        int run = R->o->batch_size * R->o->length_buckets;
+        for (int at = 0; at < R->n_train; at += run)
+            sort_by_length(R->train_idx + at, R->n_train - at < run ? R->n_train - at : run, R->e);
+        for (int b = 0; b < R->n_batches; b++)
+            R->batch_order[b] = b;
+        rs_rng_shuffle(rng, R->batch_order, R->n_batches);
+    }
+    return R->n_batches;
+}
+
+static double items_step(void *ctx, long index, double *weight, long *units)
+{
+    train_run *R = ctx;
+    int B = R->o->batch_size;
+    int start = (R->batch_order ? R->batch_order[index] : (int)index) * B;
+    int count = R->n_train - start < B ? R->n_train - start : B;
+    long c = fill_batch(R->bb, R->e, R->train_idx + start, count, R->generator, R->o->conditional);
+    double loss = rs_forward(R->ws, &R->p, &R->bb->batch, &R->fopts);
+    rs_backward(R->ws, &R->p, &R->g, &R->bb->batch);
+    *weight = R->generator ? (double)c : (double)count;
+    *units = c;
+    return loss;
+}
+
+static double items_validate(void *ctx, const float *theta, double *accuracy)
+{
+    train_run *R = ctx;
+    rs_params p;
+    rs_params_bind(&R->cfg, (float *)theta, &p);
+    return evaluate_split(R->ws, &p, &R->cfg, R->bb, R->e, R->valid_idx, R->n_valid, R->eval_b,
+                          R->o->conditional, accuracy);
+}
+
+static int items_write(void *ctx, const float *theta, const rs_loop_result *r, char *err,
+                       size_t errlen)
+{
+    train_run *R = ctx;
+    char *tjson =
+        training_json(R->o, R->lo, R->d, R->sha, R->n_own_train, R->n_valid, r->epochs_run,
+                      r->best_epoch, r->best_loss, r->best_accuracy, R->generator, R->teacher_info,
+                      R->n_teachers, R->transfer_sha, R->n_train - R->n_own_train);
+    if (!tjson) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    rs_params pb;
+    rs_params_bind(&R->cfg, (float *)theta, &pb);
+    rs_model_spec spec = {.cfg = R->cfg,
+                          .vocab = (const char *const *)R->vocab,
+                          .labels = R->generator ? NULL : (const char *const *)R->d->labels,
+                          .categories =
+                              R->o->conditional ? (const char *const *)R->d->labels : NULL,
+                          .normalize = (rs_normalize)R->o->normalize,
+                          .training_json = tjson};
+    int rc = rs_model_write(R->o->out, &spec, &pb, err, errlen);
+    free(tjson);
+    return rc;
+}
+
 int rs_train_main(rs_task task, int argc, char **argv)
 {
     int generator = task == RS_TASK_GENERATOR;
@@ -393,13 +505,8 @@ int rs_train_main(rs_task task, int argc, char **argv)
                     .embed = 64,
                     .category_dim = 16,
                     .dropout = 0.1,
-                    .epochs = 20,
                     .batch_size = 64,
-                    .lr = 3e-3,
-                    .clip = 1.0,
-                    .schedule = 1,
                     .valid_fraction = 0.1,
-                    .patience = 0,
                     .seed = 1,
                     .threads = 0,
                     .normalize = 1,
@@ -407,7 +514,9 @@ int rs_train_main(rs_task task, int argc, char **argv)
                     .max_chars = RS_DATA_NAME_CHARS,
                     .min_count = 1,
                     .distill = 0.5};
-    flag flags[] = {
+    rs_loop_opts lo;
+    rs_loop_defaults(&lo);
+    flag flags[48] = {
         {"data", NULL, FLAG_STRING, &o.data, 0, 0, NULL, "training data (.tsv or .txt)", 0, NULL},
         {"out", NULL, FLAG_STRING, &o.out, 0, 0, NULL, "model file to write", 0, NULL},
         {"cell", NULL, FLAG_CHOICE, &o.cell, 0, 0, cell_choices, "rnn, lstm or gru", 0, NULL},
@@ -430,21 +539,9 @@ int rs_train_main(rs_task task, int argc, char **argv)
          "one dropout mask per sequence, the same at every step (variational)", 0, NULL},
         {"class-weight-power", NULL, FLAG_DOUBLE, &o.class_weight_power, 0, 2, NULL,
          "classifier: weight each label by (1/frequency)^power in the loss, 0 = off", 0, NULL},
-        {"epochs", NULL, FLAG_INT, &o.epochs, 1, 100000, NULL, "maximum epochs", 0, NULL},
         {"batch-size", NULL, FLAG_INT, &o.batch_size, 1, 4096, NULL, "items per batch", 0, NULL},
-        {"lr", NULL, FLAG_DOUBLE, &o.lr, 1e-7, 10, NULL, "learning rate", 0, NULL},
-        {"weight-decay", NULL, FLAG_DOUBLE, &o.weight_decay, 0, 1, NULL, "L2 weight decay", 0,
-         NULL},
-        {"clip", NULL, FLAG_DOUBLE, &o.clip, 0, 1e6, NULL, "gradient-norm clip, 0 = off", 0, NULL},
-        {"schedule", NULL, FLAG_CHOICE, &o.schedule, 0, 0, schedule_choices,
-         "learning-rate schedule", 0, NULL},
-        {"optimizer", NULL, FLAG_CHOICE, &o.optimizer, 0, 0, optim_choices, "adam or sgd", 0, NULL},
         {"valid-fraction", NULL, FLAG_DOUBLE, &o.valid_fraction, 0.01, 0.5, NULL,
          "share of texts held out for validation", 0, NULL},
-        {"patience", NULL, FLAG_INT, &o.patience, 0, 100000, NULL,
-         "stop after this many epochs without improvement, 0 = off", 0, NULL},
-        {"average", NULL, FLAG_INT, &o.average, 0, 100, NULL,
-         "also try the mean of the last N epochs' weights, keep it if better, 0 = off", 0, NULL},
         {"dedupe", NULL, FLAG_BOOL, &o.dedupe, 0, 0, NULL,
          "train on each distinct (text, label) once; false keeps repeated rows as weights", 0,
          NULL},
@@ -463,7 +560,6 @@ int rs_train_main(rs_task task, int argc, char **argv)
          "threads (BLAS, and a bidirectional layer's two directions), 0 = all cores", 0, NULL},
         {"normalize", NULL, FLAG_CHOICE, &o.normalize, 0, 0, normalize_choices,
          "text normalisation stored in the model", 0, NULL},
-        {"log", NULL, FLAG_STRING, &o.log, 0, 0, NULL, "write per-epoch figures as CSV", 0, NULL},
         {"teachers", NULL, FLAG_STRING, &o.teachers, 0, 0, NULL,
          "MODEL[:DATA],...: distil from the mean prediction of these models; :DATA = do not teach "
          "its texts",
@@ -473,7 +569,11 @@ int rs_train_main(rs_task task, int argc, char **argv)
         {"transfer", NULL, FLAG_STRING, &o.transfer, 0, 0, NULL,
          "with --teachers: also train on these texts, labelled by the teachers only", 0, NULL},
     };
-    int n_flags = (int)(sizeof flags / sizeof flags[0]);
+    int n_flags = 0;
+    while (flags[n_flags].name)
+        n_flags++;
+    if (rs_loop_flags(&lo, flags, &n_flags, (int)(sizeof flags / sizeof flags[0])) != 0)
+        return 2;
     const char *cmd = generator ? "generator" : "classifier";
     for (int i = 0; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -489,6 +589,8 @@ int rs_train_main(rs_task task, int argc, char **argv)
         fprintf(stderr, "rnntrain %s: --data and --out are required (see --help)\n", cmd);
         return 2;
     }
+    if (rs_loop_check(&lo, flags, n_flags, cmd) != 0)
+        return 2;
     if (generator && o.bidirectional) {
         fprintf(stderr, "rnntrain generator: a generator cannot be bidirectional\n");
         return 2;
@@ -526,15 +628,13 @@ int rs_train_main(rs_task task, int argc, char **argv)
     rs_charset cs = {0};
     encoded e = {0};
     int *train_idx = NULL, *valid_idx = NULL, n_train = 0, n_valid = 0;
-    float *theta = NULL, *grad = NULL, *best = NULL, *avg = NULL, *ring = NULL;
+    float *theta = NULL, *grad = NULL;
     int *batch_order = NULL; /* with --length-buckets: the epoch's order of batches */
     rs_real *class_weight = NULL;
     rs_workspace *ws = NULL;
-    rs_optim opt = {0};
     batch_buf bb = {0};
     char **vocab = NULL;
-    char *tjson = NULL;
-    FILE *logf = NULL;
+    char *sig = NULL;
 
     if (rs_dataset_load(o.data, (rs_normalize)o.normalize, o.max_chars, &d, err, sizeof err) != 0) {
         fprintf(stderr, "rnntrain %s: %s\n", cmd, err);
@@ -669,15 +769,8 @@ int rs_train_main(rs_task task, int argc, char **argv)
     size_t n_params = rs_param_count(&cfg);
     theta = calloc(n_params, sizeof *theta);
     grad = calloc(n_params, sizeof *grad);
-    best = calloc(n_params, sizeof *best);
-    if (o.average > 0) {
-        avg = calloc(n_params, sizeof *avg);
-        ring = calloc(n_params * (size_t)o.average, sizeof *ring);
-    }
     ws = rs_workspace_create(&cfg, eval_b, max_t);
-    if (!theta || !grad || !best || !ws || (o.average > 0 && (!avg || !ring)) ||
-        batch_buf_init(&bb, eval_b, max_t, e.soft ? e.K : 0) != 0 ||
-        rs_optim_init(&opt, (rs_optim_kind)o.optimizer, n_params, o.lr, o.weight_decay) != 0) {
+    if (!theta || !grad || !ws || batch_buf_init(&bb, eval_b, max_t, e.soft ? e.K : 0) != 0) {
         fprintf(stderr, "rnntrain %s: out of memory\n", cmd);
         goto done;
     }
@@ -706,31 +799,40 @@ int rs_train_main(rs_task task, int argc, char **argv)
             class_weight[k] = (rs_real)(class_weight[k] / mean);
         free(counts);
     }
-    rs_params p, g;
-    rs_params_bind(&cfg, theta, &p);
-    rs_params_bind(&cfg, grad, &g);
+    train_run R = {.o = &o,
+                   .lo = &lo,
+                   .cfg = cfg,
+                   .d = &d,
+                   .e = &e,
+                   .bb = &bb,
+                   .ws = ws,
+                   .train_idx = train_idx,
+                   .n_train = n_train,
+                   .n_own_train = n_own_train,
+                   .valid_idx = valid_idx,
+                   .n_valid = n_valid,
+                   .n_batches = n_batches,
+                   .batch_order = batch_order,
+                   .eval_b = eval_b,
+                   .generator = generator,
+                   .vocab = vocab,
+                   .sha = sha,
+                   .transfer_sha = transfer_sha,
+                   .teacher_info = teacher_info,
+                   .n_teachers = n_teachers};
+    rs_params_bind(&cfg, theta, &R.p);
+    rs_params_bind(&cfg, grad, &R.g);
     rs_rng rng;
     rs_rng_seed(&rng, o.seed);
-    rs_params_init(&cfg, &p, &rng);
-    rs_forward_opts fopts = {.dropout = (rs_real)o.dropout,
-                             .input_dropout = (rs_real)o.input_dropout,
-                             .weight_dropout = (rs_real)o.weight_dropout,
-                             .locked_dropout = o.locked_dropout,
-                             .class_weight = class_weight,
-                             .distill = e.soft ? (rs_real)o.distill : 0,
-                             .rng = &rng};
+    rs_params_init(&cfg, &R.p, &rng);
+    R.fopts = (rs_forward_opts){.dropout = (rs_real)o.dropout,
+                                .input_dropout = (rs_real)o.input_dropout,
+                                .weight_dropout = (rs_real)o.weight_dropout,
+                                .locked_dropout = o.locked_dropout,
+                                .class_weight = class_weight,
+                                .distill = e.soft ? (rs_real)o.distill : 0,
+                                .rng = &rng};
 
-    if (o.log) {
-        logf = fopen(o.log, "w");
-        if (!logf) {
-            fprintf(stderr, "rnntrain %s: %s: cannot create the log\n", cmd, o.log);
-            goto done;
-        }
-        fprintf(logf,
-                "epoch,steps,train_loss,valid_loss,valid_accuracy,lr,chars_per_s,elapsed_s\n");
-    }
-
-    int tty = isatty(STDERR_FILENO);
     char transfer_note[64] = "";
     if (o.transfer)
         snprintf(transfer_note, sizeof transfer_note, " + %d transfer texts",
@@ -747,152 +849,44 @@ int rs_train_main(rs_task task, int argc, char **argv)
                 "read as <unk>\n",
                 cmd, cs.n_dropped, o.min_count, cs.n_rare);
 
-    long steps_per_epoch = (n_train + o.batch_size - 1) / o.batch_size;
-    long total_steps = steps_per_epoch * o.epochs, step = 0;
-    double best_loss = INFINITY, best_acc = 0.0, t0 = now_seconds();
-    int best_epoch = 0, since_best = 0, epoch = 0, best_is_average = 0;
-    for (epoch = 1; epoch <= o.epochs; epoch++) {
-        rs_rng_shuffle(&rng, train_idx, n_train);
-        if (batch_order) {
-            /* runs of length_buckets batches sorted by length, then the
-             * batches in a random order */
-            int run = o.batch_size * o.length_buckets;
-            for (int at = 0; at < n_train; at += run)
-                sort_by_length(train_idx + at, n_train - at < run ? n_train - at : run, &e);
-            for (int b = 0; b < n_batches; b++)
-                batch_order[b] = b;
-            rs_rng_shuffle(&rng, batch_order, n_batches);
-        }
-        double epoch_loss = 0.0, epoch_weight = 0.0, te = now_seconds(), last_print = 0;
-        long chars = 0;
-        for (int bi = 0; bi < n_batches; bi++) {
-            int start = (batch_order ? batch_order[bi] : bi) * o.batch_size;
-            int count = n_train - start < o.batch_size ? n_train - start : o.batch_size;
-            long c = fill_batch(&bb, &e, train_idx + start, count, generator, o.conditional);
-            double loss = rs_forward(ws, &p, &bb.batch, &fopts);
-            memset(grad, 0, n_params * sizeof *grad);
-            rs_backward(ws, &p, &g, &bb.batch);
-            if (o.clip > 0)
-                rs_clip_grad_norm(grad, n_params, o.clip);
-            double lr = rs_schedule_lr((rs_schedule)o.schedule, o.lr, step, total_steps);
-            rs_optim_step(&opt, theta, grad, lr);
-            step++;
-            chars += c;
-            double w = generator ? (double)c : (double)count;
-            epoch_loss += loss * w;
-            epoch_weight += w;
-            double now = now_seconds();
-            if (tty && now - last_print > 0.25) {
-                double rate = chars / (now - te + 1e-9);
-                double eta = (double)(total_steps - step) * (now - t0) / (double)step;
-                fprintf(stderr,
-                        "\repoch %d/%d  step %ld/%ld  loss %.4f  %.0f chars/s  ETA %.0fs   ", epoch,
-                        o.epochs, step - (epoch - 1) * steps_per_epoch, steps_per_epoch,
-                        epoch_loss / epoch_weight, rate, eta);
-                last_print = now;
-            }
-        }
-        double elapsed = now_seconds() - te, acc = 0.0;
-        double vloss =
-            evaluate_split(ws, &p, &cfg, &bb, &e, valid_idx, n_valid, eval_b, o.conditional, &acc);
-        double lr_now = rs_schedule_lr((rs_schedule)o.schedule, o.lr, step, total_steps);
-        int improved = vloss < best_loss;
-        if (improved) {
-            best_loss = vloss;
-            best_acc = acc;
-            best_epoch = epoch;
-            best_is_average = 0;
-            memcpy(best, theta, n_params * sizeof *theta);
-            since_best = 0;
-        } else {
-            since_best++;
-        }
-        if (o.average > 0) {
-            /* keep the last N epochs' weights; their mean often generalises better */
-            memcpy(ring + (size_t)((epoch - 1) % o.average) * n_params, theta,
-                   n_params * sizeof *theta);
-        }
-        if (tty)
-            fputc('\r', stderr);
-        fprintf(stderr, "epoch %d/%d  train %.4f  valid %.4f", epoch, o.epochs,
-                epoch_loss / epoch_weight, vloss);
-        if (!generator)
-            fprintf(stderr, "  valid accuracy %.4f", acc);
-        fprintf(stderr, "  %.0f chars/s  %.1fs%s\n", chars / (elapsed + 1e-9), elapsed,
-                improved ? "  *" : "");
-        if (logf) {
-            fprintf(logf, "%d,%ld,%.6f,%.6f,%.6f,%.6g,%.0f,%.2f\n", epoch, step,
-                    epoch_loss / epoch_weight, vloss, generator ? 0.0 : acc, lr_now,
-                    chars / (elapsed + 1e-9), now_seconds() - t0);
-            fflush(logf);
-        }
-        if (o.patience > 0 && since_best >= o.patience) {
-            fprintf(stderr, "no improvement for %d epochs: stopping\n", o.patience);
-            epoch++;
-            break;
-        }
-    }
-    int epochs_run = epoch - 1;
-    if (o.average > 0 && epochs_run >= o.average) {
-        for (size_t i = 0; i < n_params; i++) {
-            double s = 0.0;
-            for (int k = 0; k < o.average; k++)
-                s += ring[(size_t)k * n_params + i];
-            avg[i] = (float)(s / o.average);
-        }
-        rs_params pa;
-        rs_params_bind(&cfg, avg, &pa);
-        double acc = 0.0;
-        double vloss =
-            evaluate_split(ws, &pa, &cfg, &bb, &e, valid_idx, n_valid, eval_b, o.conditional, &acc);
-        fprintf(stderr, "mean of the last %d epochs: valid %.4f (best single epoch %.4f)\n",
-                o.average, vloss, best_loss);
-        if (vloss < best_loss) {
-            best_loss = vloss;
-            best_acc = acc;
-            best_epoch = epochs_run;
-            best_is_average = 1;
-            memcpy(best, avg, n_params * sizeof *avg);
-        }
-    }
-
-    /* write the best parameters */
-    tjson = training_json(&o, &d, sha, n_own_train, n_valid, epochs_run, best_epoch, best_loss,
-                          best_acc, generator, teacher_info, n_teachers, transfer_sha,
-                          n_train - n_own_train);
-    rs_params pb;
-    rs_params_bind(&cfg, best, &pb);
-    rs_model_spec spec = {.cfg = cfg,
-                          .vocab = (const char *const *)vocab,
-                          .labels = generator ? NULL : (const char *const *)d.labels,
-                          .categories = o.conditional ? (const char *const *)d.labels : NULL,
-                          .normalize = (rs_normalize)o.normalize,
-                          .training_json = tjson};
-    if (rs_model_write(o.out, &spec, &pb, err, sizeof err) != 0) {
-        fprintf(stderr, "rnntrain %s: %s\n", cmd, err);
+    sig = signature(&o, cmd, sha, transfer_sha, teacher_info, n_teachers, cfg.vocab_size);
+    if (!sig) {
+        fprintf(stderr, "rnntrain %s: out of memory\n", cmd);
         goto done;
     }
-    fprintf(stderr, "wrote %s: %s of epoch %d, valid %s %.4f, %.1fs\n", o.out,
-            best_is_average ? "averaged weights" : "weights", best_epoch,
-            generator ? "nll/token" : "nll", best_loss, now_seconds() - t0);
-    status = 0;
+    /* each epoch shuffles the order further: a checkpoint keeps it */
+    rs_loop_state orders[2] = {
+        {.name = "order.items", .data = train_idx, .n = (size_t)n_train, .is_int = 1},
+        {.name = "order.batches", .data = batch_order, .n = (size_t)n_batches, .is_int = 1}};
+    rs_loop_task loop_task = {.cmd = cmd,
+                              .state = orders,
+                              .n_state = batch_order ? 2 : 1,
+                              .unit = "chars",
+                              .has_accuracy = !generator,
+                              .steps_per_epoch = n_batches,
+                              .signature = sig,
+                              .ctx = &R,
+                              .begin_epoch = items_begin_epoch,
+                              .step = items_step,
+                              .validate = items_validate,
+                              .write_model = items_write};
+    double t0 = now_seconds();
+    rs_loop_result res;
+    status = rs_train_loop(&loop_task, &lo, theta, grad, n_params, &rng, &res);
+    if (res.best_epoch > 0)
+        fprintf(stderr, "wrote %s: %s of epoch %d, valid %s %.4f, %.1fs\n", o.out,
+                res.best_is_average ? "averaged weights" : "weights", res.best_epoch,
+                generator ? "nll/token" : "nll", res.best_loss, now_seconds() - t0);
 done:
-    if (logf)
-        fclose(logf);
     if (vocab)
         for (int i = 0; i < SPECIALS + cs.n + cs.has_unk; i++)
             free(vocab[i]);
     free(vocab);
-    free(tjson);
     batch_buf_free(&bb);
-    rs_optim_free(&opt);
     rs_workspace_destroy(ws);
     free(theta);
     free(grad);
-    free(best);
     free(batch_order);
-    free(avg);
-    free(ring);
     free(class_weight);
     free(train_idx);
     free(valid_idx);
@@ -900,5 +894,6 @@ done:
     rs_charset_free(&cs);
     rs_dataset_free(&d);
     free(teacher_list);
+    free(sig);
     return status;
 }

@@ -292,6 +292,24 @@ if cmp -s "$work/t1.safetensors" "$work/t2.safetensors" && [ "$stops" -ge 3 ] &&
 else
   bad "textlm resume: stops $stops, SIGTERM exit $term_code; $(tail -4 "$work/log")"
 fi
+# the classifier shares the loop: stopped by --time-budget and resumed, with
+# --average's ring in the checkpoint, it writes the bytes of a run never stopped
+cp "$DATA/names_by_nationality.tsv" "$work/cls-small.tsv"
+cl=(--hidden 24 --embed 8 --epochs 3 --average 2 --batch-size 16 --threads 1 --seed 5)
+SOURCE_DATE_EPOCH=0 "$RNNTRAIN" classifier --data "$work/cls-small.tsv" --out "$work/c1.safetensors" "${cl[@]}" 2> "$work/log"
+rm -f "$work/cck.safetensors" "$work/c2.safetensors"
+cstops=0
+for _ in $(seq 80); do
+  [ -f "$work/c2.safetensors" ] && grep -q "^mean of the last 2" "$work/clog" 2>/dev/null && break
+  SOURCE_DATE_EPOCH=0 "$RNNTRAIN" classifier --data "$work/cls-small.tsv" --out "$work/c2.safetensors" "${cl[@]}" \
+    --checkpoint "$work/cck.safetensors" --resume --time-budget 0.03 2>> "$work/clog"
+  cstops=$((cstops + 1))
+done
+if cmp -s "$work/c1.safetensors" "$work/c2.safetensors" && [ "$cstops" -ge 3 ]; then
+  ok "classifier: stopped $cstops times by --time-budget and resumed (with --average): the same model bytes"
+else
+  bad "classifier resume: $cstops runs; $(tail -4 "$work/clog")"
+fi
 expect_refusal "textlm: resume with other flags" "made with other data or flags" textlm --data "$work/shake.txt" --out "$work/keep.safetensors" "${tl0[@]}" --epochs 2 --seed 4 --checkpoint "$work/tck.safetensors" --resume
 printf 'First line\nsecond \xe2\x82 line\n' > "$work/bad-utf8.txt"
 expect_refusal "textlm: invalid UTF-8 names line and byte" "bad-utf8.txt:2: byte 8 of the line (19 of the file): invalid UTF-8" textlm --data "$work/bad-utf8.txt" --out "$work/keep.safetensors"
