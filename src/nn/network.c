@@ -51,6 +51,7 @@
 #include <string.h>
 
 #include "blas.h"
+#include "cells.h"
 #include "fastmath.h"
 #ifndef RS_REAL_IS_DOUBLE
 #include "linear.h"
@@ -64,44 +65,6 @@
 #define EXP  rs_exp_inline
 #define TANH rs_tanh_inline
 #endif
-
-static inline rs_real sigmoid(rs_real x) { return (rs_real)1 / ((rs_real)1 + EXP(-x)); }
-
-/*
- * One row's gate update, in place on its gate pre-activations a (G = 4H or
- * 3H), which keep the activated gates for the backward pass.  The pointers
- * never overlap (gates, recurrent products, parameters and the states of two
- * different steps), which restrict tells the compiler so that it vectorises.
- */
-static void lstm_gates(int H, rs_real *restrict a, const rs_real *restrict rh,
-                       const rs_real *restrict bias_hh, const rs_real *restrict cp,
-                       rs_real *restrict c, rs_real *restrict h)
-{
-    for (int j = 0; j < 4 * H; j++)
-        a[j] += rh[j] + bias_hh[j];
-    for (int j = 0; j < H; j++) {
-        rs_real gi = sigmoid(a[j]), gf = sigmoid(a[H + j]);
-        rs_real gg = TANH(a[2 * H + j]), go = sigmoid(a[3 * H + j]);
-        a[j] = gi, a[H + j] = gf, a[2 * H + j] = gg, a[3 * H + j] = go;
-        c[j] = gf * cp[j] + gi * gg;
-        h[j] = go * TANH(c[j]);
-    }
-}
-
-/* GRU: hn (H) keeps W_hn h + b_hn for the backward pass; hp is h_{t-1}. */
-static void gru_gates(int H, rs_real *restrict a, const rs_real *restrict rh,
-                      const rs_real *restrict bias_hh, const rs_real *restrict hp,
-                      rs_real *restrict hn, rs_real *restrict h)
-{
-    for (int j = 0; j < H; j++) {
-        rs_real r = sigmoid(a[j] + rh[j] + bias_hh[j]);
-        rs_real z = sigmoid(a[H + j] + rh[H + j] + bias_hh[H + j]);
-        hn[j] = rh[2 * H + j] + bias_hh[2 * H + j];
-        rs_real n = TANH(a[2 * H + j] + r * hn[j]);
-        a[j] = r, a[H + j] = z, a[2 * H + j] = n;
-        h[j] = ((rs_real)1 - z) * n + z * hp[j];
-    }
-}
 
 /* Buffers of one layer and direction. */
 typedef struct dir_state {
@@ -484,13 +447,13 @@ static void direction_forward(rs_workspace *ws, const rs_params *p, int l, int d
             case RS_CELL_LSTM: {
                 const rs_real *cp = st->cell + (size_t)(tp + 1) * B * H + (size_t)b * H;
                 rs_real *c = st->cell + (size_t)(t + 1) * B * H + (size_t)b * H;
-                lstm_gates(H, a, rh, w->bias_hh, cp, c, h);
+                rs_lstm_gates(H, a, rh, w->bias_hh, cp, c, h);
                 if (!valid)
                     memcpy(c, cp, (size_t)H * sizeof *c);
                 break;
             }
             case RS_CELL_GRU: {
-                gru_gates(H, a, rh, w->bias_hh, hp, st->hn + ((size_t)t * B + b) * H, h);
+                rs_gru_gates(H, a, rh, w->bias_hh, hp, st->hn + ((size_t)t * B + b) * H, h);
                 break;
             }
             }
