@@ -23,7 +23,10 @@ For each cell in rnn, lstm, gru and each case below it writes
         weight decay and gradient clipping on that batch).
 
 Cases: classifier_l1 (1 layer), classifier_bi2 (2 layers, bidirectional),
-generator_l2 (2 layers), generator_cond (1 layer, conditioned on a category).
+generator_l2 (2 layers), generator_cond (1 layer, conditioned on a category);
+and one more, lstm_generator_v6k: a 2-layer LSTM generator whose vocabulary
+is 6,000 tokens (the 5,997 commonest characters of data/tang_poems.txt), as
+big as a poem model's, with small E and H so that the files stay small.
 
 Everything is float32 and deterministic: one fixed seed per case, one thread.
 """
@@ -69,6 +72,34 @@ CLIP = 1.0
 # scaling itself.
 SMALL_CLIP = 0.1
 STEPS = 5
+
+# The big-vocabulary case (generator_v6k): V = 6,000 (3 specials and the
+# BIG_CHARS commonest characters of the Tang poems, in code point order as
+# rnntrain writes a vocabulary), tiny E and H (the embedding and the output
+# layer are V rows each, and the expectation holds their gradients and the
+# logits: about 0.5 MB in all), one short batch.
+BIG_CASE = "generator_v6k"
+BIG_CHARS = 5997
+BIG_EMBEDDING_DIM = 2
+BIG_HIDDEN_SIZE = 4
+BIG_LAYERS = 2
+BIG_T = 3
+BIG_LENGTHS = [3, 2]
+POEMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data",
+                     "tang_poems.txt")
+
+
+def big_vocab():
+    """<pad> <bos> <eos>, then the BIG_CHARS commonest characters of the
+    poems (line breaks aside; ties to the lower code point) by code point."""
+    counts = {}
+    with open(POEMS, encoding="utf-8") as f:
+        for ch in f.read():
+            if ch != "\n":
+                counts[ch] = counts.get(ch, 0) + 1
+    assert len(counts) >= BIG_CHARS, len(counts)
+    common = sorted(counts, key=lambda c: (-counts[c], c))[:BIG_CHARS]
+    return ["<pad>", "<bos>", "<eos>"] + sorted(common)
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -252,12 +283,18 @@ def classifier_batch(gen):
     return tokens, lengths, targets
 
 
-def generator_batch(gen):
-    lengths = torch.tensor(GENERATOR_LENGTHS, dtype=torch.int32)
-    tokens = torch.full((B, T), GARBAGE, dtype=torch.int32)
-    targets_pt = torch.full((B, T), -100, dtype=torch.int32)
-    for b, n in enumerate(GENERATOR_LENGTHS):
-        chars = torch.randint(3, len(VOCAB), (n - 1,), generator=gen, dtype=torch.int32)
+def generator_batch(gen, all_lengths=GENERATOR_LENGTHS, steps=T, vocab_size=len(VOCAB),
+                    last_first=False):
+    """last_first: row 0's first character is the last id of the vocabulary
+    (the last rows of the embedding and the output layer)."""
+    rows = len(all_lengths)
+    lengths = torch.tensor(all_lengths, dtype=torch.int32)
+    tokens = torch.full((rows, steps), GARBAGE, dtype=torch.int32)
+    targets_pt = torch.full((rows, steps), -100, dtype=torch.int32)
+    for b, n in enumerate(all_lengths):
+        chars = torch.randint(3, vocab_size, (n - 1,), generator=gen, dtype=torch.int32)
+        if last_first and b == 0:
+            chars[0] = vocab_size - 1
         tokens[b, 0] = BOS
         tokens[b, 1:n] = chars
         targets_pt[b, :n - 1] = chars
@@ -275,16 +312,19 @@ def generator_batch(gen):
 def make_case(outdir, cell, case, seed):
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1)
-    V = len(VOCAB)
+    big = case == BIG_CASE
+    vocab = big_vocab() if big else VOCAB
+    V = len(vocab)
+    E, H = (BIG_EMBEDDING_DIM, BIG_HIDDEN_SIZE) if big else (EMBEDDING_DIM, HIDDEN_SIZE)
     conditional = case == "generator_cond"
     if case.startswith("classifier"):
         task, K = "classifier", len(LABELS)
     else:
         task, K = "generator", V
     num_layers = {"classifier_l1": 1, "classifier_bi2": 2, "generator_l2": 2,
-                  "generator_cond": 1}[case]
+                  "generator_cond": 1, BIG_CASE: BIG_LAYERS}[case]
     bidirectional = case == "classifier_bi2"
-    model = Model(task, cell, V, EMBEDDING_DIM, HIDDEN_SIZE, num_layers, bidirectional, K,
+    model = Model(task, cell, V, E, H, num_layers, bidirectional, K,
                   n_categories=len(CATEGORIES) if conditional else 0,
                   category_dim=CATEGORY_DIM if conditional else 0)
     model.train()  # dropout is 0 everywhere, so train() and eval() agree
@@ -293,6 +333,9 @@ def make_case(outdir, cell, case, seed):
     if task == "classifier":
         tokens, lengths, targets = classifier_batch(gen)
         targets_file = targets
+    elif big:
+        tokens, lengths, targets, targets_file = generator_batch(
+            gen, BIG_LENGTHS, BIG_T, V, last_first=True)
     else:
         tokens, lengths, targets, targets_file = generator_batch(gen)
         if conditional:
@@ -355,11 +398,11 @@ def make_case(outdir, cell, case, seed):
         "task": task,
         "cell": cell,
         "num_layers": str(num_layers),
-        "hidden_size": str(HIDDEN_SIZE),
-        "embedding_dim": str(EMBEDDING_DIM),
+        "hidden_size": str(H),
+        "embedding_dim": str(E),
         "category_dim": str(CATEGORY_DIM if conditional else 0),
         "bidirectional": "true" if bidirectional else "false",
-        "vocab": json.dumps(VOCAB, ensure_ascii=False, separators=(",", ":")),
+        "vocab": json.dumps(vocab, ensure_ascii=False, separators=(",", ":")),
     }
     if task == "classifier":
         meta["labels"] = json.dumps(LABELS, ensure_ascii=False, separators=(",", ":"))
@@ -450,6 +493,22 @@ For each cell `rnn` (tanh), `lstm`, `gru`:
 
 Common sizes: V = 12 (`{vocab}`), E = {E}, H = {H}, B = {B}, T = {T}, dropout 0.
 
+And one case with a vocabulary as big as a poem model's:
+
+| case | task | cell | layers | V | E | H | B | T | lengths |
+|---|---|---|---|---|---|---|---|---|---|
+| `lstm_generator_v6k` | generator | lstm | {big_layers} | {big_V} | {big_E} | {big_H} | {big_B} | {big_T} | {big_lengths} |
+
+Its vocabulary is `<pad>`, `<bos>`, `<eos>` and the {big_chars} commonest characters of
+`data/tang_poems.txt` (line breaks aside, ties to the lower code point), in code
+point order as `rnntrain` writes one: `{big_first}` … `{big_last}`.  Row 0's first
+character is the last id, {big_last_id}, so the last rows of the embedding and of the output
+layer are read and trained (6,000 outputs are not a multiple of `rs_linear`'s
+64-column panels: the last panel is partial).  E and H are tiny because the
+embedding and the output layer have V rows each and the expectation holds their
+gradients and the (B, T, V) logits; the files are compared exactly as the
+others' (loss, logits, every gradient, the Adam runs, the inference paths).
+
 ## `{{case}}.model.safetensors`
 
 The model exactly as DESIGN.md defines it: every parameter F32 under its
@@ -522,6 +581,10 @@ def main():
             written += files
             specs[f"{cell}_{case}"] = spec
             i += 1
+    files, spec = make_case(args.out, "lstm", BIG_CASE, SEED + 10 * i)
+    written += files
+    specs[f"lstm_{BIG_CASE}"] = spec
+    bv = big_vocab()
     try:
         import safetensors  # noqa: F401
         st, st_check = "installed", " and by `safetensors.torch.load_file`"
@@ -537,7 +600,11 @@ def main():
                               date=datetime.date.today().isoformat(), seed=SEED, st=st,
                               st_check=st_check, cl=CLASSIFIER_LENGTHS, gl=GENERATOR_LENGTHS,
                               vocab=json.dumps(VOCAB), E=EMBEDDING_DIM, H=HIDDEN_SIZE, B=B, T=T,
-                              garbage=GARBAGE, files=rows, total=total))
+                              garbage=GARBAGE, files=rows, total=total,
+                              big_layers=BIG_LAYERS, big_V=len(bv), big_E=BIG_EMBEDDING_DIM,
+                              big_H=BIG_HIDDEN_SIZE, big_B=len(BIG_LENGTHS), big_T=BIG_T,
+                              big_lengths=BIG_LENGTHS, big_chars=BIG_CHARS, big_first=bv[3],
+                              big_last=bv[-1], big_last_id=len(bv) - 1))
     for p, s in written:
         print(f"{s:8d}  {p}")
     print(f"{total:8d}  total ({len(written)} files)")

@@ -1,8 +1,10 @@
 /*
  * test_parity.c — rnnserve against PyTorch, the llm.c way (test_gpt2.c).
  *
- * tests/parity/make_golden.py wrote, for 12 cases (rnn, lstm, gru ×
- * classifier_l1, classifier_bi2, generator_l2, generator_cond), a model file
+ * tests/parity/make_golden.py wrote, for 13 cases (rnn, lstm, gru ×
+ * classifier_l1, classifier_bi2, generator_l2, generator_cond, and
+ * lstm_generator_v6k: a 2-layer LSTM generator over a 6,000-token
+ * vocabulary of Tang-poem characters, as big as a poem model's), a model file
  * and an expectation file: one padded batch, PyTorch's logits, loss, the
  * gradient of every parameter, and the losses and gradient norms of 5 Adam
  * steps with gradient clipping (once with a clip that never bites, once with
@@ -44,6 +46,7 @@ static const char *const cases[] = {
     "rnn_classifier_l1",  "rnn_classifier_bi2",  "rnn_generator_l2",  "rnn_generator_cond",
     "lstm_classifier_l1", "lstm_classifier_bi2", "lstm_generator_l2", "lstm_generator_cond",
     "gru_classifier_l1",  "gru_classifier_bi2",  "gru_generator_l2",  "gru_generator_cond",
+    "lstm_generator_v6k",
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
