@@ -221,12 +221,14 @@ typedef struct word_count {
     long count;
 } word_count;
 
+/* Most frequent first; equal counts in text order, which is the order of
+ * `first` (words are collected from the text-sorted spans). */
 static int by_count_then_text(const void *a, const void *b)
 {
     const word_count *x = a, *y = b;
     if (x->count != y->count)
         return x->count < y->count ? 1 : -1;
-    return 0; /* equal counts keep their (text) order: qsort is not stable, see below */
+    return (x->first > y->first) - (x->first < y->first);
 }
 
 int rs_corpus_words(const rs_corpus *c, long n_train_chars, int min_count, char ***vocab_out,
@@ -282,17 +284,7 @@ int rs_corpus_words(const rs_corpus *c, long n_train_chars, int min_count, char 
             dropped += j - i;
         i = j;
     }
-    /* most frequent first; among equal counts the text order of the sort
-     * above (a stable pass: qsort alone is not) */
-    for (long i = 1; i < n_words; i++) {
-        word_count w = words[i];
-        long j = i;
-        while (j > 0 && by_count_then_text(&words[j - 1], &w) > 0) {
-            words[j] = words[j - 1];
-            j--;
-        }
-        words[j] = w;
-    }
+    qsort(words, (size_t)n_words, sizeof *words, by_count_then_text);
     V = 4 + (int)n_words;
     vocab = calloc((size_t)V, sizeof *vocab);
     unigram = calloc((size_t)V, sizeof *unigram);
