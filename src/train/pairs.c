@@ -7,149 +7,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 
+#include "rnnserve/sentence.h"
+#include "rnnserve/strtab.h"
 #include "rnnserve/words.h"
-
-/* ---- one sentence ------------------------------------------------------- */
-
-/* French articles and pronouns that elide before a vowel. */
-static const char *const elided[] = {"l", "d",  "j",     "m",      "n",      "s",      "t",
-                                     "c", "qu", "jusqu", "lorsqu", "puisqu", "quoiqu", NULL};
-
-typedef struct cut_ctx {
-    int french;
-    rs_sentence_emit emit;
-    void *ctx;
-} cut_ctx;
-
-static int is_elided(const char *w, size_t n)
-{
-    for (int i = 0; elided[i]; i++)
-        if (strlen(elided[i]) == n && memcmp(elided[i], w, n) == 0)
-            return 1;
-    return 0;
-}
-
-static void on_word(const char *token, size_t len, int cjk, void *arg)
-{
-    (void)cjk;
-    cut_ctx *c = arg;
-    while (c->french) {
-        const char *apos = memchr(token, '\'', len);
-        if (!apos || apos == token || apos + 1 == token + len ||
-            !is_elided(token, (size_t)(apos - token)))
-            break;
-        size_t head = (size_t)(apos - token) + 1; /* "qu'" */
-        c->emit(token, head, c->ctx);
-        token += head;
-        len -= head;
-    }
-    c->emit(token, len, c->ctx);
-}
-
-int rs_sentence_tokens(const char *text, size_t len, int french_elision, rs_sentence_emit emit,
-                       void *ctx)
-{
-    /* lower-cased, with ’ read as ': at most 4 bytes per code point, and a
-     * lower-case form is never longer than 4 bytes either */
-    char stack[1024];
-    char *buf = len * 4 + 1 <= sizeof stack ? stack : malloc(len * 4 + 1);
-    if (!buf)
-        return -1;
-    size_t at = 0, out = 0;
-    int status = 0;
-    while (at < len) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)text + at,
-                                              (utf8proc_ssize_t)(len - at), &cp);
-        if (n <= 0) {
-            status = -1;
-            break;
-        }
-        at += (size_t)n;
-        cp = cp == 0x2019 ? '\'' : utf8proc_tolower(cp);
-        out += (size_t)utf8proc_encode_char(cp, (utf8proc_uint8_t *)buf + out);
-    }
-    if (status == 0) {
-        cut_ctx c = {.french = french_elision, .emit = emit, .ctx = ctx};
-        status = rs_words_split(buf, out, on_word, &c);
-    }
-    if (buf != stack)
-        free(buf);
-    return status;
-}
 
 /* ---- token tables ------------------------------------------------------- */
 
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h;
-}
-
-static int table_grow(rs_token_table *t)
-{
-    int n_slots = t->n_slots ? t->n_slots * 2 : 1024;
-    int *slots = calloc((size_t)n_slots, sizeof *slots);
-    if (!slots)
-        return -1;
-    for (int i = 0; i < t->n; i++) {
-        size_t h = (size_t)hash_bytes(t->token[i], strlen(t->token[i])) & (size_t)(n_slots - 1);
-        while (slots[h])
-            h = (h + 1) & (size_t)(n_slots - 1);
-        slots[h] = i + 1;
-    }
-    free(t->slots);
-    t->slots = slots;
-    t->n_slots = n_slots;
-    return 0;
-}
-
-/* The index of token s[0..n) in t, added (count 0) when new; -1 when
- * memory runs out. */
 static int table_intern(rs_token_table *t, const char *s, size_t n)
 {
-    if ((t->n + 1) * 2 > t->n_slots && table_grow(t) != 0)
+    int id = rs_strtab_intern(&t->strings, s, n);
+    if (id < 0)
         return -1;
-    size_t mask = (size_t)(t->n_slots - 1), h = (size_t)hash_bytes(s, n) & mask;
-    for (; t->slots[h]; h = (h + 1) & mask) {
-        const char *tok = t->token[t->slots[h] - 1];
-        if (strlen(tok) == n && memcmp(tok, s, n) == 0)
-            return t->slots[h] - 1;
+    if (id == t->n) { /* new: its count */
+        if (t->n == t->cap) {
+            int cap = t->cap ? t->cap * 2 : 1024;
+            long *count = realloc(t->count, (size_t)cap * sizeof *count);
+            if (!count)
+                return -1;
+            t->count = count;
+            t->cap = cap;
+        }
+        t->count[t->n++] = 0;
+        t->token = t->strings.str;
     }
-    if (t->n == t->cap) {
-        int cap = t->cap ? t->cap * 2 : 1024;
-        char **tok = realloc(t->token, (size_t)cap * sizeof *tok);
-        if (!tok)
-            return -1;
-        t->token = tok;
-        long *count = realloc(t->count, (size_t)cap * sizeof *count);
-        if (!count)
-            return -1;
-        t->count = count;
-        t->cap = cap;
-    }
-    char *copy = malloc(n + 1);
-    if (!copy)
-        return -1;
-    memcpy(copy, s, n);
-    copy[n] = '\0';
-    t->token[t->n] = copy;
-    t->count[t->n] = 0;
-    t->slots[h] = t->n + 1;
-    return t->n++;
+    return id;
 }
 
 static void table_free(rs_token_table *t)
 {
-    for (int i = 0; i < t->n; i++)
-        free(t->token[i]);
-    free(t->token);
+    rs_strtab_free(&t->strings);
     free(t->count);
-    free(t->slots);
     memset(t, 0, sizeof *t);
 }
 
