@@ -17,8 +17,9 @@
  *
  * Joining: tokens are separated by one space, except around a line break,
  * before closing punctuation (, . ; : ! ? ) ] } ' ” …, and CJK punctuation),
- * after opening punctuation (( [ { “ ‘ ¿ ¡), and between two CJK tokens
- * (Chinese is written without spaces).
+ * after opening punctuation (( [ { “ ‘ ¿ ¡), between two CJK tokens
+ * (Chinese is written without spaces), and after a word that ends with an
+ * apostrophe (French elision cut off by sentence.h: "j'" "ai" → "j'ai").
  */
 #ifndef RNNSERVE_WORDS_H
 #define RNNSERVE_WORDS_H

@@ -194,5 +194,9 @@ int rs_words_space_between(const char *a, size_t alen, const char *b, size_t ble
         return 0;
     if ((is_cjk(x) || is_cjk_punct(x)) && (is_cjk(y) || is_cjk_punct(y)))
         return 0;
+    /* a word that ends with its apostrophe is an elided French article or
+     * pronoun cut off its word (sentence.h): "j'" "ai" → "j'ai" */
+    if (x == '\'' && alen > 1)
+        return 0;
     return 1;
 }

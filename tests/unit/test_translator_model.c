@@ -1,0 +1,210 @@
+/*
+ * test_translator_model.c — translator model files (src/model/translator.c):
+ * a written file reads back to the same weights and vocabularies; the
+ * PyTorch-made golden files open; a file with a fault is refused with a
+ * message naming it (truncated, a tensor missing or of the wrong shape, a
+ * NaN, vocabularies without the specials); sentences encode with <eos> and
+ * <unk> counted, and detokenise as French writes them.
+ * Usage: test_translator_model [golden-dir]
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../test.h"
+#include "rnnserve/safetensors.h"
+#include "rnnserve/status.h"
+#include "rnnserve/translator.h"
+
+static const char *golden_dir = "tests/parity/golden";
+static const char *const src_vocab[] = {"<pad>", "<bos>", "<eos>", "<unk>", "i",
+                                        "am",    "cold",  ".",     "you",   "'re"};
+static const char *const tgt_vocab[] = {"<pad>", "<bos>", "<eos>", "<unk>", "j'",
+                                        "ai",    "froid", ".",     "tu",    "as"};
+
+static rs_s2s_config small_config(void)
+{
+    return (rs_s2s_config){.cell = RS_CELL_GRU,
+                           .num_layers = 2,
+                           .hidden_size = 5,
+                           .embedding_dim = 3,
+                           .bidirectional = 1,
+                           .src_vocab = 10,
+                           .tgt_vocab = 10};
+}
+
+static char *temp_path(const char *name)
+{
+    static char path[128];
+    snprintf(path, sizeof path, "/tmp/test_translator_%d_%s", (int)getpid(), name);
+    return path;
+}
+
+static void write_small(const char *path, float *theta, rs_s2s_params *p)
+{
+    rs_s2s_config cfg = small_config();
+    rs_s2s_params_bind(&cfg, theta, p);
+    rs_rng rng;
+    rs_rng_seed(&rng, 3);
+    rs_s2s_params_init(&cfg, p, &rng);
+    rs_translator_spec spec = {.cfg = cfg,
+                               .src_vocab = src_vocab,
+                               .tgt_vocab = tgt_vocab,
+                               .tgt_elision = 1,
+                               .training_json = "{\"seed\":3}"};
+    char err[256];
+    ASSERT_EQ(0, rs_translator_write(path, &spec, p, err, sizeof err));
+}
+
+static void test_round_trip(void)
+{
+    rs_s2s_config cfg = small_config();
+    size_t n = rs_s2s_param_count(&cfg);
+    float *theta = malloc(n * sizeof *theta);
+    rs_s2s_params p;
+    const char *path = temp_path("rt.safetensors");
+    write_small(path, theta, &p);
+    rs_translator *t = NULL;
+    char err[256];
+    ASSERT_EQ(0, rs_translator_open(path, &t, err, sizeof err));
+    const rs_s2s_config *c = rs_translator_config(t);
+    ASSERT_EQ(2, c->num_layers);
+    ASSERT_EQ(1, c->bidirectional);
+    ASSERT_EQ(10, c->tgt_vocab);
+    rs_s2s_params q = *rs_translator_params(t);
+    ASSERT_TRUE(memcmp(q.enc_embedding, theta, n * sizeof *theta) == 0); /* one flat block */
+    ASSERT_STREQ("froid", rs_translator_token(t, 1, 6));
+    ASSERT_EQ(9, rs_translator_token_id(t, 0, "'re", 3));
+    ASSERT_STREQ("{\"seed\":3}", rs_translator_metadata(t, "training"));
+    /* encoding: lower-cased, <eos> appended, unknown words counted */
+    int32_t ids[8];
+    int unknown = -1;
+    ASSERT_EQ(5, rs_translator_encode(t, "I am COLD.", 10, ids, 8, &unknown));
+    ASSERT_EQ(0, unknown);
+    ASSERT_EQ(4, ids[0]);
+    ASSERT_EQ(RS_S2S_EOS, ids[4]);
+    ASSERT_EQ(4, rs_translator_encode(t, "I am hot", 8, ids, 8, &unknown));
+    ASSERT_EQ(1, unknown);
+    ASSERT_EQ(RS_S2S_UNK, ids[2]);
+    ASSERT_EQ(RS_ETOOLONG, rs_translator_encode(t, "i am cold . i am", 16, ids, 4, NULL));
+    ASSERT_EQ(0, rs_translator_encode(t, "   ", 3, ids, 8, NULL));
+    ASSERT_EQ(RS_EUTF8, rs_translator_encode(t, "\xc3", 1, ids, 8, NULL));
+    /* "<eos>" typed by a user is text ("<" "eos" ">"), not the special */
+    ASSERT_EQ(4, rs_translator_encode(t, "<eos>", 5, ids, 8, &unknown));
+    ASSERT_EQ(3, unknown);
+    /* detokenising: j' joins its word, punctuation attaches */
+    int32_t out[] = {4, 5, 6, 7};
+    char *text = rs_translator_detokenize(t, out, 4);
+    ASSERT_STREQ("j'ai froid.", text);
+    free(text);
+    rs_translator_close(t);
+    free(theta);
+    unlink(path);
+}
+
+static void test_golden_files_open(void)
+{
+    static const char *const cases[] = {"gru_l1", "gru_bi2", "lstm_l2", "lstm_bi1", "rnn_bi1"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[512], err[256];
+        snprintf(path, sizeof path, "%s/translator_%s.model.safetensors", golden_dir, cases[i]);
+        rs_translator *t = NULL;
+        int rc = rs_translator_open(path, &t, err, sizeof err);
+        test_checks_++;
+        if (rc != 0)
+            TEST_FAIL_("%s", err);
+        rs_translator_close(t);
+    }
+}
+
+/* Rewrites the small model with one thing changed and expects a refusal. */
+static void expect_refusal(const char *what, const char *needle, int drop_tensor,
+                           const char *bad_src_vocab, int nan_at, size_t cut)
+{
+    rs_s2s_config cfg = small_config();
+    size_t n = rs_s2s_param_count(&cfg);
+    float *theta = malloc(n * sizeof *theta);
+    rs_s2s_params p;
+    const char *path = temp_path("bad.safetensors");
+    write_small(path, theta, &p);
+    if (nan_at >= 0)
+        theta[nan_at] = NAN;
+    int count = rs_s2s_tensor_count(&cfg);
+    rs_st_out out[64];
+    char names[64][48];
+    int k = 0;
+    for (int i = 0; i < count; i++) {
+        rs_tensor_desc d;
+        rs_s2s_tensor_describe(&cfg, i, &d);
+        if (i == drop_tensor)
+            continue;
+        memcpy(names[k], d.name, sizeof names[k]);
+        out[k] = (rs_st_out){.name = names[k],
+                             .dtype = RS_DTYPE_F32,
+                             .ndim = d.ndim,
+                             .shape = {d.shape[0], d.shape[1]},
+                             .data = theta + d.offset};
+        k++;
+    }
+    const char *keys[] = {"format",        "task",        "cell",
+                          "num_layers",    "hidden_size", "embedding_dim",
+                          "bidirectional", "src_vocab",   "tgt_vocab"};
+    const char *values[] = {"rnnserve/1",
+                            "translator",
+                            "gru",
+                            "2",
+                            "5",
+                            "3",
+                            "true",
+                            bad_src_vocab ? bad_src_vocab
+                                          : "[\"<pad>\",\"<bos>\",\"<eos>\",\"<unk>\",\"i\",\"am\","
+                                            "\"cold\",\".\",\"you\",\"'re\"]",
+                            "[\"<pad>\",\"<bos>\",\"<eos>\",\"<unk>\",\"j'\",\"ai\",\"froid\","
+                            "\".\",\"tu\",\"as\"]"};
+    char err[512];
+    ASSERT_EQ(0, rs_st_write(path, out, k, keys, values, 9, err, sizeof err));
+    if (cut) {
+        FILE *f = fopen(path, "r+b");
+        fseek(f, 0, SEEK_END);
+        long size = ftell(f);
+        fclose(f);
+        ASSERT_EQ(0, truncate(path, size - (long)cut));
+    }
+    rs_translator *t = NULL;
+    int rc = rs_translator_open(path, &t, err, sizeof err);
+    test_checks_++;
+    if (!needle) { /* the control: the same file unchanged opens */
+        if (rc != 0)
+            TEST_FAIL_("%s: %s", what, err);
+        rs_translator_close(t);
+    } else if (rc == 0 || !strstr(err, needle) || !strstr(err, path)) {
+        TEST_FAIL_("%s: rc %d, message \"%s\" lacks \"%s\"", what, rc, err, needle);
+        rs_translator_close(t);
+    }
+    free(theta);
+    unlink(path);
+}
+
+static void test_refusals(void)
+{
+    expect_refusal("the file rewritten unchanged", NULL, -1, NULL, -1, 0);
+    expect_refusal("a tensor missing", "tensors where the configuration has", 5, NULL, -1, 0);
+    expect_refusal("a NaN", "holds a NaN or an infinity", -1, NULL, 7, 0);
+    expect_refusal("no specials", "must start with <pad> <bos> <eos> <unk>", -1,
+                   "[\"i\",\"am\",\"cold\",\".\",\"you\",\"x\",\"y\",\"z\",\"w\",\"v\"]", -1, 0);
+    expect_refusal("a vocabulary of the wrong size", "encoder.embedding.weight", -1,
+                   "[\"<pad>\",\"<bos>\",\"<eos>\",\"<unk>\",\"i\",\"am\"]", -1, 0);
+    expect_refusal("truncated", "", -1, NULL, -1, 4);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        golden_dir = argv[1];
+    RUN_TEST(test_round_trip);
+    RUN_TEST(test_golden_files_open);
+    RUN_TEST(test_refusals);
+    TEST_MAIN_END();
+}
