@@ -7,6 +7,7 @@
 
 #include "textlm.h"
 #include "train.h"
+#include "translator_cmd.h"
 
 static void usage(FILE *fp)
 {
@@ -15,6 +16,7 @@ static void usage(FILE *fp)
                 "  classifier  train a text classifier from a TSV (text<TAB>label)\n"
                 "  generator   train a generator from a TSV or a one-item-per-line file\n"
                 "  textlm      train a language model on one running text (.txt)\n"
+                "  translator  train an encoder-decoder with attention on sentence pairs (.tsv)\n"
                 "  eval        a model's figures on a dataset (--json for one JSON object)\n"
                 "  sample      generate texts from a generator\n"
                 "  info        what a model file holds, after full validation\n"
@@ -36,6 +38,8 @@ int main(int argc, char **argv)
         return rs_train_main(RS_TASK_GENERATOR, sub_argc, sub_argv);
     if (strcmp(cmd, "textlm") == 0)
         return rs_textlm_main(sub_argc, sub_argv);
+    if (strcmp(cmd, "translator") == 0)
+        return rs_translator_main(sub_argc, sub_argv);
     if (strcmp(cmd, "eval") == 0)
         return rs_eval_main(sub_argc, sub_argv);
     if (strcmp(cmd, "sample") == 0)
