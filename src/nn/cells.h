@@ -123,4 +123,21 @@ static inline void rs_gru_gates_backward(int H, const rs_real *restrict gates,
     }
 }
 
+/* p[0..n) = e^(z − max z), the shifted exponentials of a softmax; returns
+ * their sum (accumulated in double) and *max = max z.  The caller divides. */
+static inline double rs_softmax_exp(const rs_real *restrict z, rs_real *restrict p, int n,
+                                    rs_real *max)
+{
+    rs_real m = z[0];
+    for (int i = 1; i < n; i++)
+        m = z[i] > m ? z[i] : m;
+    for (int i = 0; i < n; i++)
+        p[i] = RS_CELL_EXP(z[i] - m);
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += (double)p[i];
+    *max = m;
+    return sum;
+}
+
 #endif

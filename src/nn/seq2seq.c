@@ -499,7 +499,7 @@ static void bridge_forward(rs_s2s_workspace *ws, const rs_s2s_params *p, int l,
         if (D == 2) {
             rs_gemm(0, 1, B, H, 2 * H, 1, bin, 2 * H, p->bridge_weight, 2 * H, 0, init, H);
             for (size_t i = 0; i < BH; i++)
-                init[i] = (rs_real)tanh((double)(init[i] + p->bridge_bias[i % H]));
+                init[i] = RS_CELL_TANH(init[i] + p->bridge_bias[i % H]);
         }
     }
 }
@@ -525,7 +525,7 @@ static void attention_forward(rs_s2s_workspace *ws, const rs_s2s_params *p, int 
             const rs_real *uk = ws->uk + ((size_t)s * B + b) * H;
             double e = (double)p->va_bias[0];
             for (int j = 0; j < H; j++) {
-                u[j] = (rs_real)tanh((double)(q[j] + p->wa_bias[j] + uk[j]));
+                u[j] = RS_CELL_TANH(q[j] + p->wa_bias[j] + uk[j]);
                 e += (double)p->va_weight[j] * u[j];
             }
             a[s] = (rs_real)e;
@@ -661,13 +661,15 @@ double rs_s2s_forward(rs_s2s_workspace *ws, const rs_s2s_params *p, const rs_pai
             int y = batch->tgt_out[(size_t)b * T + t];
             if (y < 0)
                 continue;
-            const rs_real *z = ws->logits + ((size_t)t * B + b) * V;
-            double max = z[0], sum = 0;
-            for (int v = 1; v < V; v++)
-                max = z[v] > max ? z[v] : max;
+            /* the probabilities go where the backward pass reads them */
+            size_t row = ((size_t)t * B + b) * V;
+            const rs_real *z = ws->logits + row;
+            rs_real *prob = ws->dlogits + row, max;
+            double sum = rs_softmax_exp(z, prob, V, &max);
+            rs_real inv = (rs_real)(1.0 / sum);
             for (int v = 0; v < V; v++)
-                sum += exp((double)z[v] - max);
-            total += max + log(sum) - (double)z[y];
+                prob[v] *= inv;
+            total += (double)max + log(sum) - (double)z[y];
             count++;
         }
     ws->count = count;
@@ -842,7 +844,8 @@ void rs_s2s_backward(rs_s2s_workspace *ws, const rs_s2s_params *p, rs_s2s_params
     if (ws->count == 0)
         return;
 
-    /* the loss: dlogits = (softmax − onehot) / count on non-padding targets */
+    /* the loss: dlogits = (softmax − onehot) / count on non-padding targets;
+     * the forward left the softmax in dlogits */
     rs_real inv = (rs_real)(1.0 / (double)ws->count);
     for (int t = 0; t < T; t++)
         for (int b = 0; b < B; b++) {
@@ -853,14 +856,8 @@ void rs_s2s_backward(rs_s2s_workspace *ws, const rs_s2s_params *p, rs_s2s_params
                 memset(dz, 0, (size_t)V * sizeof *dz);
                 continue;
             }
-            const rs_real *z = ws->logits + row * V;
-            double max = z[0], sum = 0;
-            for (int v = 1; v < V; v++)
-                max = z[v] > max ? z[v] : max;
-            for (int v = 0; v < V; v++)
-                sum += exp((double)z[v] - max);
-            for (int v = 0; v < V; v++)
-                dz[v] = (rs_real)(exp((double)z[v] - max) / sum) * inv;
+            for (int v = 0; v < V; v++) /* the forward's probabilities */
+                dz[v] *= inv;
             dz[y] -= inv;
         }
     /* the head: one GEMM each over all T·B rows */

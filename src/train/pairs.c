@@ -3,11 +3,13 @@
  */
 #include "pairs.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "rnnserve/rng.h"
 #include "rnnserve/sentence.h"
 #include "rnnserve/strtab.h"
 #include "rnnserve/words.h"
@@ -89,6 +91,8 @@ int rs_pairs_load(const char *path, rs_pairs *out, char *err, size_t errlen)
         return -1;
     }
     ints src = {0}, tgt = {0}, src_off = {0}, tgt_off = {0}, lines = {0};
+    char **text = NULL;
+    size_t text_cap = 0;
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
@@ -130,9 +134,21 @@ int rs_pairs_load(const char *path, rs_pairs *out, char *err, size_t errlen)
                      src.n == src_before ? "source" : "target");
             goto done;
         }
-        if (ints_push(&src_off, (int)src.n) || ints_push(&tgt_off, (int)tgt.n) ||
-            ints_push(&lines, line_no))
+        if (lines.n == text_cap) {
+            size_t cap2 = text_cap ? text_cap * 2 : 4096;
+            char **t2 = realloc(text, cap2 * sizeof *t2);
+            if (!t2)
+                goto nomem;
+            text = t2;
+            text_cap = cap2;
+        }
+        if (!(text[lines.n] = strndup(line, n)))
             goto nomem;
+        if (ints_push(&src_off, (int)src.n) || ints_push(&tgt_off, (int)tgt.n) ||
+            ints_push(&lines, line_no)) {
+            free(text[lines.n]);
+            goto nomem;
+        }
     }
     if (ferror(f)) {
         snprintf(err, errlen, "%s: read error", path);
@@ -148,6 +164,8 @@ int rs_pairs_load(const char *path, rs_pairs *out, char *err, size_t errlen)
     out->src_tok = src.v;
     out->tgt_tok = tgt.v;
     out->line = lines.v;
+    out->text = text;
+    text = NULL;
     src_off.v = tgt_off.v = src.v = tgt.v = lines.v = NULL;
     status = 0;
     goto done;
@@ -162,6 +180,10 @@ done:
     free(tgt.v);
     free(src_off.v);
     free(tgt_off.v);
+    if (text)
+        for (size_t i = 0; i < lines.n; i++)
+            free(text[i]);
+    free(text);
     free(lines.v);
     free(line);
     fclose(f);
@@ -170,6 +192,10 @@ done:
 
 void rs_pairs_free(rs_pairs *p)
 {
+    if (p->text)
+        for (int i = 0; i < p->n; i++)
+            free(p->text[i]);
+    free(p->text);
     free(p->src_off);
     free(p->tgt_off);
     free(p->src_tok);
@@ -178,4 +204,77 @@ void rs_pairs_free(rs_pairs *p)
     table_free(&p->src);
     table_free(&p->tgt);
     memset(p, 0, sizeof *p);
+}
+
+/* ---- the split grouped by source sentence -------------------------------- */
+
+static uint64_t source_hash(const rs_pairs *p, int i)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (int k = p->src_off[i]; k < p->src_off[i + 1]; k++)
+        h = (h ^ (uint64_t)(uint32_t)p->src_tok[k]) * 1099511628211ULL;
+    return h;
+}
+
+typedef struct keyed {
+    uint64_t key;
+    int pair;
+} keyed;
+
+static int by_key(const void *a, const void *b)
+{
+    const keyed *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->pair - y->pair;
+}
+
+int rs_pairs_split_grouped(const rs_pairs *p, const int *keep, int n_keep, double fraction,
+                           uint64_t seed, int **train, int *n_train, int **valid, int *n_valid)
+{
+    keyed *k = malloc((size_t)n_keep * sizeof *k);
+    int *group_start = malloc(((size_t)n_keep + 1) * sizeof *group_start);
+    int *order = malloc((size_t)n_keep * sizeof *order);
+    *train = malloc((size_t)n_keep * sizeof **train);
+    *valid = malloc((size_t)n_keep * sizeof **valid);
+    int status = -1;
+    if (!k || !group_start || !order || !*train || !*valid)
+        goto done;
+    for (int i = 0; i < n_keep; i++)
+        k[i] = (keyed){source_hash(p, keep[i]), keep[i]};
+    qsort(k, (size_t)n_keep, sizeof *k, by_key);
+    int groups = 0;
+    for (int i = 0; i < n_keep; i++)
+        if (i == 0 || k[i].key != k[i - 1].key)
+            group_start[groups++] = i;
+    group_start[groups] = n_keep;
+    for (int g = 0; g < groups; g++)
+        order[g] = g;
+    rs_rng rng;
+    rs_rng_seed(&rng, seed);
+    rs_rng_shuffle(&rng, order, groups);
+    long want = (long)ceil(fraction * n_keep);
+    char *in_valid = calloc((size_t)groups, 1);
+    if (!in_valid)
+        goto done;
+    long got = 0;
+    for (int g = 0; g < groups && got < want; g++) {
+        in_valid[order[g]] = 1;
+        got += group_start[order[g] + 1] - group_start[order[g]];
+    }
+    *n_train = *n_valid = 0;
+    for (int g = 0; g < groups; g++)
+        for (int i = group_start[g]; i < group_start[g + 1]; i++) {
+            if (in_valid[g])
+                (*valid)[(*n_valid)++] = k[i].pair;
+            else
+                (*train)[(*n_train)++] = k[i].pair;
+        }
+    free(in_valid);
+    status = 0;
+done:
+    free(k);
+    free(group_start);
+    free(order);
+    return status;
 }

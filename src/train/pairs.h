@@ -14,6 +14,7 @@
 #define RNNTRAIN_PAIRS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "rnnserve/sentence.h"
 #include "rnnserve/strtab.h"
@@ -31,8 +32,16 @@ typedef struct rs_pairs {
     int *src_off, *tgt_off; /* (n + 1) where pair i's tokens start in src_tok / tgt_tok */
     int *src_tok, *tgt_tok; /* token indices into the sides' tables */
     int *line;              /* (n) line of each pair in the file */
+    char **text;            /* (n) each pair's line as the file has it */
     rs_token_table src, tgt;
 } rs_pairs;
+
+/* Splits the pairs keep[0..n_keep) in two, grouped by source sentence
+ * (its tokens): the groups in a random order (seed) go to *valid until it
+ * holds `fraction` of the pairs, the rest to *train, in file order within
+ * a group.  0, or -1 when memory runs out (the caller frees both). */
+int rs_pairs_split_grouped(const rs_pairs *p, const int *keep, int n_keep, double fraction,
+                           uint64_t seed, int **train, int *n_train, int **valid, int *n_valid);
 
 /* Reads path.  0, or -1 with a one-line message in err. */
 int rs_pairs_load(const char *path, rs_pairs *out, char *err, size_t errlen);

@@ -13,7 +13,10 @@
 
 #include "dataset.h"
 #include "flags.h"
+#include "pairs.h"
 #include "train.h"
+
+static int by_index(const void *x, const void *y) { return *(const int *)x - *(const int *)y; }
 
 static int write_rows(const char *path, const rs_dataset *d, const int *idx, int n, char *err,
                       size_t errlen)
@@ -53,12 +56,87 @@ static int write_rows(const char *path, const rs_dataset *d, const int *idx, int
     return 0;
 }
 
+/* Writes lines text[idx[k]] atomically. */
+static int write_lines(const char *path, char *const *text, const int *idx, int n, char *err,
+                       size_t errlen)
+{
+    size_t plen = strlen(path) + 32;
+    char *tmp = malloc(plen);
+    if (!tmp) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
+    FILE *fp = fopen(tmp, "w");
+    if (!fp) {
+        snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    int bad = 0;
+    for (int k = 0; k < n && !bad; k++)
+        bad = fprintf(fp, "%s\n", text[idx[k]]) < 0;
+    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0)
+        bad = 1;
+    if (fclose(fp) != 0)
+        bad = 1;
+    if (bad || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    free(tmp);
+    return 0;
+}
+
+/* --pairs: sentence pairs grouped by source sentence (pairs.h). */
+static int split_pairs(const char *data, const char *train_out, const char *test_out,
+                       double fraction, uint64_t seed)
+{
+    rs_pairs p;
+    char err[512];
+    int *all = NULL, *a = NULL, *b = NULL, na = 0, nb = 0, status = 1;
+    if (rs_pairs_load(data, &p, err, sizeof err) != 0) {
+        fprintf(stderr, "rnntrain split: %s\n", err);
+        return 1;
+    }
+    all = malloc((size_t)p.n * sizeof *all);
+    if (!all) {
+        fprintf(stderr, "rnntrain split: out of memory\n");
+        goto done;
+    }
+    for (int i = 0; i < p.n; i++)
+        all[i] = i;
+    if (rs_pairs_split_grouped(&p, all, p.n, fraction, seed, &a, &na, &b, &nb) != 0) {
+        fprintf(stderr, "rnntrain split: out of memory\n");
+        goto done;
+    }
+    /* file order on both sides */
+    qsort(a, (size_t)na, sizeof *a, by_index);
+    qsort(b, (size_t)nb, sizeof *b, by_index);
+    if (write_lines(train_out, p.text, a, na, err, sizeof err) != 0 ||
+        write_lines(test_out, p.text, b, nb, err, sizeof err) != 0) {
+        fprintf(stderr, "rnntrain split: %s\n", err);
+        goto done;
+    }
+    fprintf(stderr, "rnntrain split: %d pairs read: %d to %s, %d to %s (grouped by source)\n", p.n,
+            na, train_out, nb, test_out);
+    status = 0;
+done:
+    free(all);
+    free(a);
+    free(b);
+    rs_pairs_free(&p);
+    return status;
+}
+
 int rs_split_main(int argc, char **argv)
 {
     const char *data = NULL, *train_out = NULL, *test_out = NULL;
     double fraction = 0.1;
     uint64_t seed = 1;
-    int normalize = 1, dedupe = 0;
+    int normalize = 1, dedupe = 0, pairs = 0;
     static const char *const normalize_choices[] = {"none", "ascii-fold", NULL};
     flag flags[] = {
         {"data", NULL, FLAG_STRING, &data, 0, 0, NULL, "dataset to split (.tsv or .txt)", 0, NULL},
@@ -72,6 +150,10 @@ int rs_split_main(int argc, char **argv)
         {"dedupe", NULL, FLAG_BOOL, &dedupe, 0, 0, NULL, "write each (text, label) once", 0, NULL},
         {"normalize", NULL, FLAG_CHOICE, &normalize, 0, 0, normalize_choices,
          "normalisation applied before grouping", 0, NULL},
+        {"pairs", NULL, FLAG_BOOL, &pairs, 0, 0, NULL,
+         "sentence pairs (source<TAB>target, a translator's data): hold out pairs grouped by "
+         "their source sentence's words, not stratified",
+         0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
     for (int i = 0; i < argc; i++)
@@ -90,6 +172,8 @@ int rs_split_main(int argc, char **argv)
         fprintf(stderr, "rnntrain split: --data, --train-out and --test-out are required\n");
         return 2;
     }
+    if (pairs)
+        return split_pairs(data, train_out, test_out, fraction, seed);
     rs_dataset d = {0};
     int *a = NULL, *b = NULL, na = 0, nb = 0, status = 1;
     if (rs_dataset_load(data, (rs_normalize)normalize, RS_DATA_MAX_CHARS, &d, err, sizeof err) !=

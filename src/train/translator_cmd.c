@@ -138,82 +138,6 @@ static void free_vocab(char **v, int n)
     free(v);
 }
 
-/* ---- the split ---------------------------------------------------------- */
-
-static uint64_t source_hash(const rs_pairs *p, int i)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (int k = p->src_off[i]; k < p->src_off[i + 1]; k++)
-        h = (h ^ (uint64_t)(uint32_t)p->src_tok[k]) * 1099511628211ULL;
-    return h;
-}
-
-typedef struct keyed {
-    uint64_t key;
-    int pair;
-} keyed;
-
-static int by_key(const void *a, const void *b)
-{
-    const keyed *x = a, *y = b;
-    if (x->key != y->key)
-        return x->key < y->key ? -1 : 1;
-    return x->pair - y->pair;
-}
-
-/* keep[0..n_keep): the pairs within the length limit.  Groups of equal
- * source sentences go whole to validation, in a seeded random order of
- * groups, until valid_fraction of the pairs are there. */
-static int split_grouped(const rs_pairs *p, const int *keep, int n_keep, double fraction,
-                         uint64_t seed, int **train, int *n_train, int **valid, int *n_valid)
-{
-    keyed *k = malloc((size_t)n_keep * sizeof *k);
-    int *group_start = malloc(((size_t)n_keep + 1) * sizeof *group_start);
-    int *order = malloc((size_t)n_keep * sizeof *order);
-    *train = malloc((size_t)n_keep * sizeof **train);
-    *valid = malloc((size_t)n_keep * sizeof **valid);
-    int status = -1;
-    if (!k || !group_start || !order || !*train || !*valid)
-        goto done;
-    for (int i = 0; i < n_keep; i++)
-        k[i] = (keyed){source_hash(p, keep[i]), keep[i]};
-    qsort(k, (size_t)n_keep, sizeof *k, by_key);
-    int groups = 0;
-    for (int i = 0; i < n_keep; i++)
-        if (i == 0 || k[i].key != k[i - 1].key)
-            group_start[groups++] = i;
-    group_start[groups] = n_keep;
-    for (int g = 0; g < groups; g++)
-        order[g] = g;
-    rs_rng rng;
-    rs_rng_seed(&rng, seed ^ 0x5eedULL);
-    rs_rng_shuffle(&rng, order, groups);
-    long want = (long)ceil(fraction * n_keep);
-    char *in_valid = calloc((size_t)groups, 1);
-    if (!in_valid)
-        goto done;
-    long got = 0;
-    for (int g = 0; g < groups && got < want; g++) {
-        in_valid[order[g]] = 1;
-        got += group_start[order[g] + 1] - group_start[order[g]];
-    }
-    *n_train = *n_valid = 0;
-    for (int g = 0; g < groups; g++)
-        for (int i = group_start[g]; i < group_start[g + 1]; i++) {
-            if (in_valid[g])
-                (*valid)[(*n_valid)++] = k[i].pair;
-            else
-                (*train)[(*n_train)++] = k[i].pair;
-        }
-    free(in_valid);
-    status = 0;
-done:
-    free(k);
-    free(group_start);
-    free(order);
-    return status;
-}
-
 /* ---- batches ------------------------------------------------------------ */
 
 static int pair_len(const encoded_pairs *e, int i)
@@ -500,8 +424,8 @@ int rs_translator_main(int argc, char **argv)
                 o.data, n_keep, n_keep == 1 ? "" : "s", o.max_length, R.skipped);
         goto done;
     }
-    if (split_grouped(&pairs, keep, n_keep, o.valid_fraction, o.seed, &R.train_idx, &R.n_train,
-                      &R.valid_idx, &R.n_valid) != 0)
+    if (rs_pairs_split_grouped(&pairs, keep, n_keep, o.valid_fraction, o.seed ^ 0x5eedULL,
+                               &R.train_idx, &R.n_train, &R.valid_idx, &R.n_valid) != 0)
         goto nomem;
     if (R.n_train == 0 || R.n_valid == 0) {
         fprintf(stderr,
