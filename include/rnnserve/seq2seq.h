@@ -93,6 +93,20 @@ double rs_s2s_forward(rs_s2s_workspace *ws, const rs_s2s_params *p, const rs_pai
 /* Adds the gradient of the last forward's loss to grads. */
 void rs_s2s_backward(rs_s2s_workspace *ws, const rs_s2s_params *p, rs_s2s_params *grads,
                      const rs_pair_batch *batch);
+/* The encoder alone (inference): batch's src and src_len are read, its
+ * target fields not (T may be 0). */
+void rs_s2s_encode(rs_s2s_workspace *ws, const rs_s2s_params *p, const rs_pair_batch *batch);
+
+/* What the last encode (or forward) left for a decoder, time-major. */
+typedef struct rs_s2s_encoded {
+    int B, S;
+    const rs_real *keys;              /* (S, B, H·D) the encoder's top outputs K */
+    const rs_real *uk;                /* (S, B, H) Ua K + b_Ua */
+    const rs_real *h0[RS_MAX_LAYERS]; /* (B, H) the decoder's initial state per layer */
+    const rs_real *c0[RS_MAX_LAYERS]; /* (B, H) LSTM, else NULL */
+} rs_s2s_encoded;
+void rs_s2s_encoded_get(const rs_s2s_workspace *ws, rs_s2s_encoded *out);
+
 /* The last forward's attention weights (T, B, S) and logits (T, B, Vt). */
 const rs_real *rs_s2s_attention(const rs_s2s_workspace *ws);
 const rs_real *rs_s2s_logits(const rs_s2s_workspace *ws);

@@ -569,6 +569,60 @@ static void head_rows(rs_s2s_workspace *ws, const rs_s2s_params *p, size_t row0,
             logits[(size_t)r * V + v] += p->head_bias[v];
 }
 
+/* The encoder, the decoder's initial states (slab 0 of each layer's h and
+ * c) and the keys' projection uk = Ua K + b_Ua. */
+static void encode(rs_s2s_workspace *ws, const rs_s2s_params *p, const rs_pair_batch *batch,
+                   rs_real pdrop, rs_rng *rng)
+{
+    const rs_s2s_config *cfg = &ws->cfg;
+    int B = batch->B, S = batch->S;
+    int H = cfg->hidden_size, E = cfg->embedding_dim, D = directions(cfg), HD = H * D;
+    int L = cfg->num_layers;
+    /* encoder */
+    for (int s = 0; s < S; s++)
+        for (int b = 0; b < B; b++)
+            memcpy(ws->enc_x + ((size_t)s * B + b) * E,
+                   p->enc_embedding + (size_t)batch->src[(size_t)b * S + s] * E,
+                   (size_t)E * sizeof(rs_real));
+    if (ws->dropout_on)
+        dropout(ws->enc_x, ws->enc_x_mask, (size_t)S * B * E, pdrop, rng);
+    for (int l = 0; l < L; l++) {
+        const rs_real *in = l == 0 ? ws->enc_x : ws->enc_out[l - 1];
+        for (int d = 0; d < D; d++)
+            encoder_direction(ws, &p->enc[l][d], l, d, in, enc_input(cfg, l), batch);
+    }
+    for (int l = 0; l < L; l++)
+        bridge_forward(ws, p, l, batch);
+    /* the keys' projection, once per sentence */
+    const rs_real *K = ws->enc_out[L - 1];
+    rs_gemm(0, 1, S * B, H, HD, 1, K, HD, p->ua_weight, HD, 0, ws->uk, H);
+    for (size_t i = 0; i < (size_t)S * B; i++)
+        for (int j = 0; j < H; j++)
+            ws->uk[i * H + j] += p->ua_bias[j];
+}
+
+void rs_s2s_encode(rs_s2s_workspace *ws, const rs_s2s_params *p, const rs_pair_batch *batch)
+{
+    ws->B = batch->B;
+    ws->S = batch->S;
+    ws->T = 0;
+    ws->dropout_on = 0;
+    encode(ws, p, batch, 0, NULL);
+}
+
+void rs_s2s_encoded_get(const rs_s2s_workspace *ws, rs_s2s_encoded *out)
+{
+    int L = ws->cfg.num_layers;
+    out->B = ws->B;
+    out->S = ws->S;
+    out->keys = ws->enc_out[L - 1];
+    out->uk = ws->uk;
+    for (int l = 0; l < L; l++) {
+        out->h0[l] = ws->dec[l].h;
+        out->c0[l] = ws->dec[l].c;
+    }
+}
+
 double rs_s2s_forward(rs_s2s_workspace *ws, const rs_s2s_params *p, const rs_pair_batch *batch,
                       const rs_s2s_opts *opts)
 {
@@ -587,28 +641,7 @@ double rs_s2s_forward(rs_s2s_workspace *ws, const rs_s2s_params *p, const rs_pai
     if (opts && opts->rng && opts->teacher_forcing < 1.0)
         teacher = rs_rng_uniform(opts->rng) < opts->teacher_forcing;
 
-    /* encoder */
-    for (int s = 0; s < S; s++)
-        for (int b = 0; b < B; b++)
-            memcpy(ws->enc_x + ((size_t)s * B + b) * E,
-                   p->enc_embedding + (size_t)batch->src[(size_t)b * S + s] * E,
-                   (size_t)E * sizeof(rs_real));
-    if (ws->dropout_on)
-        dropout(ws->enc_x, ws->enc_x_mask, (size_t)S * B * E, pdrop, opts->rng);
-    for (int l = 0; l < L; l++) {
-        const rs_real *in = l == 0 ? ws->enc_x : ws->enc_out[l - 1];
-        for (int d = 0; d < D; d++)
-            encoder_direction(ws, &p->enc[l][d], l, d, in, enc_input(cfg, l), batch);
-    }
-    for (int l = 0; l < L; l++)
-        bridge_forward(ws, p, l, batch);
-    /* the keys' projection, once: uk = Ua K + b (without b: Wa's bias and
-     * Ua's bias are added together in attention_forward) */
-    const rs_real *K = ws->enc_out[L - 1];
-    rs_gemm(0, 1, S * B, H, HD, 1, K, HD, p->ua_weight, HD, 0, ws->uk, H);
-    for (size_t i = 0; i < (size_t)S * B; i++)
-        for (int j = 0; j < H; j++)
-            ws->uk[i * H + j] += p->ua_bias[j];
+    encode(ws, p, batch, pdrop, opts ? opts->rng : NULL);
 
     /* decoder, step by step */
     int In0 = E + HD;

@@ -1,0 +1,53 @@
+/*
+ * beam.h — translating one encoded sentence by beam search (src/nn/beam.c).
+ *
+ * At each step every live hypothesis extends by its K most probable next
+ * tokens; of those candidates the K with the highest total log-probability
+ * stay alive, and a candidate ending in <eos> is set aside as finished,
+ * scored log_prob / length^α (length in tokens, <eos> included; α = the
+ * length penalty, 0 = none).  The search stops when K hypotheses have
+ * finished or at max_length, where the live ones count as unfinished.
+ * With K = 1 it is greedy decoding.  <pad> and <bos> are never produced.
+ */
+#ifndef RNNSERVE_BEAM_H
+#define RNNSERVE_BEAM_H
+
+#include <stdint.h>
+
+#include "rnnserve/seq2seq.h"
+
+#define RS_BEAM_MAX 64
+
+typedef struct rs_beam_opts {
+    int beam_size;         /* K, 1..RS_BEAM_MAX */
+    int n_best;            /* hypotheses returned, 1..K */
+    int max_length;        /* target tokens at most, <eos> included */
+    double length_penalty; /* α */
+    int attention;         /* keep each hypothesis's attention rows */
+} rs_beam_opts;
+
+typedef struct rs_hypothesis {
+    int32_t *ids; /* (n) target ids, <eos> excluded */
+    int n;
+    double log_prob;  /* Σ ln p of its tokens (<eos> included when finished) */
+    double score;     /* log_prob / length^α */
+    int finished;     /* ended with <eos>; else cut at max_length */
+    float *attention; /* (n + finished, S): the weights each token was made with, or NULL */
+} rs_hypothesis;
+
+typedef struct rs_beam rs_beam;
+
+/* Scratch for hypotheses of at most max_length tokens over sources of at
+ * most max_src tokens. */
+rs_beam *rs_beam_create(const rs_s2s_config *cfg, int max_beam, int max_src, int max_length);
+void rs_beam_destroy(rs_beam *bs);
+
+/* Decodes sentence b (src_len tokens) of an encoded batch.  Writes the
+ * best min(n_best, found) hypotheses to out, best first, and their count
+ * to *n_out.  0, or -1 when memory runs out.  Free each with
+ * rs_hypothesis_free. */
+int rs_beam_search(rs_beam *bs, const rs_s2s_params *p, const rs_s2s_encoded *enc, int b,
+                   int src_len, const rs_beam_opts *o, rs_hypothesis *out, int *n_out);
+void rs_hypothesis_free(rs_hypothesis *h);
+
+#endif

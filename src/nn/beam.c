@@ -1,0 +1,352 @@
+/*
+ * beam.c — beam search over the translator's decoder (beam.h).
+ *
+ * The live hypotheses are the rows of one small batch: each step is a few
+ * GEMMs of (k, ·) rows, the decoder step of seq2seq.c for k rows: the
+ * attention of each row over the sentence's keys, [embedding; context]
+ * through the layers (cells.h), the head and a log-softmax.  After the
+ * selection the rows are reordered (states, token and attention
+ * histories) to follow their parents.
+ */
+#include "rnnserve/beam.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "cells.h"
+
+enum { PAD = 0, BOS = 1, EOS = 2 };
+
+typedef struct candidate {
+    double log_prob;
+    int parent, token;
+} candidate;
+
+struct rs_beam {
+    rs_s2s_config cfg;
+    int max_beam, max_src, max_length;
+    rs_real *h[RS_MAX_LAYERS], *c[RS_MAX_LAYERS];   /* (K, H) live states */
+    rs_real *nh[RS_MAX_LAYERS], *nc[RS_MAX_LAYERS]; /* (K, H) the step's new states */
+    rs_real *q, *x, *gates, *recur, *hn, *logits;   /* (K,H) (K,E+HD) (K,G) (K,G) (K,H) (K,V) */
+    int32_t *tokens, *ntokens;                      /* (K, max_length) histories */
+    float *att, *natt;                              /* (K, max_length, S) */
+    double *log_prob;                               /* (K) */
+    candidate *cand;                                /* (K · K) */
+    rs_hypothesis *done;                            /* (K) finished */
+};
+
+static void *zalloc(size_t n, size_t size, int *failed)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        *failed = 1;
+    return p;
+}
+
+rs_beam *rs_beam_create(const rs_s2s_config *cfg, int max_beam, int max_src, int max_length)
+{
+    rs_beam *bs = calloc(1, sizeof *bs);
+    if (!bs)
+        return NULL;
+    bs->cfg = *cfg;
+    bs->max_beam = max_beam;
+    bs->max_src = max_src;
+    bs->max_length = max_length;
+    size_t K = (size_t)max_beam, H = (size_t)cfg->hidden_size;
+    size_t HD = H * (cfg->bidirectional ? 2 : 1), E = (size_t)cfg->embedding_dim;
+    size_t G = (size_t)rs_cell_gates(cfg->cell) * H, V = (size_t)cfg->tgt_vocab;
+    int f = 0;
+    for (int l = 0; l < cfg->num_layers; l++) {
+        bs->h[l] = zalloc(K * H, sizeof(rs_real), &f);
+        bs->c[l] = zalloc(K * H, sizeof(rs_real), &f);
+        bs->nh[l] = zalloc(K * H, sizeof(rs_real), &f);
+        bs->nc[l] = zalloc(K * H, sizeof(rs_real), &f);
+    }
+    bs->q = zalloc(K * H, sizeof(rs_real), &f);
+    bs->x = zalloc(K * (E + HD), sizeof(rs_real), &f);
+    bs->gates = zalloc(K * G, sizeof(rs_real), &f);
+    bs->recur = zalloc(K * G, sizeof(rs_real), &f);
+    bs->hn = zalloc(K * H, sizeof(rs_real), &f);
+    bs->logits = zalloc(K * V, sizeof(rs_real), &f);
+    bs->tokens = zalloc(K * (size_t)max_length, sizeof(int32_t), &f);
+    bs->ntokens = zalloc(K * (size_t)max_length, sizeof(int32_t), &f);
+    bs->att = zalloc(K * (size_t)max_length * (size_t)max_src, sizeof(float), &f);
+    bs->natt = zalloc(K * (size_t)max_length * (size_t)max_src, sizeof(float), &f);
+    bs->log_prob = zalloc(K, sizeof(double), &f);
+    bs->cand = zalloc(K * K, sizeof(candidate), &f);
+    bs->done = zalloc(K, sizeof(rs_hypothesis), &f);
+    if (f) {
+        rs_beam_destroy(bs);
+        return NULL;
+    }
+    return bs;
+}
+
+void rs_beam_destroy(rs_beam *bs)
+{
+    if (!bs)
+        return;
+    for (int l = 0; l < RS_MAX_LAYERS; l++) {
+        free(bs->h[l]);
+        free(bs->c[l]);
+        free(bs->nh[l]);
+        free(bs->nc[l]);
+    }
+    free(bs->q);
+    free(bs->x);
+    free(bs->gates);
+    free(bs->recur);
+    free(bs->hn);
+    free(bs->logits);
+    free(bs->tokens);
+    free(bs->ntokens);
+    free(bs->att);
+    free(bs->natt);
+    free(bs->log_prob);
+    free(bs->cand);
+    free(bs->done);
+    free(bs);
+}
+
+void rs_hypothesis_free(rs_hypothesis *h)
+{
+    free(h->ids);
+    free(h->attention);
+    memset(h, 0, sizeof *h);
+}
+
+/* One decoder step for the k live rows reading tokens y: attention rows
+ * into att_rows (k, S), the new states into nh/nc, log-probabilities of
+ * the next token into bs->logits (k, V). */
+static void step(rs_beam *bs, const rs_s2s_params *p, const rs_s2s_encoded *enc, int b, int len,
+                 int k, const int32_t *y, float *att_rows, int att_stride)
+{
+    const rs_s2s_config *cfg = &bs->cfg;
+    int H = cfg->hidden_size, E = cfg->embedding_dim, HD = H * (cfg->bidirectional ? 2 : 1);
+    int G = rs_cell_gates(cfg->cell) * H, L = cfg->num_layers, V = cfg->tgt_vocab;
+    int In0 = E + HD, B = enc->B;
+    /* attention from the top layer's state */
+    rs_gemm(0, 1, k, H, H, 1, bs->h[L - 1], H, p->wa_weight, H, 0, bs->q, H);
+    for (int r = 0; r < k; r++) {
+        const rs_real *q = bs->q + (size_t)r * H;
+        float *a = att_rows + (size_t)r * att_stride;
+        double max = -1e300, sum = 0;
+        for (int s = 0; s < len; s++) {
+            const rs_real *uk = enc->uk + ((size_t)s * B + b) * H;
+            double v = (double)p->va_bias[0];
+            for (int j = 0; j < H; j++)
+                v += (double)p->va_weight[j] * RS_CELL_TANH(q[j] + p->wa_bias[j] + uk[j]);
+            a[s] = (float)v;
+            max = v > max ? v : max;
+        }
+        for (int s = 0; s < len; s++) {
+            double v = exp((double)a[s] - max);
+            a[s] = (float)v;
+            sum += v;
+        }
+        for (int s = 0; s < len; s++)
+            a[s] = (float)((double)a[s] / sum);
+        rs_real *x = bs->x + (size_t)r * In0;
+        memcpy(x, p->dec_embedding + (size_t)y[r] * E, (size_t)E * sizeof *x);
+        rs_real *ctx = x + E;
+        memset(ctx, 0, (size_t)HD * sizeof *ctx);
+        for (int s = 0; s < len; s++) {
+            const rs_real *key = enc->keys + ((size_t)s * B + b) * HD;
+            for (int j = 0; j < HD; j++)
+                ctx[j] += a[s] * key[j];
+        }
+    }
+    /* the layers */
+    for (int l = 0; l < L; l++) {
+        const rs_rnn_weights *w = &p->dec[l];
+        int In = l == 0 ? In0 : H;
+        const rs_real *in = l == 0 ? bs->x : bs->nh[l - 1];
+        rs_gemm(0, 1, k, G, In, 1, in, In, w->weight_ih, In, 0, bs->gates, G);
+        rs_gemm(0, 1, k, G, H, 1, bs->h[l], H, w->weight_hh, H, 0, bs->recur, G);
+        for (int r = 0; r < k; r++) {
+            rs_real *a = bs->gates + (size_t)r * G;
+            for (int j = 0; j < G; j++)
+                a[j] += w->bias_ih[j];
+            size_t o = (size_t)r * H;
+            switch (cfg->cell) {
+            case RS_CELL_RNN:
+                rs_rnn_gates(H, a, bs->recur + (size_t)r * G, w->bias_hh, bs->nh[l] + o);
+                break;
+            case RS_CELL_LSTM:
+                rs_lstm_gates(H, a, bs->recur + (size_t)r * G, w->bias_hh, bs->c[l] + o,
+                              bs->nc[l] + o, bs->nh[l] + o);
+                break;
+            case RS_CELL_GRU:
+                rs_gru_gates(H, a, bs->recur + (size_t)r * G, w->bias_hh, bs->h[l] + o, bs->hn,
+                             bs->nh[l] + o);
+                break;
+            }
+        }
+    }
+    /* the head and log-softmax */
+    rs_gemm(0, 1, k, V, H, 1, bs->nh[L - 1], H, p->head_weight, H, 0, bs->logits, V);
+    for (int r = 0; r < k; r++) {
+        rs_real *z = bs->logits + (size_t)r * V;
+        for (int v = 0; v < V; v++)
+            z[v] += p->head_bias[v];
+        double m = z[0], sum = 0;
+        for (int v = 1; v < V; v++)
+            m = z[v] > m ? z[v] : m;
+        for (int v = 0; v < V; v++)
+            sum += exp((double)z[v] - m);
+        rs_real lse = (rs_real)(m + log(sum));
+        for (int v = 0; v < V; v++)
+            z[v] -= lse;
+        z[PAD] = z[BOS] = -INFINITY;
+    }
+}
+
+static int by_log_prob(const void *x, const void *y)
+{
+    const candidate *a = x, *b = y;
+    if (a->log_prob != b->log_prob)
+        return a->log_prob < b->log_prob ? 1 : -1;
+    if (a->parent != b->parent) /* ties: a fixed order */
+        return a->parent - b->parent;
+    return a->token - b->token;
+}
+
+static int by_score(const void *x, const void *y)
+{
+    const rs_hypothesis *a = x, *b = y;
+    return a->score < b->score ? 1 : a->score > b->score ? -1 : 0;
+}
+
+/* A hypothesis from row r's history of n tokens (+ <eos> when finished). */
+static int keep(rs_beam *bs, int r, int n, double log_prob, int finished, double alpha, int S,
+                int with_attention, rs_hypothesis *out)
+{
+    *out = (rs_hypothesis){.n = n, .log_prob = log_prob, .finished = finished};
+    int length = n + finished;
+    out->score = log_prob / pow(length > 0 ? length : 1, alpha);
+    out->ids = malloc((size_t)(n ? n : 1) * sizeof *out->ids);
+    if (!out->ids)
+        return -1;
+    memcpy(out->ids, bs->tokens + (size_t)r * bs->max_length, (size_t)n * sizeof *out->ids);
+    if (with_attention) {
+        size_t rows = (size_t)length;
+        out->attention = malloc((rows ? rows : 1) * (size_t)S * sizeof *out->attention);
+        if (!out->attention)
+            return -1;
+        for (size_t t = 0; t < rows; t++)
+            memcpy(out->attention + t * S, bs->att + ((size_t)r * bs->max_length + t) * bs->max_src,
+                   (size_t)S * sizeof *out->attention);
+    }
+    return 0;
+}
+
+int rs_beam_search(rs_beam *bs, const rs_s2s_params *p, const rs_s2s_encoded *enc, int b,
+                   int src_len, const rs_beam_opts *o, rs_hypothesis *out, int *n_out)
+{
+    const rs_s2s_config *cfg = &bs->cfg;
+    int H = cfg->hidden_size, L = cfg->num_layers, V = cfg->tgt_vocab;
+    int K = o->beam_size < bs->max_beam ? o->beam_size : bs->max_beam;
+    int T = o->max_length < bs->max_length ? o->max_length : bs->max_length;
+    int S = src_len, lstm = cfg->cell == RS_CELL_LSTM, n_done = 0, status = -1;
+    size_t BH = (size_t)H;
+    *n_out = 0;
+    /* one live row: the initial state, reading <bos> */
+    for (int l = 0; l < L; l++) {
+        memcpy(bs->h[l], enc->h0[l] + (size_t)b * BH, BH * sizeof(rs_real));
+        if (lstm)
+            memcpy(bs->c[l], enc->c0[l] + (size_t)b * BH, BH * sizeof(rs_real));
+    }
+    int k = 1;
+    int32_t y[RS_BEAM_MAX];
+    y[0] = BOS;
+    bs->log_prob[0] = 0;
+    int t = 0;
+    for (; t < T && k > 0; t++) {
+        /* this step's attention rows go straight into the histories */
+        step(bs, p, enc, b, S, k, y, bs->att + (size_t)t * bs->max_src,
+             bs->max_length * bs->max_src);
+        /* each row's K best next tokens */
+        int n_cand = 0;
+        for (int r = 0; r < k; r++) {
+            const rs_real *z = bs->logits + (size_t)r * V;
+            candidate best[RS_BEAM_MAX];
+            int nb = 0;
+            for (int v = 0; v < V; v++) {
+                double lp = bs->log_prob[r] + (double)z[v];
+                if (nb == K && lp <= best[nb - 1].log_prob)
+                    continue;
+                int at = nb < K ? nb++ : K - 1;
+                while (at > 0 && best[at - 1].log_prob < lp) {
+                    best[at] = best[at - 1];
+                    at--;
+                }
+                best[at] = (candidate){lp, r, v};
+            }
+            for (int i = 0; i < nb; i++)
+                bs->cand[n_cand++] = best[i];
+        }
+        qsort(bs->cand, (size_t)n_cand, sizeof *bs->cand, by_log_prob);
+        /* the next live rows, in candidate order; finished ones aside */
+        int nk = 0;
+        for (int i = 0; i < n_cand && nk < K && n_done < K; i++) {
+            const candidate *c = &bs->cand[i];
+            if (c->token == EOS) {
+                /* its history is the parent's row, with this step's attention */
+                if (keep(bs, c->parent, t, c->log_prob, 1, o->length_penalty, S, o->attention,
+                         &bs->done[n_done]) != 0)
+                    goto fail;
+                n_done++;
+                continue;
+            }
+            int r = c->parent;
+            memcpy(bs->ntokens + (size_t)nk * bs->max_length,
+                   bs->tokens + (size_t)r * bs->max_length, (size_t)t * sizeof(int32_t));
+            bs->ntokens[(size_t)nk * bs->max_length + t] = c->token;
+            memcpy(bs->natt + (size_t)nk * bs->max_length * bs->max_src,
+                   bs->att + (size_t)r * bs->max_length * bs->max_src,
+                   (size_t)(t + 1) * bs->max_src * sizeof(float));
+            for (int l = 0; l < L; l++) {
+                memcpy(bs->h[l] + (size_t)nk * H, bs->nh[l] + (size_t)r * H, BH * sizeof(rs_real));
+                if (lstm)
+                    memcpy(bs->c[l] + (size_t)nk * H, bs->nc[l] + (size_t)r * H,
+                           BH * sizeof(rs_real));
+            }
+            bs->log_prob[nk] = c->log_prob;
+            y[nk] = c->token;
+            nk++;
+        }
+        /* h/c now hold the new rows (copied from the step's nh/nc); the
+         * histories swap buffers */
+        int32_t *tt = bs->tokens;
+        bs->tokens = bs->ntokens;
+        bs->ntokens = tt;
+        float *ta = bs->att;
+        bs->att = bs->natt;
+        bs->natt = ta;
+        k = n_done >= K ? 0 : nk;
+    }
+    /* finished first by score; then, if too few finished, the live ones */
+    int n = 0;
+    qsort(bs->done, (size_t)n_done, sizeof *bs->done, by_score);
+    for (int i = 0; i < n_done; i++) {
+        if (n < o->n_best)
+            out[n++] = bs->done[i];
+        else
+            rs_hypothesis_free(&bs->done[i]);
+    }
+    n_done = 0;
+    for (int r = 0; r < k && n < o->n_best; r++) {
+        if (keep(bs, r, t, bs->log_prob[r], 0, o->length_penalty, S, o->attention, &out[n]) != 0)
+            goto fail;
+        n++;
+    }
+    qsort(out, (size_t)n, sizeof *out, by_score);
+    *n_out = n;
+    return 0;
+fail:
+    for (int i = 0; i < n_done; i++)
+        rs_hypothesis_free(&bs->done[i]);
+    return status;
+}
