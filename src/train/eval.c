@@ -27,8 +27,10 @@
 #include "model_rows.h"
 #include "rnnserve/model.h"
 #include "rnnserve/status.h"
+#include "rnnserve/translator.h"
 #include "textlm.h"
 #include "train.h"
+#include "translate_cmd.h"
 
 /* Mean F1 over the labels that occur in a (K, K) confusion matrix's gold
  * rows or predicted columns, as scikit-learn's default macro average. */
@@ -343,8 +345,23 @@ static int eval_textlm(const rs_model *m, const char *data, int json)
     return 0;
 }
 
+/* The value of --model in argv, or NULL. */
+static const char *model_arg(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--model") == 0 && i + 1 < argc)
+            return argv[i + 1];
+        if (strncmp(argv[i], "--model=", 8) == 0)
+            return argv[i] + 8;
+    }
+    return NULL;
+}
+
 int rs_eval_main(int argc, char **argv)
 {
+    const char *given = model_arg(argc, argv);
+    if (given && rs_translator_file_is(given)) /* its own flags: beam search, … */
+        return rs_translator_eval(argc, argv);
     const char *model_path = NULL, *data = NULL;
     int json = 0;
     flag flags[] = {

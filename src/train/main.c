@@ -7,6 +7,7 @@
 
 #include "textlm.h"
 #include "train.h"
+#include "translate_cmd.h"
 #include "translator_cmd.h"
 
 static void usage(FILE *fp)
@@ -19,6 +20,7 @@ static void usage(FILE *fp)
                 "  translator  train an encoder-decoder with attention on sentence pairs (.tsv)\n"
                 "  eval        a model's figures on a dataset (--json for one JSON object)\n"
                 "  sample      generate texts from a generator\n"
+                "  translate   translate stdin's sentences with a translator\n"
                 "  info        what a model file holds, after full validation\n"
                 "  split       cut a dataset into train and held-out test files\n");
 }
@@ -42,6 +44,8 @@ int main(int argc, char **argv)
         return rs_translator_main(sub_argc, sub_argv);
     if (strcmp(cmd, "eval") == 0)
         return rs_eval_main(sub_argc, sub_argv);
+    if (strcmp(cmd, "translate") == 0)
+        return rs_translate_main(sub_argc, sub_argv);
     if (strcmp(cmd, "sample") == 0)
         return rs_sample_main(sub_argc, sub_argv);
     if (strcmp(cmd, "info") == 0)

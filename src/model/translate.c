@@ -1,0 +1,179 @@
+/*
+ * translate.c — sentences through a translator model (translate.h).
+ *
+ * The valid sentences of a call are encoded together (one padded batch,
+ * one encoder pass); each is then decoded by beam search alone.
+ */
+#include "rnnserve/translate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "rnnserve/sentence.h"
+#include "rnnserve/status.h"
+#include "rnnserve/words.h"
+
+typedef struct words_ctx {
+    char **words;
+    int n, cap, failed;
+} words_ctx;
+
+static void on_word(const char *token, size_t len, void *arg)
+{
+    words_ctx *c = arg;
+    if (c->failed)
+        return;
+    if (c->n == c->cap) {
+        int cap = c->cap ? c->cap * 2 : 16;
+        char **w = realloc(c->words, (size_t)cap * sizeof *w);
+        if (!w) {
+            c->failed = 1;
+            return;
+        }
+        c->words = w;
+        c->cap = cap;
+    }
+    if (!(c->words[c->n] = strndup(token, len)))
+        c->failed = 1;
+    else
+        c->n++;
+}
+
+void rs_translation_free(rs_translation *tr)
+{
+    for (int i = 0; i < tr->n_src; i++)
+        free(tr->src_tokens[i]);
+    free(tr->src_tokens);
+    for (int i = 0; i < tr->n_hyp; i++)
+        rs_hypothesis_free(&tr->hyp[i]);
+    memset(tr, 0, sizeof *tr);
+}
+
+int rs_translate(const rs_translator *t, const char *const *texts, const size_t *lens, int n,
+                 int max_src, const rs_beam_opts *o, rs_translation *out)
+{
+    const rs_s2s_config *cfg = rs_translator_config(t);
+    int status = -1, B = 0, S = 1;
+    int *row = calloc((size_t)n + 1, sizeof *row); /* sentence -> batch row, −1 none */
+    for (int i = 0; i < n; i++)
+        memset(&out[i], 0, sizeof out[i]);
+    if (!row)
+        return -1;
+    /* words and ids of each sentence */
+    for (int i = 0; i < n; i++) {
+        words_ctx w = {0};
+        row[i] = -1;
+        if (rs_sentence_tokens(texts[i], lens[i], rs_translator_elision(t, 0), on_word, &w) != 0) {
+            for (int k = 0; k < w.n; k++)
+                free(w.words[k]);
+            free(w.words);
+            out[i].status = w.failed ? RS_ENOMEM : RS_EUTF8;
+            if (w.failed)
+                goto done;
+            continue;
+        }
+        if (!w.failed)
+            on_word("<eos>", 5, &w);
+        if (w.failed) {
+            for (int k = 0; k < w.n; k++)
+                free(w.words[k]);
+            free(w.words);
+            goto done;
+        }
+        out[i].src_tokens = w.words;
+        out[i].n_src = w.n;
+        if (w.n == 1)
+            out[i].status = RS_EINVAL;
+        else if (w.n - 1 > max_src)
+            out[i].status = RS_ETOOLONG;
+        else {
+            row[i] = B++;
+            S = w.n > S ? w.n : S;
+        }
+    }
+    if (B == 0) {
+        status = 0;
+        goto done;
+    }
+    int32_t *src = calloc((size_t)B * S, sizeof *src), *len = calloc((size_t)B, sizeof *len);
+    rs_s2s_workspace *ws = rs_s2s_workspace_create(cfg, B, S, 0);
+    rs_beam *bs = rs_beam_create(cfg, o->beam_size, S, o->max_length);
+    int ok = src && len && ws && bs;
+    for (int i = 0; ok && i < n; i++) {
+        if (row[i] < 0)
+            continue;
+        int r = row[i];
+        for (int k = 0; k < out[i].n_src - 1; k++) {
+            const char *word = out[i].src_tokens[k];
+            int id = rs_translator_token_id(t, 0, word, strlen(word));
+            if (id <= RS_S2S_UNK) { /* absent (−1), or a special's spelling */
+                id = RS_S2S_UNK;
+                out[i].n_unknown++;
+            }
+            src[(size_t)r * S + k] = id;
+        }
+        src[(size_t)r * S + out[i].n_src - 1] = RS_S2S_EOS;
+        len[r] = out[i].n_src;
+    }
+    if (ok) {
+        rs_pair_batch batch = {.B = B, .S = S, .src = src, .src_len = len};
+        rs_s2s_encode(ws, rs_translator_params(t), &batch);
+        rs_s2s_encoded enc;
+        rs_s2s_encoded_get(ws, &enc);
+        for (int i = 0; ok && i < n; i++)
+            if (row[i] >= 0)
+                ok = rs_beam_search(bs, rs_translator_params(t), &enc, row[i], out[i].n_src, o,
+                                    out[i].hyp, &out[i].n_hyp) == 0;
+    }
+    free(src);
+    free(len);
+    rs_s2s_workspace_destroy(ws);
+    rs_beam_destroy(bs);
+    status = ok ? 0 : -1;
+done:
+    free(row);
+    if (status != 0)
+        for (int i = 0; i < n; i++)
+            rs_translation_free(&out[i]);
+    return status;
+}
+
+const char **rs_translation_tokens(const rs_translator *t, const rs_translation *tr,
+                                   const rs_hypothesis *h, int replace_unknown)
+{
+    const char **tok = malloc((size_t)(h->n ? h->n : 1) * sizeof *tok);
+    if (!tok)
+        return NULL;
+    for (int i = 0; i < h->n; i++) {
+        tok[i] = rs_translator_token(t, 1, h->ids[i]);
+        if (h->ids[i] == RS_S2S_UNK && replace_unknown && h->attention && tr->n_src > 1) {
+            /* the source word (not <eos>) this token attended to most */
+            const float *a = h->attention + (size_t)i * tr->n_src;
+            int best = 0;
+            for (int s = 1; s < tr->n_src - 1; s++)
+                if (a[s] > a[best])
+                    best = s;
+            tok[i] = tr->src_tokens[best];
+        }
+    }
+    return tok;
+}
+
+char *rs_translation_text(const char *const *tokens, int n)
+{
+    size_t cap = 1;
+    for (int i = 0; i < n; i++)
+        cap += strlen(tokens[i]) + 1;
+    char *out = malloc(cap), *at = out;
+    if (!out)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(tokens[i]);
+        if (i > 0 && rs_words_space_between(tokens[i - 1], strlen(tokens[i - 1]), tokens[i], len))
+            *at++ = ' ';
+        memcpy(at, tokens[i], len);
+        at += len;
+    }
+    *at = '\0';
+    return out;
+}
