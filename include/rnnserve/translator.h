@@ -49,6 +49,11 @@ const rs_s2s_params *rs_translator_params(const rs_translator *t);
 const char *rs_translator_path(const rs_translator *t);
 const char *rs_translator_metadata(const rs_translator *t, const char *key);
 
+/* The model as a JSON object (a cJSON *): name, task, cell, sizes, both
+ * vocabularies' sizes, parameters, and "training" parsed from the metadata.
+ * What GET /v1/models lists.  NULL when out of memory. */
+void *rs_translator_describe(const rs_translator *t, const char *name);
+
 /* Side 0 = source, 1 = target. */
 const char *rs_translator_token(const rs_translator *t, int side, int id);
 int rs_translator_token_id(const rs_translator *t, int side, const char *s, size_t len);

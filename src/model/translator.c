@@ -375,6 +375,33 @@ int rs_translator_token_id(const rs_translator *t, int side, const char *s, size
 
 int rs_translator_elision(const rs_translator *t, int side) { return t->elision[side ? 1 : 0]; }
 
+void *rs_translator_describe(const rs_translator *t, const char *name)
+{
+    const rs_s2s_config *c = &t->cfg;
+    cJSON *j = cJSON_CreateObject();
+    if (!j)
+        return NULL;
+    cJSON_AddStringToObject(j, "name", name);
+    cJSON_AddStringToObject(j, "task", "translator");
+    cJSON_AddStringToObject(j, "cell", rs_cell_name(c->cell));
+    cJSON_AddNumberToObject(j, "num_layers", c->num_layers);
+    cJSON_AddNumberToObject(j, "hidden_size", c->hidden_size);
+    cJSON_AddNumberToObject(j, "embedding_dim", c->embedding_dim);
+    cJSON_AddBoolToObject(j, "bidirectional", c->bidirectional);
+    cJSON_AddStringToObject(j, "tokenizer", "word");
+    cJSON_AddNumberToObject(j, "src_vocab_size", c->src_vocab);
+    cJSON_AddNumberToObject(j, "tgt_vocab_size", c->tgt_vocab);
+    cJSON_AddNumberToObject(j, "parameters", (double)rs_s2s_param_count(c));
+    const char *training = rs_translator_metadata(t, "training");
+    cJSON *tj = training ? cJSON_Parse(training) : NULL;
+    if (!cJSON_IsObject(tj)) {
+        cJSON_Delete(tj);
+        tj = cJSON_CreateObject();
+    }
+    cJSON_AddItemToObject(j, "training", tj);
+    return j;
+}
+
 /* ---- tokens ------------------------------------------------------------- */
 
 typedef struct encode_ctx {

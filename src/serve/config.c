@@ -37,6 +37,9 @@ static void defaults(rs_serve_config *cfg)
         .max_length = 64,
         .max_tokens = 4096,
         .max_prompt = 4096,
+        .max_sentences = 64,
+        .max_source_words = 100,
+        .max_translation = 200,
         .timeout_seconds = 10,
         .max_connections = 1024,
         .max_queue = 2048,
@@ -50,7 +53,7 @@ static void defaults(rs_serve_config *cfg)
 }
 
 /* The single list of settings: parsing, bounds, variables and --help. */
-#define N_SETTINGS 20
+#define N_SETTINGS 23
 static void settings(rs_serve_config *c, int *level, flag out[N_SETTINGS])
 {
     const flag table[N_SETTINGS] = {
@@ -78,6 +81,13 @@ static void settings(rs_serve_config *c, int *level, flag out[N_SETTINGS])
          "RNNSERVE_MAX_TOKENS"},
         {"max-prompt", NULL, FLAG_INT, &c->max_prompt, 1, 65536, NULL,
          "characters of a textlm's prompt and /score text", 0, "RNNSERVE_MAX_PROMPT"},
+        {"max-sentences", NULL, FLAG_INT, &c->max_sentences, 1, 4096, NULL,
+         "sentences per /translate request", 0, "RNNSERVE_MAX_SENTENCES"},
+        {"max-source-words", NULL, FLAG_INT, &c->max_source_words, 1, 4096, NULL,
+         "words per sentence to translate", 0, "RNNSERVE_MAX_SOURCE_WORDS"},
+        {"max-translation", NULL, FLAG_INT, &c->max_translation, 1, 4096, NULL,
+         "tokens per translation (the bound of /translate's max_length)", 0,
+         "RNNSERVE_MAX_TRANSLATION"},
         {"timeout-seconds", NULL, FLAG_INT, &c->timeout_seconds, 1, 3600, NULL,
          "idle connection time-out", 0, "RNNSERVE_TIMEOUT_SECONDS"},
         {"max-connections", NULL, FLAG_INT, &c->max_connections, 1, 65536, NULL,

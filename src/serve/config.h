@@ -26,6 +26,9 @@ typedef struct rs_serve_config {
     int max_length;               /* characters per generated text, prefix and /score text */
     int max_tokens;               /* tokens a textlm generates per sample */
     int max_prompt;               /* characters of a textlm's prompt and /score text */
+    int max_sentences;            /* sentences per /translate */
+    int max_source_words;         /* words per sentence to translate */
+    int max_translation;          /* tokens per translation (the bound of max_length) */
     int timeout_seconds;          /* idle connection time-out */
     int max_connections;          /* concurrent connections */
     int max_queue;                /* jobs queued or running in the engine */

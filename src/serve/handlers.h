@@ -37,6 +37,10 @@ void rs_handle_generate(const rs_server *srv, rs_model_set *set, const char *bod
 void rs_handle_score(const rs_server *srv, rs_model_set *set, const char *body, size_t len,
                      rs_reply *r, rs_job **job);
 
+/* Translates on the calling (HTTP) thread: a translator has no engine lane. */
+void rs_handle_translate(const rs_server *srv, rs_model_set *set, const char *body, size_t len,
+                         rs_reply *r, rs_job **job);
+
 void rs_handle_models(rs_server *srv, rs_reply *r);
 void rs_handle_healthz(rs_reply *r);
 void rs_handle_readyz(rs_server *srv, rs_reply *r);

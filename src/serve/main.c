@@ -138,7 +138,8 @@ static int reload(rs_server *srv, int at_start)
     rs_model_set *set = rs_registry_acquire(srv->registry);
     char names[768] = "";
     size_t used = 0;
-    for (int i = 0; i < n; i++) {
+    int n_models = rs_model_set_count(set);
+    for (int i = 0; i < n_models; i++) {
         const rs_model *m = rs_model_set_model(set, i);
         if (used + 8 < sizeof names)
             used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", i ? " " : "",
@@ -151,6 +152,21 @@ static int reload(rs_server *srv, int at_start)
         rs_log_int(&d, "parameters", (long long)rs_param_count(rs_model_config(m)));
         rs_log_int(&d, "prepared_bytes",
                    (long long)rs_lane_weight_bytes(rs_model_set_lane(set, i)));
+        rs_log_end(&d);
+    }
+    for (int i = 0; i < rs_model_set_translator_count(set); i++) {
+        const char *name = rs_model_set_translator_name(set, i);
+        if (used + 8 < sizeof names)
+            used +=
+                (size_t)snprintf(names + used, sizeof names - used, "%s%s", used ? " " : "", name);
+        rs_log_line d;
+        rs_log_begin(&d, RS_LOG_DEBUG, "model");
+        rs_log_str(&d, "name", name);
+        rs_log_str(&d, "path", rs_translator_path(rs_model_set_translator(set, i)));
+        rs_log_str(&d, "task", "translator");
+        rs_log_int(
+            &d, "parameters",
+            (long long)rs_s2s_param_count(rs_translator_config(rs_model_set_translator(set, i))));
         rs_log_end(&d);
     }
     rs_model_set_release(set);

@@ -20,7 +20,10 @@ struct rs_model_set {
     int n;
     rs_model **models; /* (n) sorted by file name */
     rs_lane **lanes;   /* (n) each model's engine state */
-    char *info;        /* /v1/models body */
+    int n_translators;
+    rs_translator **translators; /* sorted by file name */
+    char **translator_names;     /* file names without extension */
+    char *info;                  /* /v1/models body */
     size_t info_len;
 };
 
@@ -61,10 +64,33 @@ const char *rs_model_set_info(const rs_model_set *set, size_t *len)
     return set->info;
 }
 
+int rs_model_set_translator_count(const rs_model_set *set) { return set->n_translators; }
+const rs_translator *rs_model_set_translator(const rs_model_set *set, int i)
+{
+    return set->translators[i];
+}
+const char *rs_model_set_translator_name(const rs_model_set *set, int i)
+{
+    return set->translator_names[i];
+}
+int rs_model_set_find_translator(const rs_model_set *set, const char *name)
+{
+    for (int i = 0; i < set->n_translators; i++)
+        if (strcmp(set->translator_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
 static void set_destroy(rs_model_set *set)
 {
     if (!set)
         return;
+    for (int i = 0; i < set->n_translators; i++) {
+        rs_translator_close(set->translators[i]);
+        free(set->translator_names[i]);
+    }
+    free(set->translators);
+    free(set->translator_names);
     for (int i = 0; i < set->n; i++) {
         rs_lane_destroy(set->lanes[i]);
         rs_model_close(set->models[i]);
@@ -143,8 +169,11 @@ static rs_model_set *set_build(const rs_registry *r, char *err, size_t errlen)
     if (list_models(r->dir, &names, &n, err, errlen) != 0)
         return NULL;
     set = calloc(1, sizeof *set);
-    if (!set || (n && (!(set->models = calloc((size_t)n, sizeof *set->models)) ||
-                       !(set->lanes = calloc((size_t)n, sizeof *set->lanes))))) {
+    if (!set ||
+        (n && (!(set->models = calloc((size_t)n, sizeof *set->models)) ||
+               !(set->lanes = calloc((size_t)n, sizeof *set->lanes)) ||
+               !(set->translators = calloc((size_t)n, sizeof *set->translators)) ||
+               !(set->translator_names = calloc((size_t)n, sizeof *set->translator_names))))) {
         snprintf(err, errlen, "%s: out of memory", r->dir);
         goto fail;
     }
@@ -170,6 +199,26 @@ static rs_model_set *set_build(const rs_registry *r, char *err, size_t errlen)
             snprintf(err, errlen, "%s: not a readable regular file", path);
             free(path);
             goto fail;
+        }
+        if (rs_translator_file_is(path)) { /* a translator: no engine lane, its own route */
+            int k = set->n_translators;
+            int rc = rs_translator_open(path, &set->translators[k], err, errlen);
+            free(path);
+            if (rc != 0)
+                goto fail;
+            set->n_translators++;
+            size_t stem = strlen(names[i]) - strlen(SUFFIX);
+            set->translator_names[k] = strndup(names[i], stem);
+            cJSON *entry =
+                set->translator_names[k]
+                    ? rs_translator_describe(set->translators[k], set->translator_names[k])
+                    : NULL;
+            if (!entry) {
+                snprintf(err, errlen, "%s: out of memory", names[i]);
+                goto fail;
+            }
+            cJSON_AddItemToArray(list, entry);
+            continue;
         }
         int rc = rs_model_open(path, &set->models[set->n], err, errlen);
         free(path);
@@ -237,7 +286,8 @@ int rs_registry_load(rs_registry *r, char *err, size_t errlen)
         return -1;
     /* An emptied folder is far more often a mount that went missing than
      * a wish to serve nothing: keep what is serving. */
-    if (set->n == 0 && r->current && r->current->n > 0) {
+    if (set->n + set->n_translators == 0 && r->current &&
+        r->current->n + r->current->n_translators > 0) {
         snprintf(err, errlen, "%s: no *.safetensors files; keeping the %d models loaded", r->dir,
                  r->current->n);
         set_destroy(set);
@@ -248,7 +298,7 @@ int rs_registry_load(rs_registry *r, char *err, size_t errlen)
     r->current = set;
     pthread_mutex_unlock(&r->lock);
     rs_model_set_release(old); /* freed now, or by the last request using it */
-    return set->n;
+    return set->n + set->n_translators;
 }
 
 rs_model_set *rs_registry_acquire(rs_registry *r)

@@ -17,6 +17,7 @@
 
 #include "engine.h"
 #include "rnnserve/model.h"
+#include "rnnserve/translator.h"
 
 typedef struct rs_model_set rs_model_set;
 
@@ -30,6 +31,14 @@ void rs_model_set_ref(rs_model_set *set);
 int rs_model_set_find(const rs_model_set *set, const char *name);
 /* Index of the first model of a task in file-name order, or -1. */
 int rs_model_set_first(const rs_model_set *set, rs_task task);
+/* The translators of the set (task "translator": POST /translate), apart
+ * from the models the engine runs. */
+int rs_model_set_translator_count(const rs_model_set *set);
+const rs_translator *rs_model_set_translator(const rs_model_set *set, int i);
+/* File name without extension: "eng-fra". */
+const char *rs_model_set_translator_name(const rs_model_set *set, int i);
+/* Index of the translator named name, or -1. */
+int rs_model_set_find_translator(const rs_model_set *set, const char *name);
 /* The /v1/models body, built once when the set was loaded. */
 const char *rs_model_set_info(const rs_model_set *set, size_t *len);
 /* Drops a reference taken by rs_registry_acquire or rs_model_set_ref; the

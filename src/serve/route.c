@@ -10,9 +10,10 @@ static const struct {
     int post; /* 1: POST only; 0: GET and HEAD */
 } table[RS_ROUTE_COUNT] = {
     [RS_ROUTE_GENERATE] = {"/generate", 1}, [RS_ROUTE_CLASSIFY] = {"/classify", 1},
-    [RS_ROUTE_SCORE] = {"/score", 1},       [RS_ROUTE_MODELS] = {"/v1/models", 0},
-    [RS_ROUTE_HEALTHZ] = {"/healthz", 0},   [RS_ROUTE_READYZ] = {"/readyz", 0},
-    [RS_ROUTE_METRICS] = {"/metrics", 0},   [RS_ROUTE_OTHER] = {"other", 0},
+    [RS_ROUTE_SCORE] = {"/score", 1},       [RS_ROUTE_TRANSLATE] = {"/translate", 1},
+    [RS_ROUTE_MODELS] = {"/v1/models", 0},  [RS_ROUTE_HEALTHZ] = {"/healthz", 0},
+    [RS_ROUTE_READYZ] = {"/readyz", 0},     [RS_ROUTE_METRICS] = {"/metrics", 0},
+    [RS_ROUTE_OTHER] = {"other", 0},
 };
 
 rs_route rs_route_find(const char *path)

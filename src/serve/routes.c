@@ -15,7 +15,7 @@ int rs_server_ready(rs_server *srv)
     if (atomic_load(&srv->draining))
         return 0;
     rs_model_set *set = rs_registry_acquire(srv->registry);
-    int ready = set && rs_model_set_count(set) > 0;
+    int ready = set && rs_model_set_count(set) + rs_model_set_translator_count(set) > 0;
     rs_model_set_release(set);
     return ready;
 }
@@ -24,10 +24,11 @@ void rs_dispatch(rs_server *srv, rs_route route, rs_method method, const char *p
                  const char *body, size_t len, rs_reply *r, rs_job **job)
 {
     if (route == RS_ROUTE_OTHER) {
-        rs_reply_error(r, 404, RS_ERR_NOT_FOUND, NULL,
-                       "no route %s; the routes are POST /generate, /classify, /score and GET "
-                       "/v1/models, /healthz, /readyz, /metrics",
-                       path);
+        rs_reply_error(
+            r, 404, RS_ERR_NOT_FOUND, NULL,
+            "no route %s; the routes are POST /generate, /classify, /score, /translate and GET "
+            "/v1/models, /healthz, /readyz, /metrics",
+            path);
         return;
     }
     if (!rs_route_allows(route, method)) {
@@ -46,6 +47,9 @@ void rs_dispatch(rs_server *srv, rs_route route, rs_method method, const char *p
         break;
     case RS_ROUTE_SCORE:
         handler = rs_handle_score;
+        break;
+    case RS_ROUTE_TRANSLATE:
+        handler = rs_handle_translate;
         break;
     case RS_ROUTE_MODELS:
         rs_handle_models(srv, r);
@@ -69,7 +73,7 @@ void rs_dispatch(rs_server *srv, rs_route route, rs_method method, const char *p
      * replaces it meanwhile: a reply never points into it, and a job
      * keeps a reference of its own. */
     rs_model_set *set = rs_registry_acquire(srv->registry);
-    if (!set || rs_model_set_count(set) == 0)
+    if (!set || rs_model_set_count(set) + rs_model_set_translator_count(set) == 0)
         rs_reply_error(r, 503, RS_ERR_NOT_READY, NULL, "no models are loaded yet");
     else
         handler(srv, set, body, len, r, job);
@@ -103,7 +107,7 @@ void rs_handle_readyz(rs_server *srv, rs_reply *r)
         return;
     }
     rs_model_set *set = rs_registry_acquire(srv->registry);
-    int n = set ? rs_model_set_count(set) : 0;
+    int n = set ? rs_model_set_count(set) + rs_model_set_translator_count(set) : 0;
     rs_model_set_release(set);
     if (n == 0) {
         rs_reply_error(r, 503, RS_ERR_NOT_READY, NULL,
