@@ -17,7 +17,9 @@ For each case (cell, layers, bidirectional encoder) it writes
         src_len, tgt_in, tgt_out with -1 on padding: I32) and what PyTorch
         makes of it with teacher forcing: loss (the mean cross-entropy over
         the non-padding targets), logits (B, T, Vt), attention (B, T, S)
-        and grad.<tensor> for every tensor.
+        and grad.<tensor> for every tensor; greedy.ids (B, 8): each source
+        decoded greedily (the argmax but <pad> and <bos>, until <eos>; -1
+        after it), as a model saved from PyTorch must translate in C.
 
 The encoder reads a packed sequence (pack_padded_sequence, so padding never
 touches the state); the decoder's initial state is the encoder's final
@@ -43,6 +45,7 @@ B, S, T = 3, 6, 5
 E, H = 5, 6
 SRC_LEN = [6, 3, 4]
 TGT_LEN = [5, 2, 4]
+GREEDY_MAX = 8
 SRC_VOCAB = ["<pad>", "<bos>", "<eos>", "<unk>", "i", "am", "cold", "you", "are", "."]
 TGT_VOCAB = ["<pad>", "<bos>", "<eos>", "<unk>", "j", "ai", "froid", "tu", "es", "as", "."]
 CASES = [("gru", 1, False), ("gru", 2, True), ("lstm", 2, False), ("lstm", 1, True),
@@ -148,6 +151,23 @@ def make_case(outdir, cell, layers, bidirectional, seed):
           ("loss", loss.detach().reshape(1)), ("logits", logits.detach()),
           ("attention", att.detach())]
     ex += [("grad." + k, grads[k].grad) for k in state]
+    # greedy decoding of each source from PyTorch, as the daemon must do it:
+    # the argmax of every step but <pad> and <bos>, until <eos> or GREEDY_MAX
+    with torch.no_grad():
+        ids = torch.full((B, GREEDY_MAX), -1, dtype=torch.int32)
+        for b in range(B):
+            y = [1]
+            for t in range(GREEDY_MAX):
+                lg, _ = model(src[b:b + 1, :SRC_LEN[b]], src_len[b:b + 1],
+                              torch.tensor([y], dtype=torch.int32))
+                z = lg[0, -1].clone()
+                z[0] = z[1] = float("-inf")
+                nxt = int(z.argmax())
+                if nxt == 2:
+                    break
+                ids[b, t] = nxt
+                y.append(nxt)
+    ex += [("greedy.ids", ids)]
     mg.write(os.path.join(outdir, "translator_%s.expect.safetensors" % name), ex,
              {"case": name})
     print("translator_%s: loss %.6f, %d tensors" % (name, float(loss), len(state)))

@@ -20,8 +20,10 @@
 #include <string.h>
 
 #include "../test.h"
+#include "rnnserve/beam.h"
 #include "rnnserve/safetensors.h"
 #include "rnnserve/seq2seq.h"
+#include "rnnserve/translator.h"
 
 static const char *golden_dir = "tests/parity/golden";
 
@@ -73,6 +75,57 @@ static int config_of(const rs_st_file *f, rs_s2s_config *cfg)
     cfg->src_vocab = (int)(src->numel / (size_t)cfg->embedding_dim);
     cfg->tgt_vocab = (int)tgt->numel;
     return 0;
+}
+
+/* The model file opened as the daemon opens it decodes each source as
+ * PyTorch's greedy loop did (greedy.ids, −1 after the end). */
+static void check_greedy(const char *name, const char *model_path, const rs_st_file *ef,
+                         const int32_t *src, const int32_t *src_len, int B, int S)
+{
+    char err[512];
+    rs_translator *t = NULL;
+    if (rs_translator_open(model_path, &t, err, sizeof err) != 0) {
+        TEST_FAIL_("%s", err);
+        return;
+    }
+    const rs_st_tensor *g = rs_st_find(ef, "greedy.ids");
+    test_checks_++;
+    if (!g || g->ndim != 2 || (int)g->shape[0] != B) {
+        TEST_FAIL_("%s: expectation greedy.ids missing", name);
+        rs_translator_close(t);
+        return;
+    }
+    int G = (int)g->shape[1];
+    int32_t *want = malloc((size_t)B * G * sizeof *want);
+    rs_st_copy(g, want);
+    const rs_s2s_config *cfg = rs_translator_config(t);
+    rs_s2s_workspace *ws = rs_s2s_workspace_create(cfg, B, S, 0);
+    rs_beam *bs = rs_beam_create(cfg, 1, S, G);
+    rs_pair_batch batch = {.B = B, .S = S, .src = src, .src_len = src_len};
+    rs_s2s_encode(ws, rs_translator_params(t), &batch);
+    rs_s2s_encoded enc;
+    rs_s2s_encoded_get(ws, &enc);
+    for (int b = 0; b < B; b++) {
+        rs_beam_opts o = {.beam_size = 1, .n_best = 1, .max_length = G};
+        rs_hypothesis h;
+        int n = 0;
+        ASSERT_EQ(0, rs_beam_search(bs, rs_translator_params(t), &enc, b, src_len[b], &o, &h, &n));
+        int wn = 0;
+        while (wn < G && want[(size_t)b * G + wn] >= 0)
+            wn++;
+        test_checks_++;
+        if (n != 1 || h.n != wn || memcmp(h.ids, want + (size_t)b * G, (size_t)wn * 4) != 0)
+            TEST_FAIL_("%s: source %d decodes to %d tokens, PyTorch's greedy loop to %d", name, b,
+                       n ? h.n : -1, wn);
+        else
+            printf("    greedy decoding of source %d: %d tokens as PyTorch  ok\n", b, wn);
+        if (n)
+            rs_hypothesis_free(&h);
+    }
+    rs_beam_destroy(bs);
+    rs_s2s_workspace_destroy(ws);
+    free(want);
+    rs_translator_close(t);
 }
 
 static void check_case(const char *name)
@@ -155,6 +208,8 @@ static void check_case(const char *name)
                 memcpy(got + ((size_t)b * T + t) * S, att + ((size_t)t * B + b) * S,
                        (size_t)S * sizeof *got);
         compare(name, "attention", got, want_att, (size_t)B * T * S);
+        snprintf(path, sizeof path, "%s/translator_%s.model.safetensors", golden_dir, name);
+        check_greedy(name, path, ef, src, src_len, B, S);
         for (int i = 0; i < count; i++) {
             rs_tensor_desc d;
             rs_s2s_tensor_describe(&cfg, i, &d);
