@@ -423,5 +423,52 @@ else
   bad "a model to keep for the fault tests"; cat "$work/log"
 fi
 
+# --- translator: sentence pairs, an encoder-decoder with attention ---
+head -3000 "$DATA/eng_fra.tsv" > "$work/pairs.tsv"
+tr0=(--hidden 16 --embed 8 --batch-size 16 --threads 1 --min-count 1 --max-length 8)
+if SOURCE_DATE_EPOCH=0 "$RNNTRAIN" translator --data "$work/pairs.tsv" --out "$work/tr1.safetensors" "${tr0[@]}" --epochs 2 --bidirectional --seed 3 2> "$work/log" &&
+   grep -q "pairs (.* over --max-length 8 skipped)" "$work/log" && [ -s "$work/tr1.safetensors" ]; then
+  ok "translator trains: $(grep -o '[0-9]* pairs ([0-9]* over --max-length 8 skipped), [0-9]* train, [0-9]* valid' "$work/log")"
+else
+  bad "translator trains: $(tail -3 "$work/log")"
+fi
+# stopped by --time-budget again and again and resumed: the bytes of an unstopped run
+rm -f "$work/trck.safetensors" "$work/tr2.safetensors"
+tstops=0
+for _ in $(seq 60); do
+  [ -f "$work/tr2.safetensors" ] && grep -q "weights of epoch 2" "$work/trlog" 2>/dev/null && break
+  SOURCE_DATE_EPOCH=0 "$RNNTRAIN" translator --data "$work/pairs.tsv" --out "$work/tr2.safetensors" "${tr0[@]}" --epochs 2 --bidirectional --seed 3 \
+    --checkpoint "$work/trck.safetensors" --resume --time-budget 0.05 2>> "$work/trlog"
+  tstops=$((tstops + 1))
+done
+if cmp -s "$work/tr1.safetensors" "$work/tr2.safetensors" && [ "$tstops" -ge 3 ]; then
+  ok "translator: stopped $tstops times by --time-budget and resumed: the same model bytes"
+else
+  bad "translator resume: $tstops runs; $(tail -3 "$work/trlog")"
+fi
+# translate: a line a sentence; n-best lines with log-probabilities
+printf 'I am cold.\nGo.\n\n' | "$RNNTRAIN" translate --model "$work/tr1.safetensors" --beam-size 3 > "$work/tout" 2> "$work/tlog"
+nb=$(printf 'I am cold.\n' | "$RNNTRAIN" translate --model "$work/tr1.safetensors" --beam-size 3 --n-best 3 2>/dev/null | grep -c $'^-[0-9.]*\t')
+if [ "$(wc -l < "$work/tout")" -eq 3 ] && grep -q "line 3: no word to translate" "$work/tlog" && [ "$nb" -eq 3 ]; then
+  ok "translate: a line per sentence (an empty one for an empty line, named on stderr), n-best with log-probabilities"
+else
+  bad "translate: $(wc -l < "$work/tout") lines / $(cat "$work/tlog") / n-best lines $nb"
+fi
+# eval: nll and BLEU as JSON
+if "$RNNTRAIN" eval --model "$work/tr1.safetensors" --data "$work/pairs.tsv" --json > "$work/tr.json" 2> "$work/log" &&
+   /usr/bin/env python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["task"]=="translator" and j["pairs"]==3000 and 0<=j["bleu"]<=100 and j["nll_per_token"]>0' "$work/tr.json"; then
+  ok "eval on a translator: $(cat "$work/tr.json")"
+else
+  bad "eval on a translator: $(cat "$work/tr.json") $(tail -2 "$work/log")"
+fi
+printf 'Go.\tVa !\nno tab here\n' > "$work/notab.tsv"
+expect_refusal "translator: a line without a tab names file and line" "notab.tsv:2: no tab between the source and the target sentence" translator --data "$work/notab.tsv" --out "$work/keep.safetensors"
+printf 'Go.\tVa !\n\t Va !\n' > "$work/emptyside.tsv"
+expect_refusal "translator: an empty side" "emptyside.tsv:2: the source sentence is empty" translator --data "$work/emptyside.tsv" --out "$work/keep.safetensors"
+printf 'Go.\tVa !\nCaf\xc3\tcafe\n' > "$work/badutf.tsv"
+expect_refusal "translator: invalid UTF-8" "badutf.tsv:2: invalid UTF-8" translator --data "$work/badutf.tsv" --out "$work/keep.safetensors"
+expect_refusal "translator: no pair within --max-length" "0 pairs left after --max-length 1 (3000 over it)" translator --data "$work/pairs.tsv" --out "$work/keep.safetensors" --max-length 1
+expect_refusal "translate: a model that is not a translator" "metadata 'task' is not translator" translate --model "$work/keep.safetensors"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
