@@ -2,7 +2,8 @@
 """
 flask_server.py — the Flask + PyTorch side of bench/serve_vs_flask.sh: the
 same model files and the same JSON API as rnnserve (POST /classify, POST
-/generate, GET /healthz, /readyz, /v1/models), served by gunicorn.
+/generate, POST /translate, GET /healthz, /readyz, /v1/models), served by
+gunicorn.
 
     FLASK_MODELS=models:/tmp/other OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \\
     /usr/bin/python3 -m gunicorn -w 2 -k sync -b 127.0.0.1:8090 \\
@@ -34,6 +35,21 @@ nn.RNN(tanh) (batch_first=True) -> nn.Linear.
     rnnserve.  A seed gives reproducible answers from this server (its
     random stream is torch's, not rnnserve's, so the samples differ).
 
+  * /translate (a translator file, task "translator": bench/translator_torch.py's
+    Translator, the DESIGN.md encoder-decoder with attention, built from
+    the metadata src_vocab, tgt_vocab, cell, num_layers, hidden_size,
+    embedding_dim, bidirectional, src_elision): "text" (or "texts") cut
+    into words as rnnserve cuts it (lower-cased, punctuation split off,
+    <unk> for a word not in src_vocab, <eos> appended); the encoder in one
+    nn call; beam search as include/rnnserve/beam.h defines it, one decoder
+    step (nn.GRU/LSTM/RNN on the live hypotheses as a batch) at a time:
+    beam_size (1-16, default 4), n_best (default 1), max_length (tokens,
+    <eos> included; default 50), length_penalty (default 1.0: ranked by
+    log_prob / length^alpha).  Reply {"model", "source_tokens",
+    "unknown_words", "translations": [{"text", "tokens", "log_prob",
+    "score", "finished"}]} (for "texts": "results", a list of those);
+    no attention weights, no replace_unknown.
+
 torch.set_num_threads(1): one thread per worker process, the workers are
 the parallelism.  Validation is lighter than rnnserve's (the bench sends
 valid requests), but bad input still gets a JSON error, never a 500 page.
@@ -50,6 +66,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from flask import Flask, jsonify, request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import translator_torch as tt  # noqa: E402
 
 torch.set_num_threads(1)
 try:
@@ -139,6 +158,25 @@ class Model(nn.Module):
         return self.head(feat)[0]
 
 
+class TranslatorModel:
+    """A translator file: tt.Translator and its vocabularies."""
+
+    task = "translator"
+
+    def __init__(self, meta, tensors):
+        self.cell = meta["cell"]
+        self.src_vocab = json.loads(meta["src_vocab"])
+        self.tgt_vocab = json.loads(meta["tgt_vocab"])
+        self.src_elision = meta.get("src_elision", "false") == "true"
+        self.net = tt.Translator(self.cell, int(meta["num_layers"]),
+                                 meta.get("bidirectional", "false") == "true",
+                                 len(self.src_vocab), len(self.tgt_vocab),
+                                 int(meta["embedding_dim"]), int(meta["hidden_size"]))
+        self.net.load_state_dict(tensors, strict=True)
+        self.net.eval()
+        self.src_id = {w: i for i, w in enumerate(self.src_vocab)}
+
+
 def ascii_fold(s):
     return "".join(c for c in unicodedata.normalize("NFD", s) if not 0x300 <= ord(c) <= 0x36F)
 
@@ -151,9 +189,12 @@ def load_models():
             if not fn.endswith(".safetensors"):
                 continue
             tensors, meta = read_safetensors(os.path.join(d, fn))
-            m = Model(meta)
-            m.load_state_dict(tensors, strict=True)
-            m.eval()
+            if meta.get("task") == "translator":
+                m = TranslatorModel(meta, tensors)
+            else:
+                m = Model(meta)
+                m.load_state_dict(tensors, strict=True)
+                m.eval()
             models[fn[: -len(".safetensors")]] = m
     return dict(sorted(models.items()))
 
@@ -353,6 +394,54 @@ def generate_text(req, name, m):
             samples.append({"text": "".join(m.vocab[t] for t in toks), "log_prob": log_prob,
                             "finish_reason": "length", "tokens": len(toks)})
     return jsonify({"model": name, "seed": seed, "samples": samples})
+
+
+def translate_one(m, text, field, beam, n_best, max_length, penalty):
+    if not isinstance(text, str):
+        raise ApiError(400, "invalid_argument", "%s must be a string" % field, field)
+    words = tt.sentence_tokens(text, m.src_elision)
+    if not words:
+        raise ApiError(400, "invalid_argument", "%s has no word to translate" % field, field)
+    if len(words) > 100:
+        raise ApiError(400, "invalid_argument", "%s has %d words; the limit is 100"
+                       % (field, len(words)), field)
+    ids, unknown = [], 0
+    for w in words:
+        i = m.src_id.get(w, tt.UNK)
+        if i <= tt.UNK:  # absent, or a special's spelling
+            i = tt.UNK
+            unknown += 1
+        ids.append(i)
+    with torch.inference_mode():
+        hyps = tt.beam_search(m.net, ids + [tt.EOS], beam, n_best, max_length, penalty)
+    translations = []
+    for h in hyps:
+        toks = [m.tgt_vocab[i] for i in h["ids"]]
+        translations.append({"text": tt.detokenize(toks), "tokens": toks, "log_prob": h["log_prob"],
+                             "score": h["score"], "finished": h["finished"]})
+    return {"source_tokens": words + ["<eos>"], "unknown_words": unknown,
+            "translations": translations}
+
+
+@app.post("/translate")
+def translate():
+    req = body()
+    one, many = req.get("text"), req.get("texts")
+    if (one is None) == (many is None):
+        raise ApiError(400, "invalid_argument", "give text or texts", "text")
+    name, m = pick_model(req, "translator")
+    beam = int_field(req, "beam_size", 1, 16, 4)
+    n_best = int_field(req, "n_best", 1, 16, 1)
+    if n_best > beam:
+        raise ApiError(400, "invalid_argument", "n_best must not exceed beam_size", "n_best")
+    max_length = int_field(req, "max_length", 1, 200, 50)
+    penalty = num_field(req, "length_penalty", 0.0, 10.0, 1.0)
+    if many is None:
+        return jsonify({"model": name, **translate_one(m, one, "text", beam, n_best, max_length, penalty)})
+    if not isinstance(many, list) or not 1 <= len(many) <= 64:
+        raise ApiError(400, "invalid_argument", "texts must be an array of 1 to 64 strings", "texts")
+    return jsonify({"model": name, "results": [
+        translate_one(m, t, "texts[%d]" % i, beam, n_best, max_length, penalty) for i, t in enumerate(many)]})
 
 
 @app.post("/generate")
