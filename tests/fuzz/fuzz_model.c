@@ -4,7 +4,8 @@
  * with.
  *
  * Each input goes through rs_model_parse (the whole validation of
- * rs_model_open, on memory).  When it is accepted, every weight must be a
+ * rs_model_open, on memory), and, when it refuses it, rs_translator_parse
+ * (a translator is the other kind of model file).  When it is accepted, every weight must be a
  * finite number (the gate loops are compiled assuming so: gate_math_args in
  * meson.build), and the model is used the way the daemon uses it: encode a
  * short text, and for a small model run the classifier once, or step,
@@ -19,10 +20,13 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "rnnserve/infer.h"
 #include "rnnserve/model.h"
+#include "rnnserve/translate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -79,12 +83,54 @@ static void exercise_generator(const rs_model *m, rs_infer *inf, const int32_t *
     require(rs_infer_score(inf, &special, ids, n, category, &lp) == n + 1);
 }
 
+/* A translator the reader accepted: finite weights, and a small one
+ * translates a sentence of its own words with beam search. */
+static void exercise_translator(const rs_translator *t)
+{
+    const rs_s2s_config *cfg = rs_translator_config(t);
+    rs_s2s_params p = *rs_translator_params(t);
+    for (int i = 0; i < rs_s2s_tensor_count(cfg); i++) {
+        rs_tensor_desc d;
+        rs_s2s_tensor_describe(cfg, i, &d);
+        const float *w = *rs_s2s_params_slot(cfg, &p, i);
+        for (size_t j = 0; j < d.numel; j++)
+            require(isfinite(w[j]));
+    }
+    if (rs_s2s_param_count(cfg) > MAX_PARAMS || cfg->tgt_vocab > MAX_VOCAB)
+        return;
+    char text[64];
+    const char *w = rs_translator_token(t, 0, 4);
+    snprintf(text, sizeof text, "%.20s %.20s", w ? w : "a", w ? w : "a");
+    const char *texts[1] = {text};
+    size_t lens[1] = {strlen(text)};
+    rs_beam_opts o = {
+        .beam_size = 2, .n_best = 2, .max_length = 6, .length_penalty = 1.0, .attention = 1};
+    rs_translation tr;
+    if (rs_translate(t, texts, lens, 1, 16, &o, &tr) == 0) {
+        for (int h = 0; h < tr.n_hyp; h++) {
+            const char **tok = rs_translation_tokens(t, &tr, &tr.hyp[h], 1);
+            char *s = tok ? rs_translation_text(tok, tr.hyp[h].n) : NULL;
+            free(s);
+            free(tok);
+        }
+        rs_translation_free(&tr);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     rs_model *m = NULL;
     char err[256];
     if (rs_model_parse(data, size, "fuzz.safetensors", &m, err, sizeof err) != 0) {
         require(m == NULL);
+        /* the same bytes as a translator, the other kind of model file */
+        rs_translator *t = NULL;
+        if (rs_translator_parse(data, size, "fuzz.safetensors", &t, err, sizeof err) != 0) {
+            require(t == NULL);
+            return 0;
+        }
+        exercise_translator(t);
+        rs_translator_close(t);
         return 0;
     }
     const rs_config *cfg = rs_model_config(m);

@@ -19,8 +19,9 @@
  * daemon's default limits, on a folder of small models copied from the
  * test files: an LSTM generator with categories, a 2-layer GRU generator,
  * a bidirectional GRU classifier (small vocabularies, so the 422 paths are
- * reachable) and an RNN classifier with ascii-fold normalisation and
- * <unk>.
+ * reachable), an RNN classifier with ascii-fold normalisation and <unk>,
+ * and a translator (a 2-layer bidirectional GRU; POST /translate is reached
+ * through a path read from the input).
  *
  * Checked, beyond the sanitizers: every reply has a status in 200..599 and
  * a body; every JSON reply parses; a job is always finished by the engine
@@ -181,6 +182,7 @@ static void set_up(void)
         {"parity/golden/lstm_generator_cond.model.safetensors", "tiny-generator.safetensors"},
         {"parity/golden/gru_generator_l2.model.safetensors", "tiny-lm.safetensors"},
         {"fuzz/corpus/rnn_classifier_fold_unk_unaligned.safetensors", "tiny-fold.safetensors"},
+        {"parity/golden/translator_gru_bi2.model.safetensors", "tiny-fr.safetensors"},
     };
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         char from[PATH_MAX], to[PATH_MAX];
@@ -205,7 +207,7 @@ static void set_up(void)
     server.engine = rs_engine_create(server.cfg.max_queue, server.metrics);
     require(server.metrics && server.registry && server.engine, "out of memory setting up");
     int n = rs_registry_load(server.registry, err, sizeof err);
-    require(n == 4, "the four fuzz models did not load");
+    require(n == 5, "the five fuzz models did not load");
     rs_metrics_set_models(server.metrics, n);
 }
 
@@ -217,7 +219,7 @@ static void tear_down(void)
     rs_registry_destroy(server.registry);
     rs_metrics_destroy(server.metrics);
     static const char *const names[] = {"tiny-classifier", "tiny-generator", "tiny-lm",
-                                        "tiny-fold"};
+                                        "tiny-fold", "tiny-fr"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%.*s/%s.safetensors", 1024, model_dir, names[i]);
