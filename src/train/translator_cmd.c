@@ -142,7 +142,8 @@ static void free_vocab(char **v, int n)
 
 static int pair_len(const encoded_pairs *e, int i)
 {
-    return (e->src_off[i + 1] - e->src_off[i]) * 256 + (e->tgt_off[i + 1] - e->tgt_off[i]);
+    /* source length first, then target length (each below 100,000) */
+    return (e->src_off[i + 1] - e->src_off[i]) * 100000 + (e->tgt_off[i + 1] - e->tgt_off[i]);
 }
 
 static const encoded_pairs *sort_pairs;
