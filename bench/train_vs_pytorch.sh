@@ -18,6 +18,13 @@
 #                         characters of data/tinyshakespeare.txt, the last
 #                         10% of them held out (bench/train_pytorch_textlm.py
 #                         on the PyTorch side);
+#   lstm256-tang          the shipped Tang generator's shape (MODELS=tang, not
+#                         in the default set): LSTM-256, embedding 128,
+#                         batch 32, lr 0.003 cosine, clip 1, poems up to
+#                         1,200 characters sorted in runs of 50 batches
+#                         (--length-buckets 50), characters seen twice or
+#                         more (about 6k), on the first TANG_POEMS (8,000)
+#                         poems of data/tang_poems.txt, dropout 0;
 #   bigru256-translator   the shipped eng-fra translator's shape (MODELS=translator,
 #                         not in the default set): bidirectional GRU-256
 #                         encoder-decoder with attention, embedding 128,
@@ -64,6 +71,7 @@ EPOCHS=${EPOCHS:-2}
 THREADS=${THREADS:-"1 2"}
 MODELS=${MODELS:-"classifier generator textlm"}
 TEXT_CHARS=${TEXT_CHARS:-300000}
+TANG_POEMS=${TANG_POEMS:-8000}
 TRANSLATE_PAIRS=${TRANSLATE_PAIRS:-30000}
 TRANSLATE_EPOCHS=${TRANSLATE_EPOCHS:-1}
 TRANSLATE_BUDGET=${TRANSLATE_BUDGET:-150}
@@ -81,7 +89,7 @@ for t in $THREADS; do
     case $t in *[!0-9]* | 0) die "THREADS must be positive integers, not '$t'" ;; esac
 done
 for m in $MODELS; do
-    case $m in classifier | generator | textlm | translator) ;; *) die "MODELS: unknown model '$m' (classifier, generator, textlm, translator)" ;; esac
+    case $m in classifier | generator | textlm | tang | translator) ;; *) die "MODELS: unknown model '$m' (classifier, generator, textlm, tang, translator)" ;; esac
 done
 case $TRANSLATE_PAIRS in '' | *[!0-9]* | 0) die "TRANSLATE_PAIRS must be a positive integer, not '$TRANSLATE_PAIRS'" ;; esac
 case $TRANSLATE_EPOCHS in '' | *[!0-9]* | 0) die "TRANSLATE_EPOCHS must be a positive integer, not '$TRANSLATE_EPOCHS'" ;; esac
@@ -196,6 +204,11 @@ for model in $MODELS; do
 open(sys.argv[2], "w", encoding="utf-8", newline="").write(t[:int(sys.argv[3])])' \
             "$ROOT/data/tinyshakespeare.txt" "$data" "$TEXT_CHARS"
         ;;
+    tang)
+        name=lstm256-tang
+        data=$WORK/tang-$TANG_POEMS.txt
+        head -n "$TANG_POEMS" "$ROOT/data/tang_poems.txt" >"$data"
+        ;;
     translator)
         name=bigru256-translator
         data=$WORK/eng_fra-$TRANSLATE_PAIRS.tsv
@@ -222,6 +235,23 @@ open(sys.argv[2], "w", encoding="utf-8", newline="").write(t[:int(sys.argv[3])])
                 OPENBLAS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" \
                 "$PYTHON" "$ROOT/bench/train_pytorch_translator.py" --data "$data" \
                 "${tr_flags[@]}" --threads "$t" --log "$p_csv"
+        elif [ "$model" = tang ]; then
+            # the shipped Tang generator's shape and flags (models/train.sh TANG_FLAGS),
+            # dropout 0: LSTM-256, embedding 128, 6k characters, poems to 1,200
+            # characters in length buckets
+            tang_flags=(--cell lstm --layers 1 --hidden 256 --embed 128 --batch-size 32 --lr 0.003
+                        --epochs "$EPOCHS" --clip 1 --seed 1 --length-buckets 50 --min-count 2
+                        --valid-fraction 0.05 --normalize none)
+            run rnntrain "$WORK/$name-t$t-rnntrain.log" \
+                env OPENBLAS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" \
+                "$RNNTRAIN" generator --data "$data" --out "$WORK/$name-t$t.safetensors" \
+                "${tang_flags[@]}" --max-chars 1200 --dropout 0 --input-dropout 0 --schedule cosine \
+                --threads "$t" --log "$r_csv"
+            run pytorch "$WORK/$name-t$t-pytorch.log" \
+                env MALLOC_TRIM_THRESHOLD_=1000000000 MALLOC_MMAP_THRESHOLD_=1000000000 \
+                OPENBLAS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" \
+                "$PYTHON" "$ROOT/bench/train_pytorch.py" generator --data "$data" \
+                "${tang_flags[@]}" --schedule cosine --threads "$t" --log "$p_csv"
         elif [ "$model" = textlm ]; then
             text_flags=(--cell lstm --layers 2 --hidden 512 --embed 64 --dropout 0 --epochs "$EPOCHS"
                         --batch-size 32 --seq-len 128 --lr 0.002 --clip 5 --valid-tail 0.1 --seed 1)
