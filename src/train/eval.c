@@ -25,6 +25,7 @@
 #include "dataset.h"
 #include "flags.h"
 #include "model_rows.h"
+#include "plot.h"
 #include "rnnserve/model.h"
 #include "rnnserve/status.h"
 #include "rnnserve/translator.h"
@@ -345,6 +346,37 @@ static int eval_textlm(const rs_model *m, const char *data, int json)
     return 0;
 }
 
+/* --confusion: the classifier's confusion matrix of `result` as an SVG. */
+static int draw_confusion(const rs_model *m, const cJSON *result, const char *data,
+                          const char *path, char *err, size_t errlen)
+{
+    const cJSON *matrix = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(result, "confusion"), "matrix");
+    int K = rs_model_label_count(m);
+    long *counts = calloc((size_t)K * K, sizeof *counts);
+    const char **labels = calloc((size_t)K, sizeof *labels);
+    if (!counts || !labels || cJSON_GetArraySize(matrix) != K) {
+        free(counts);
+        free(labels);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < K; i++) {
+        labels[i] = rs_model_label(m, i);
+        const cJSON *row = cJSON_GetArrayItem(matrix, i);
+        for (int j = 0; j < K; j++)
+            counts[(size_t)i * K + j] = (long)cJSON_GetArrayItem(row, j)->valuedouble;
+    }
+    char title[256];
+    const char *slash = strrchr(data, '/');
+    snprintf(title, sizeof title, "%s on %s: confusion matrix", rs_model_name(m),
+             slash ? slash + 1 : data);
+    int rc = rs_plot_confusion(path, title, labels, K, counts, err, errlen);
+    free(counts);
+    free(labels);
+    return rc;
+}
+
 /* The value of --model in argv, or NULL. */
 static const char *model_arg(int argc, char **argv)
 {
@@ -362,12 +394,14 @@ int rs_eval_main(int argc, char **argv)
     const char *given = model_arg(argc, argv);
     if (given && rs_translator_file_is(given)) /* its own flags: beam search, … */
         return rs_translator_eval(argc, argv);
-    const char *model_path = NULL, *data = NULL;
+    const char *model_path = NULL, *data = NULL, *confusion_svg = NULL;
     int json = 0;
     flag flags[] = {
         {"model", NULL, FLAG_STRING, &model_path, 0, 0, NULL, "model file", 0, NULL},
         {"data", NULL, FLAG_STRING, &data, 0, 0, NULL, "dataset (.tsv or .txt)", 0, NULL},
         {"json", NULL, FLAG_BOOL, &json, 0, 0, NULL, "print one JSON object", 0, NULL},
+        {"confusion", NULL, FLAG_STRING, &confusion_svg, 0, 0, NULL,
+         "classifier: draw the confusion matrix, row-normalised, as an SVG", 0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
     for (int i = 0; i < argc; i++)
@@ -395,6 +429,11 @@ int rs_eval_main(int argc, char **argv)
         goto done;
     }
     const rs_config *cfg = rs_model_config(m);
+    if (confusion_svg && cfg->task != RS_TASK_CLASSIFIER) {
+        fprintf(stderr, "rnntrain eval: --confusion is for classifiers; %s is a %s\n", model_path,
+                rs_task_name(cfg->task));
+        goto done;
+    }
     if (cfg->task == RS_TASK_TEXTLM) {
         status = eval_textlm(m, data, json);
         goto done;
@@ -421,6 +460,10 @@ int rs_eval_main(int argc, char **argv)
     result = cfg->task == RS_TASK_CLASSIFIER ? eval_classifier(m, &d, &r) : eval_generator(m, &r);
     if (!result) {
         fprintf(stderr, "rnntrain eval: out of memory\n");
+        goto done;
+    }
+    if (confusion_svg && draw_confusion(m, result, data, confusion_svg, err, sizeof err) != 0) {
+        fprintf(stderr, "rnntrain eval: --confusion: %s\n", err);
         goto done;
     }
     if (json) {

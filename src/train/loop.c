@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "plot.h"
 #include "rnnserve/optim.h"
 #include "rnnserve/safetensors.h"
 
@@ -73,6 +74,10 @@ int rs_loop_flags(rs_loop_opts *o, flag *table, int *n, int cap)
         {"average", NULL, FLAG_INT, &o->average, 0, 100, NULL,
          "also try the mean of the last N epochs' weights, keep it if better, 0 = off", 0, NULL},
         {"log", NULL, FLAG_STRING, &o->log, 0, 0, NULL, "write per-epoch figures as CSV", 0, NULL},
+        {"plot", NULL, FLAG_STRING, &o->plot, 0, 0, NULL,
+         "draw the training and validation loss (and the learning rate) per epoch as an SVG, "
+         "rewritten after every epoch",
+         0, NULL},
         {"checkpoint", NULL, FLAG_STRING, &o->checkpoint, 0, 0, NULL,
          "file for the whole training state (see --resume)", 0, NULL},
         {"checkpoint-every", NULL, FLAG_DOUBLE, &o->checkpoint_every, 1, 1e9, NULL,
@@ -128,6 +133,8 @@ typedef struct progress {
     double train_sum, train_weight; /* epoch+1's loss so far */
     long units;                     /* and what its rate counts */
     double elapsed;                 /* seconds of training before this process */
+    double *history;                /* (3, epochs): train loss, valid loss, lr of each epoch */
+    int history_cap;
 } progress;
 
 static char *full_signature(const rs_loop_task *t, const rs_loop_opts *o)
@@ -199,6 +206,13 @@ static int checkpoint_write(const char *path, const char *sig, const progress *p
     cJSON_AddNumberToObject(j, "train_weight", pg->train_weight);
     cJSON_AddNumberToObject(j, "units", (double)pg->units);
     cJSON_AddNumberToObject(j, "elapsed", pg->elapsed);
+    if (pg->history && pg->epoch > 0) {
+        static const char *const keys[3] = {"history_train", "history_valid", "history_lr"};
+        for (int k = 0; k < 3; k++)
+            cJSON_AddItemToObject(
+                j, keys[k],
+                cJSON_CreateDoubleArray(pg->history + (size_t)k * pg->history_cap, pg->epoch));
+    }
     char *pj = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     if (!pj) {
@@ -284,6 +298,14 @@ static int checkpoint_read(const char *path, const char *sig, progress *pg, rs_r
         snprintf(err, errlen, "%s: its progress record is incomplete", path);
         goto done;
     }
+    static const char *const keys[3] = {"history_train", "history_valid", "history_lr"};
+    for (int k = 0; k < 3 && pg->history; k++) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, keys[k]);
+        int i = 0;
+        for (const cJSON *v = a ? a->child : NULL; v && i < pg->epoch && i < pg->history_cap;
+             v = v->next, i++)
+            pg->history[(size_t)k * pg->history_cap + i] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    }
     status = 0;
 done:
     cJSON_Delete(j);
@@ -333,6 +355,22 @@ static int write_best(loop *L, int epochs_run)
     return 0;
 }
 
+/* --plot: the curves of the epochs so far. */
+static void draw(loop *L)
+{
+    if (!L->o->plot || L->pg.epoch == 0)
+        return;
+    int cap = L->pg.history_cap;
+    rs_series s[3] = {{"training loss", L->pg.history, 0},
+                      {"validation loss", L->pg.history + cap, 0},
+                      {"learning rate", L->pg.history + 2 * (size_t)cap, 1}};
+    char title[128];
+    snprintf(title, sizeof title, "rnntrain %s: loss per epoch", L->t->cmd);
+    if (rs_plot_curves(L->o->plot, title, "loss (nats)", "learning rate", s, 3, L->pg.epoch, L->err,
+                       sizeof L->err) != 0)
+        fprintf(stderr, "rnntrain %s: --plot: %s\n", L->t->cmd, L->err); /* training goes on */
+}
+
 static int stop_now(const loop *L)
 {
     return stop_requested ||
@@ -378,7 +416,12 @@ int rs_train_loop(const rs_loop_task *t, const rs_loop_opts *o, float *theta, fl
         L.avg = malloc(n * sizeof *L.avg);
     }
     L.sig = full_signature(t, o);
-    int ok = L.best && L.sig && (o->average == 0 || (L.ring && L.avg)) && t->n_state <= 8 &&
+    L.pg.history_cap = o->epochs;
+    L.pg.history = malloc((size_t)3 * o->epochs * sizeof *L.pg.history);
+    for (int i = 0; L.pg.history && i < 3 * o->epochs; i++)
+        L.pg.history[i] = NAN;
+    int ok = L.best && L.sig && L.pg.history && (o->average == 0 || (L.ring && L.avg)) &&
+             t->n_state <= 8 &&
              rs_optim_init(&L.opt, (rs_optim_kind)o->optimizer, n, o->lr, o->weight_decay) == 0;
     for (int i = 0; ok && i < t->n_state; i++)
         ok = (state_copy[i] = malloc(t->state[i].n * 4)) != NULL; /* float or int32 */
@@ -482,6 +525,11 @@ int rs_train_loop(const rs_loop_task *t, const rs_loop_opts *o, float *theta, fl
         double rate = (double)(L.pg.units - units0) / (secs + 1e-9);
         L.pg.epoch++;
         L.pg.index = -1;
+        double lr_now = rs_schedule_lr((rs_schedule)o->schedule, o->lr, L.pg.step, total_steps);
+        L.pg.history[L.pg.epoch - 1] = train;
+        L.pg.history[L.pg.history_cap + L.pg.epoch - 1] = vloss;
+        L.pg.history[2 * (size_t)L.pg.history_cap + L.pg.epoch - 1] = lr_now;
+        draw(&L);
         int improved = vloss < L.pg.best_loss;
         if (tty)
             fputc('\r', stderr);
@@ -491,8 +539,7 @@ int rs_train_loop(const rs_loop_task *t, const rs_loop_opts *o, float *theta, fl
         fprintf(stderr, "  %.0f %s/s  %.1fs%s\n", rate, t->unit, secs, improved ? "  *" : "");
         if (logf) {
             fprintf(logf, "%d,%ld,%.6f,%.6f,%.6f,%.6g,%.0f,%.2f\n", L.pg.epoch, L.pg.step, train,
-                    vloss, t->has_accuracy ? acc : 0.0,
-                    rs_schedule_lr((rs_schedule)o->schedule, o->lr, L.pg.step, total_steps), rate,
+                    vloss, t->has_accuracy ? acc : 0.0, lr_now, rate,
                     L.pg.elapsed + now_seconds() - L.t_start);
             fflush(logf);
         }
@@ -548,5 +595,6 @@ done:
     free(L.ring);
     free(L.avg);
     free(L.sig);
+    free(L.pg.history);
     return status;
 }

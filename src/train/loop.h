@@ -7,8 +7,9 @@
  * lines with an ETA, the per-epoch CSV log, best-by-validation (the model
  * file is rewritten, atomically, whenever validation improves), patience,
  * weight averaging over the last epochs, a time budget, SIGINT/SIGTERM,
- * and checkpoints from which a run resumes to the same bytes as a run
- * never stopped.
+ * checkpoints from which a run resumes to the same bytes as a run never
+ * stopped, and --plot: the loss curves and the learning rate as an SVG,
+ * rewritten after every epoch (plot.h).
  *
  * Determinism across a resume: the task draws an epoch's order from the
  * run's generator in begin_epoch and nothing else; the loop keeps the
@@ -29,7 +30,7 @@ typedef struct rs_loop_opts {
     double lr, weight_decay, clip;
     int schedule;  /* rs_schedule */
     int optimizer; /* rs_optim_kind */
-    const char *log, *checkpoint;
+    const char *log, *checkpoint, *plot;
     double checkpoint_every, time_budget;
     int resume;
 } rs_loop_opts;
@@ -60,6 +61,8 @@ typedef struct rs_loop_result {
     double best_loss, best_accuracy;
     int stopped; /* ended by --time-budget or a signal before the last epoch */
 } rs_loop_result;
+
+#define RS_LOOP_MAX_EPOCHS 100000
 
 typedef struct rs_loop_task {
     const char *cmd;       /* "textlm": messages say "rnntrain textlm: …" */

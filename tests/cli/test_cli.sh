@@ -470,5 +470,35 @@ expect_refusal "translator: invalid UTF-8" "badutf.tsv:2: invalid UTF-8" transla
 expect_refusal "translator: no pair within --max-length" "0 pairs left after --max-length 1 (3000 over it)" translator --data "$work/pairs.tsv" --out "$work/keep.safetensors" --max-length 1
 expect_refusal "translate: a model that is not a translator" "metadata 'task' is not translator" translate --model "$work/keep.safetensors"
 
+# --- pictures of training: --plot (every task's loop) and eval --confusion ---
+if "$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/plot.safetensors" "${small[@]}" --plot "$work/curves.svg" 2> "$work/log" &&
+   "$RNNTRAIN" eval --model "$work/plot.safetensors" --data "$work/names.tsv" --confusion "$work/confusion.svg" > /dev/null 2>> "$work/log" &&
+   /usr/bin/env python3 - "$work/curves.svg" "$work/confusion.svg" <<'PY' 2>> "$work/log"
+import sys
+import xml.etree.ElementTree as ET
+ns = "{http://www.w3.org/2000/svg}"
+curves = ET.parse(sys.argv[1]).getroot()                 # well-formed XML, or this raises
+assert curves.tag == ns + "svg"
+paths = [p for p in curves.iter(ns + "path") if p.get("class") == "curve"]
+assert [p.get("data-series") for p in paths] == ["training loss", "validation loss", "learning rate"], paths
+for p in paths:                                           # one point per epoch: M x y L x y ...
+    assert p.get("d").count("L") == 2, p.get("d")
+texts = {t.get("class"): t.text for t in curves.iter(ns + "text") if t.get("class")}
+assert texts["x-label"] == "epoch" and texts["y-label"].startswith("loss"), texts
+conf = ET.parse(sys.argv[2]).getroot()
+cells = [r for r in conf.iter(ns + "rect") if r.get("class") == "cell"]
+assert len(cells) == 25, len(cells)                       # five nationalities
+rows = [t.text for t in conf.iter(ns + "text") if t.get("class") == "row-label"]
+assert sorted(rows) == ["Czech", "Greek", "Italian", "Japanese", "Russian"], rows
+titles = [c.find(ns + "title").text for c in cells]
+assert all(" as " in t and " of " in t for t in titles), titles[:2]
+PY
+then
+  ok "--plot draws three curves of three epochs with axis labels; --confusion a 5x5 matrix with names and counts on hover"
+else
+  bad "plots: $(tail -5 "$work/log")"
+fi
+expect_refusal "eval --confusion on a generator" "--confusion is for classifiers" eval --model "$work/us.safetensors" --data "$work/us.txt" --confusion "$work/no.svg"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
