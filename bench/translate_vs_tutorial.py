@@ -228,6 +228,9 @@ def main():
     ap.add_argument("--time-budget", type=float, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--tutorial-cache",
+                    help="a file for the trained tutorial model: loaded if it exists (with the same "
+                         "data and epochs), else written after training")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -244,8 +247,34 @@ def main():
     print("tutorial subset: %d training pairs; test: %d distinct sources in the subset, %d in all"
           % (len(train), len(subset), len(whole)), flush=True)
 
-    model = train_tutorial(train, a.epochs, a.time_budget)
-    print("tutorial model: %d epochs, %.0f s" % (model[4], model[5]), flush=True)
+    key = {"train": os.path.abspath(a.train), "pairs": len(train), "epochs": a.epochs,
+           "budget": a.time_budget, "seed": a.seed}
+    cached = None
+    if a.tutorial_cache and os.path.exists(a.tutorial_cache):
+        cached = torch.load(a.tutorial_cache)
+        if cached.get("key") != key:
+            sys.exit("translate_vs_tutorial.py: %s was trained with %s, not %s"
+                     % (a.tutorial_cache, cached.get("key"), key))
+    if cached:
+        src, tgt = Lang(), Lang()
+        src.words, tgt.words = cached["src"], cached["tgt"]
+        src.index = {w: i for i, w in enumerate(src.words)}
+        tgt.index = {w: i for i, w in enumerate(tgt.words)}
+        enc, dec = EncoderRNN(len(src.words), 128), AttnDecoderRNN(128, len(tgt.words))
+        enc.load_state_dict(cached["enc"])
+        dec.load_state_dict(cached["dec"])
+        enc.eval()
+        dec.eval()
+        model = (enc, dec, src, tgt, cached["epochs_run"], cached["seconds"])
+        print("tutorial model: loaded from %s (trained by this script: %d epochs, %.0f s)"
+              % (a.tutorial_cache, model[4], model[5]), flush=True)
+    else:
+        model = train_tutorial(train, a.epochs, a.time_budget)
+        print("tutorial model: %d epochs, %.0f s" % (model[4], model[5]), flush=True)
+        if a.tutorial_cache:
+            torch.save({"key": key, "src": model[2].words, "tgt": model[3].words,
+                        "enc": model[0].state_dict(), "dec": model[1].state_dict(),
+                        "epochs_run": model[4], "seconds": model[5]}, a.tutorial_cache)
 
     def ours(sentences):
         r = subprocess.run([a.rnntrain, "translate", "--model", a.model, "--beam-size", "1"],
