@@ -109,6 +109,8 @@ typedef struct rs_sampler {
 double rs_log_softmax_at(const float *logits, int V, int id);
 /* probs (K) = softmax(logits (K)), in double, the maximum subtracted. */
 void rs_softmax(const float *logits, int K, double *probs);
+/* out[k] = logits[k] − logsumexp(logits) (out may be logits). */
+void rs_log_softmax(const float *logits, int V, float *out);
 /* order[0..k) = the indices of the k largest probs, largest first, the
  * lower index first on ties (stable output).  order must hold K ints. */
 void rs_top_k(const double *probs, int K, int k, int *order);

@@ -16,6 +16,7 @@
 
 #include "blas.h"
 #include "cells.h"
+#include "rnnserve/infer.h"
 
 enum { PAD = 0, BOS = 1, EOS = 2 };
 
@@ -191,14 +192,7 @@ static void step(rs_beam *bs, const rs_s2s_params *p, const rs_s2s_encoded *enc,
         rs_real *z = bs->logits + (size_t)r * V;
         for (int v = 0; v < V; v++)
             z[v] += p->head_bias[v];
-        double m = z[0], sum = 0;
-        for (int v = 1; v < V; v++)
-            m = z[v] > m ? z[v] : m;
-        for (int v = 0; v < V; v++)
-            sum += exp((double)z[v] - m);
-        rs_real lse = (rs_real)(m + log(sum));
-        for (int v = 0; v < V; v++)
-            z[v] -= lse;
+        rs_log_softmax(z, V, z);
         z[PAD] = z[BOS] = -INFINITY;
     }
 }

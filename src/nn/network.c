@@ -630,14 +630,8 @@ double rs_forward(rs_workspace *ws, const rs_params *p, const rs_batch *batch,
         }
         int target = generator ? batch->targets[(size_t)b * T + t] : batch->targets[b];
         rs_real w = cw ? cw[target] : (rs_real)1;
-        rs_real mx = z[0];
-        for (int k = 1; k < K; k++)
-            mx = z[k] > mx ? z[k] : mx;
-        double sum = 0.0;
-        for (int k = 0; k < K; k++) {
-            dz[k] = EXP(z[k] - mx);
-            sum += dz[k];
-        }
+        rs_real mx;
+        double sum = rs_softmax_exp(z, dz, K, &mx);
         for (int k = 0; k < K; k++)
             dz[k] = (rs_real)(dz[k] / sum);
         /* −Σ_k target_k·log p_k = logsumexp(z) − Σ_k target_k·z_k, and its

@@ -21,6 +21,19 @@ double rs_log_softmax_at(const float *logits, int V, int id)
     return (double)logits[id] - mx - log(sum);
 }
 
+void rs_log_softmax(const float *logits, int V, float *out)
+{
+    float mx = logits[0];
+    for (int k = 1; k < V; k++)
+        mx = logits[k] > mx ? logits[k] : mx;
+    double sum = 0.0;
+    for (int k = 0; k < V; k++)
+        sum += exp((double)logits[k] - mx);
+    float lse = (float)(mx + log(sum));
+    for (int k = 0; k < V; k++)
+        out[k] = logits[k] - lse;
+}
+
 void rs_softmax(const float *logits, int K, double *probs)
 {
     float mx = logits[0];
