@@ -18,7 +18,7 @@ What it does, step for step as src/train/train.c and src/train/dataset.c do:
 
   * reads the file (.tsv: name<TAB>label; otherwise one item per line),
     normalises each name (ascii-fold: NFD, combining marks U+0300-U+036F
-    dropped, as tools/gen_fold_table.py), drops duplicate (text, label) pairs
+    dropped, as src/util/text.c), drops duplicate (text, label) pairs
     keeping the first (an unconditioned generator ignores labels, so it keeps
     each text once);
   * vocabulary: <pad>=0, <bos>=1, <eos>=2, then every character in code-point

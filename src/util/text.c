@@ -1,10 +1,9 @@
 /*
  * text.c — strict UTF-8 decoding (the Unicode Standard, table 3-7 "well-formed
  * byte sequences") and the two normalisations a model can declare.  ascii-fold
- * looks code points up in fold_table.h, generated from Python's unicodedata
- * by tools/gen_fold_table.py, so it agrees exactly with NFD for the blocks
- * the table covers.  Not a general normaliser: no NFC, no case folding, no
- * reordering of combining marks.
+ * takes each code point's canonical decomposition from utf8proc and drops
+ * the combining marks, in the blocks names are written in.  Not a general
+ * normaliser: no NFC, no case folding, no reordering of combining marks.
  */
 #include "rnnserve/text.h"
 
@@ -13,7 +12,7 @@
 #include <assert.h>
 #include <string.h>
 
-#include "fold_table.h"
+#include <utf8proc.h>
 
 const char *rs_normalize_name(rs_normalize mode)
 {
@@ -174,27 +173,42 @@ size_t rs_utf8_trim(const char *s, size_t len, size_t *start)
     return end - from;
 }
 
-/* Whether cp survives ascii-fold, and if so what it becomes (itself when the
- * table has no entry). */
+/* The blocks ascii-fold folds (the names' scripts): Latin-1 letters, Latin
+ * Extended-A/B, Greek, Cyrillic, Latin Extended Additional.  Kept to these
+ * so that a model's input means what it meant in training: elsewhere
+ * (Hangul, compatibility forms, polytonic Greek) NFD would change more than
+ * accents. */
+static int in_fold_blocks(uint32_t cp)
+{
+    return (cp >= 0x00C0 && cp <= 0x024F) || (cp >= 0x0370 && cp <= 0x04FF) ||
+           (cp >= 0x1E00 && cp <= 0x1EFF);
+}
+
+/* Whether cp survives ascii-fold, and if so what it becomes: a combining
+ * mark U+0300–U+036F disappears; in the fold blocks a code point becomes
+ * its canonical decomposition (utf8proc) without those marks, which there
+ * is always one code point (checked against Python's unicodedata over
+ * every code point of the blocks when this replaced a generated table). */
 static int fold_code_point(uint32_t cp, uint32_t *to)
 {
     if (cp >= 0x0300 && cp <= 0x036F)
         return 0;
     *to = cp;
-    size_t lo = 0, hi = sizeof fold_table / sizeof fold_table[0];
-    if (cp < fold_table[0].from || cp > fold_table[hi - 1].from)
+    if (!in_fold_blocks(cp))
         return 1;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (fold_table[mid].from < cp) {
-            lo = mid + 1;
-        } else if (fold_table[mid].from > cp) {
-            hi = mid;
-        } else {
-            *to = fold_table[mid].to;
-            break;
+    utf8proc_int32_t parts[4];
+    int boundclass = 0;
+    utf8proc_ssize_t n =
+        utf8proc_decompose_char((utf8proc_int32_t)cp, parts, 4, UTF8PROC_DECOMPOSE, &boundclass);
+    uint32_t base = cp;
+    int bases = 0;
+    for (utf8proc_ssize_t i = 0; i < n && n <= 4; i++)
+        if (!(parts[i] >= 0x0300 && parts[i] <= 0x036F)) {
+            base = (uint32_t)parts[i];
+            bases++;
         }
-    }
+    if (bases == 1)
+        *to = base;
     return 1;
 }
 
