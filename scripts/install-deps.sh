@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages rnnserve needs, skipping those already
 # present.  `--test` adds what the test suites use (libcurl, clang for the
-# sanitizer builds).  Needs root (or sudo) only when something is missing.
+# sanitizer builds, headless Chromium and selenium for the browser suite).
+# Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
 packages=(meson ninja-build pkg-config gcc libc6-dev libopenblas-dev libcjson-dev libmicrohttpd-dev libutf8proc-dev)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(libcurl4-openssl-dev clang clang-format curl python3 strace wrk)
+  packages+=(libcurl4-openssl-dev clang clang-format curl python3 strace wrk
+             chromium chromium-driver python3-selenium)
 fi
 
 missing=()

@@ -48,12 +48,13 @@ static void defaults(rs_serve_config *cfg)
         .connection_memory_bytes = 32 * 1024,
         .shutdown_grace_seconds = 0,
         .shutdown_timeout_seconds = 10,
+        .no_ui = 0,
         .log_level = RS_LOG_INFO,
     };
 }
 
 /* The single list of settings: parsing, bounds, variables and --help. */
-#define N_SETTINGS 23
+#define N_SETTINGS 24
 static void settings(rs_serve_config *c, int *level, flag out[N_SETTINGS])
 {
     const flag table[N_SETTINGS] = {
@@ -111,6 +112,8 @@ static void settings(rs_serve_config *c, int *level, flag out[N_SETTINGS])
         {"shutdown-timeout-seconds", NULL, FLAG_INT, &c->shutdown_timeout_seconds, 0, 3600, NULL,
          "then wait at most this long for requests and connections to finish", 0,
          "RNNSERVE_SHUTDOWN_TIMEOUT_SECONDS"},
+        {"no-ui", NULL, FLAG_BOOL, &c->no_ui, 0, 0, NULL,
+         "serve no playground page at GET / (the API only; / is then a 404)", 0, "RNNSERVE_NO_UI"},
         {"log-level", NULL, FLAG_CHOICE, level, 0, 0, level_names,
          "error | warn | info (one access-log line per request) | debug", 0, "RNNSERVE_LOG_LEVEL"},
     };
@@ -128,7 +131,8 @@ int rs_serve_config_parse(rs_serve_config *cfg, int argc, char **argv, char *err
             printf("usage: rnnserve [--models DIR] [--host ADDR] [--port N] [--threads N] "
                    "[options]\n\n"
                    "Serves every *.safetensors model of a folder over HTTP/JSON: POST "
-                   "/generate,\n/classify, /score; GET /v1/models, /healthz, /readyz, /metrics.\n"
+                   "/generate,\n/classify, /score, /translate; GET /v1/models, /healthz, /readyz, "
+                   "/metrics;\nand a playground page at GET / (--no-ui turns it off).\n"
                    "SIGHUP reloads the folder; SIGTERM or SIGINT drains and exits 0.\n\n"
                    "Each flag also reads its environment variable; a flag wins over the "
                    "variable.\n\n");

@@ -37,6 +37,7 @@ typedef struct rs_serve_config {
     int connection_memory_bytes;  /* per-connection buffer: headers over it get 431 */
     int shutdown_grace_seconds;   /* after SIGTERM, keep accepting with /readyz 503 */
     int shutdown_timeout_seconds; /* then wait at most this for requests in flight */
+    int no_ui;                    /* 1: no playground page at GET / (a 404 like any other path) */
     rs_log_level log_level;
 } rs_serve_config;
 

@@ -271,6 +271,23 @@ static int start_sample(rs_lane *lane, int r, rs_job *job, int s)
     return 0;
 }
 
+/* A score's per-token terms (job->token_log_probs): what the advance just
+ * added to log_prob.  A forced token consumed (n_out grew) is the token at
+ * n_before, counted from the first predicted one (text mode predicts from
+ * the second); the item generator's last advance adds <eos>. */
+static void record_token(rs_job *job, const rs_decode *d, int n_before, double before)
+{
+    int at;
+    if (d->n_out > n_before)
+        at = d->text ? n_before - 1 : n_before;
+    else if (d->done && !d->text)
+        at = d->n_forced; /* <eos> */
+    else
+        return;
+    if (at >= 0)
+        job->token_log_probs[at] = d->log_prob - before;
+}
+
 /* One iteration of a generator lane: admit, step every row, advance,
  * retire. */
 static void run_generator(rs_engine *e, rs_lane *lane)
@@ -304,7 +321,11 @@ static void run_generator(rs_engine *e, rs_lane *lane)
             w->job = NULL;
             continue;
         }
+        int n_before = w->dec.n_out;
+        double before = w->dec.log_prob;
         rs_decode_advance(&w->dec, logits + (size_t)i * lane->K, lane->K, lane->probs, lane->order);
+        if (job->token_log_probs)
+            record_token(job, &w->dec, n_before, before);
         int streamed = job->stream && w->dec.sampled >= 0;
         int next_sample = 0, all_done = 0;
         pthread_mutex_lock(&job->lock);

@@ -112,6 +112,9 @@ struct rs_job {
     const int32_t *breaks;
     int n_breaks;
     int stream; /* 1: notify after every sampled token, not only at the end */
+    /* score: each predicted token's ln p, in order (n_forced + 1 for an
+     * item generator, <eos> last; n_forced - 1 in text mode), or NULL */
+    double *token_log_probs;
     /* called on the engine thread, with the job's lock NOT held: after
      * streamed tokens (when stream is set) and once when done */
     void (*notify)(rs_job *job);

@@ -165,6 +165,8 @@ static enum MHD_Result queue_reply(rs_server *srv, struct MHD_Connection *c, req
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
     if (r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    for (const char *const *h = r->headers; h && h[0] && h[1]; h += 2)
+        MHD_add_response_header(resp, h[0], h[1]);
     if (r->retry_after > 0) {
         char secs[16];
         snprintf(secs, sizeof secs, "%d", r->retry_after);
@@ -324,6 +326,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO; /* no memory for 300 bytes: drop the connection */
         q->start_us = now_us();
         q->route = rs_route_find(url);
+        if (q->route == RS_ROUTE_UI && srv->cfg.no_ui)
+            q->route = RS_ROUTE_OTHER; /* counted and logged as any unknown path */
         q->method = rs_method_find(method);
         snprintf(q->method_name, sizeof q->method_name, "%s", method);
         *req_cls = q;

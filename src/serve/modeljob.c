@@ -9,6 +9,7 @@ static void cleanup(rs_job *job)
 {
     rs_model_job *mj = job->user;
     cJSON_Delete(mj->req);
+    free(mj->token_log_probs);
     rs_model_set_release(mj->set);
 }
 

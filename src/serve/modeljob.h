@@ -20,11 +20,12 @@
 typedef struct rs_model_job {
     rs_model_set *set; /* a reference of the job's own */
     const rs_model *model;
-    cJSON *req;    /* the parsed request, owned */
-    uint64_t seed; /* generate: the seed answered */
-    int top_k;     /* classify: labels per name */
-    int many;      /* classify: "names" (a batch) rather than "name" */
-    int unknown;   /* generate, score: words of the input read as <unk> (word models) */
+    cJSON *req;              /* the parsed request, owned */
+    uint64_t seed;           /* generate: the seed answered */
+    int top_k;               /* classify: labels per name */
+    int many;                /* classify: "names" (a batch) rather than "name" */
+    int unknown;             /* generate, score: words of the input read as <unk> (word models) */
+    double *token_log_probs; /* score with "per_token": malloc'd, freed with the job */
 } rs_model_job;
 
 /*

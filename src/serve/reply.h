@@ -29,11 +29,12 @@ typedef struct rs_reply {
     char *body; /* owned: freed with free_body (NULL = static storage) */
     size_t len;
     void (*free_body)(void *);
-    const char *content_type; /* static string */
-    const char *allow;        /* Allow header for 405, else NULL */
-    int retry_after;          /* seconds for a Retry-After header, 0 = none */
-    int close;                /* 1: "Connection: close" (the connection ends after it) */
-    char model[256];          /* model that answered, for the access log ("" if none) */
+    const char *content_type;   /* static string */
+    const char *allow;          /* Allow header for 405, else NULL */
+    int retry_after;            /* seconds for a Retry-After header, 0 = none */
+    int close;                  /* 1: "Connection: close" (the connection ends after it) */
+    const char *const *headers; /* more headers: static name, value, …, NULL; or NULL */
+    char model[256];            /* model that answered, for the access log ("" if none) */
 } rs_reply;
 
 /* Adds a computed real (a probability, a log-likelihood) to a JSON object

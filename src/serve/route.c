@@ -3,16 +3,23 @@
  */
 #include "route.h"
 
+#include "ui.h"
+
 #include <string.h>
 
 static const struct {
     const char *path;
     int post; /* 1: POST only; 0: GET and HEAD */
 } table[RS_ROUTE_COUNT] = {
-    [RS_ROUTE_GENERATE] = {"/generate", 1}, [RS_ROUTE_CLASSIFY] = {"/classify", 1},
-    [RS_ROUTE_SCORE] = {"/score", 1},       [RS_ROUTE_TRANSLATE] = {"/translate", 1},
-    [RS_ROUTE_MODELS] = {"/v1/models", 0},  [RS_ROUTE_HEALTHZ] = {"/healthz", 0},
-    [RS_ROUTE_READYZ] = {"/readyz", 0},     [RS_ROUTE_METRICS] = {"/metrics", 0},
+    [RS_ROUTE_GENERATE] = {"/generate", 1},
+    [RS_ROUTE_CLASSIFY] = {"/classify", 1},
+    [RS_ROUTE_SCORE] = {"/score", 1},
+    [RS_ROUTE_TRANSLATE] = {"/translate", 1},
+    [RS_ROUTE_MODELS] = {"/v1/models", 0},
+    [RS_ROUTE_HEALTHZ] = {"/healthz", 0},
+    [RS_ROUTE_READYZ] = {"/readyz", 0},
+    [RS_ROUTE_METRICS] = {"/metrics", 0},
+    [RS_ROUTE_UI] = {"/", 0},
     [RS_ROUTE_OTHER] = {"other", 0},
 };
 
@@ -21,6 +28,9 @@ rs_route rs_route_find(const char *path)
     for (int r = 0; r < RS_ROUTE_OTHER; r++)
         if (strcmp(path, table[r].path) == 0)
             return (rs_route)r;
+    /* the page's assets (the page itself is "/", above) */
+    if (rs_ui_find(path))
+        return RS_ROUTE_UI;
     return RS_ROUTE_OTHER;
 }
 

@@ -3,6 +3,7 @@
  * /readyz, /metrics (see handlers.h).
  */
 #include "handlers.h"
+#include "ui.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,16 +24,20 @@ int rs_server_ready(rs_server *srv)
 void rs_dispatch(rs_server *srv, rs_route route, rs_method method, const char *path,
                  const char *body, size_t len, rs_reply *r, rs_job **job)
 {
+    if (route == RS_ROUTE_UI && srv->cfg.no_ui)
+        route = RS_ROUTE_OTHER;
     if (route == RS_ROUTE_OTHER) {
         rs_reply_error(
             r, 404, RS_ERR_NOT_FOUND, NULL,
             "no route %s; the routes are POST /generate, /classify, /score, /translate and GET "
-            "/v1/models, /healthz, /readyz, /metrics",
-            path);
+            "/v1/models, /healthz, /readyz, /metrics%s",
+            path, srv->cfg.no_ui ? "" : ", / (the playground)");
         return;
     }
     if (!rs_route_allows(route, method)) {
-        rs_reply_error(r, 405, RS_ERR_METHOD, NULL, "%s accepts %s only", rs_route_label(route),
+        /* path, not the route's label: the playground's label "/" covers
+         * its assets too; every other route's path is its label */
+        rs_reply_error(r, 405, RS_ERR_METHOD, NULL, "%s accepts %s only", path,
                        rs_route_allow_header(route));
         r->allow = rs_route_allow_header(route);
         return;
@@ -62,6 +67,9 @@ void rs_dispatch(rs_server *srv, rs_route route, rs_method method, const char *p
         return;
     case RS_ROUTE_METRICS:
         rs_handle_metrics(srv, r);
+        return;
+    case RS_ROUTE_UI:
+        rs_handle_ui(path, r);
         return;
     case RS_ROUTE_OTHER:
     case RS_ROUTE_COUNT:

@@ -4,9 +4,13 @@
  * `rnntrain eval` on a one-line file; under a textlm, the log-likelihood
  * of every character after the first, state carried from zeros (DESIGN.md;
  * `rnntrain eval` of the text as a file).  The text is checked and encoded
- * before the category (the order of request.h).
+ * before the category (the order of request.h).  With "per_token": true
+ * the reply also lists each predicted token's text and ln p
+ * (token_texts, token_log_probs), recorded by the engine as it scores.
  */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "handlers.h"
@@ -15,6 +19,7 @@
 #include "rnnserve/text.h"
 
 static void finish_score(rs_job *job, rs_reply *r);
+static int add_per_token(cJSON *out, const rs_model *m, rs_job *job, int tokens);
 
 void rs_handle_score(const rs_server *srv, rs_model_set *set, const char *body, size_t len,
                      rs_reply *r, rs_job **out_job)
@@ -65,6 +70,22 @@ void rs_handle_score(const rs_server *srv, rs_model_set *set, const char *body, 
         rs_job_unref(job);
         return;
     }
+    /* "per_token": each predicted token's ln p and text in the reply */
+    int per_token = 0;
+    if (rs_field_bool(req, "per_token", &per_token, r) == RS_FIELD_BAD) {
+        rs_job_unref(job);
+        return;
+    }
+    if (per_token) {
+        rs_model_job *mj = rs_model_job_of(job);
+        mj->token_log_probs = calloc((size_t)n + 1, sizeof *mj->token_log_probs);
+        if (!mj->token_log_probs) {
+            rs_reply_error(r, 500, RS_ERR_INTERNAL, NULL, "out of memory");
+            rs_job_unref(job);
+            return;
+        }
+        job->token_log_probs = mj->token_log_probs;
+    }
     job->text = textlm;
     job->ids = rs_model_special_ids(m);
     job->forced = ids;
@@ -97,5 +118,50 @@ static void finish_score(rs_job *job, rs_reply *r)
     rs_json_add_real(out, "log_prob", s->log_prob);
     cJSON_AddNumberToObject(out, "tokens", tokens);
     rs_json_add_real(out, "nll_per_token", -s->log_prob / tokens);
+    if (mj->token_log_probs && !add_per_token(out, m, job, tokens)) {
+        cJSON_Delete(out);
+        rs_reply_error(r, 500, RS_ERR_INTERNAL, NULL, "out of memory");
+        return;
+    }
     rs_reply_json(r, 200, out);
+}
+
+/* "token_texts" and "token_log_probs": each predicted token as the text it
+ * adds (a word model's space before it included; "<eos>" for the end of
+ * an item) and its ln p, in order.  0 when out of memory. */
+static int add_per_token(cJSON *out, const rs_model *m, rs_job *job, int tokens)
+{
+    const double *lp = rs_model_job_of(job)->token_log_probs;
+    cJSON *texts = cJSON_AddArrayToObject(out, "token_texts");
+    cJSON *probs = cJSON_AddArrayToObject(out, "token_log_probs");
+    if (!texts || !probs)
+        return 0;
+    int first = job->text ? 1 : 0; /* a textlm's first token is given, not predicted */
+    for (int k = 0; k < tokens; k++) {
+        int at = first + k;
+        cJSON *t;
+        if (at >= job->n_forced) {
+            t = cJSON_CreateString("<eos>");
+        } else {
+            char *piece =
+                at > 0 ? rs_model_detokenize_after(m, &job->forced[at], 1, job->forced[at - 1])
+                       : rs_model_detokenize(m, &job->forced[at], 1);
+            t = piece ? cJSON_CreateString(piece) : NULL;
+            free(piece);
+        }
+        char num[32];
+        if (isfinite(lp[k]))
+            snprintf(num, sizeof num, "%.7g", lp[k]);
+        else
+            snprintf(num, sizeof num, "null");
+        cJSON *v = cJSON_CreateRaw(num);
+        if (!t || !v) {
+            cJSON_Delete(t);
+            cJSON_Delete(v);
+            return 0;
+        }
+        cJSON_AddItemToArray(texts, t);
+        cJSON_AddItemToArray(probs, v);
+    }
+    return 1;
 }

@@ -4,7 +4,8 @@
  * greedy, every finished sample's log_prob is what /score gives its text,
  * and both agree with rnntrain: `rnntrain sample` draws the same samples
  * from the same seed and `rnntrain eval` the same per-token loss (skipped
- * when no rnntrain is given).  All on main_d.  Arguments and HTTP_ONLY:
+ * when no rnntrain is given); /score's "per_token" values add up to its
+ * log_prob, one per scored token.  All on main_d.  Arguments and HTTP_ONLY:
  * harness.h.
  */
 #include <cjson/cJSON.h>
@@ -171,12 +172,87 @@ static void score_matches_rnntrain_eval(void)
     resp_free(&r);
 }
 
+/* The sum of a JSON array of numbers; its size in *n. */
+static double array_sum(const cJSON *a, int *n)
+{
+    double sum = 0;
+    *n = cJSON_GetArraySize(a);
+    for (int i = 0; i < *n; i++)
+        sum += cJSON_GetArrayItem(a, i)->valuedouble;
+    return sum;
+}
+
+/* "per_token": one ln p per scored token (each character, then <eos>), in
+ * order, adding up to log_prob; without the field the reply is as before */
+static void score_per_token_adds_up_to_log_prob(void)
+{
+    resp plain, off, on, other;
+    if (!POST_OK(&main_d, "/score", "{\"text\":\"abcab\",\"model\":\"tiny-lm\"}", &plain))
+        return;
+    ASSERT_TRUE(!jget(plain.json, "token_log_probs") && !jget(plain.json, "token_texts"));
+    if (POST_OK(&main_d, "/score", "{\"text\":\"abcab\",\"model\":\"tiny-lm\",\"per_token\":false}",
+                &off))
+        ASSERT_STREQ(plain.body, off.body);
+    if (POST_OK(&main_d, "/score", "{\"text\":\"abcab\",\"model\":\"tiny-lm\",\"per_token\":true}",
+                &on)) {
+        const cJSON *lps = jget(on.json, "token_log_probs"), *texts = jget(on.json, "token_texts");
+        int n = 0;
+        double sum = array_sum(lps, &n);
+        ASSERT_EQ(6, jnum(on.json, "tokens"));
+        ASSERT_EQ(6, n);
+        double lp = jnum(on.json, "log_prob");
+        /* each printed to 7 significant digits */
+        ASSERT_NEAR(lp, sum, 1e-6 * (fabs(lp) + n));
+        for (int i = 0; i < n; i++)
+            ASSERT_TRUE(cJSON_GetArrayItem(lps, i)->valuedouble <= 0);
+        const char *want[] = {"a", "b", "c", "a", "b", "<eos>"};
+        ASSERT_EQ(6, cJSON_GetArraySize(texts));
+        for (int i = 0; i < 6 && i < cJSON_GetArraySize(texts); i++)
+            ASSERT_STREQ(want[i], cJSON_GetArrayItem(texts, i)->valuestring);
+        /* the rest of the reply is the plain one, field for field */
+        cJSON *rest = cJSON_Duplicate(on.json, 1);
+        cJSON_DeleteItemFromObject(rest, "token_log_probs");
+        cJSON_DeleteItemFromObject(rest, "token_texts");
+        char *printed = cJSON_PrintUnformatted(rest);
+        ASSERT_STREQ(plain.body, printed);
+        cJSON_free(printed);
+        cJSON_Delete(rest);
+        /* each value is its position's: a text with the same first three
+         * characters has the same first three values */
+        if (POST_OK(&main_d, "/score",
+                    "{\"text\":\"abcba\",\"model\":\"tiny-lm\",\"per_token\":true}", &other)) {
+            const cJSON *o = jget(other.json, "token_log_probs");
+            for (int i = 0; i < 3; i++)
+                ASSERT_NEAR(cJSON_GetArrayItem(lps, i)->valuedouble,
+                            cJSON_GetArrayItem(o, i)->valuedouble, 1e-9);
+            ASSERT_TRUE(fabs(cJSON_GetArrayItem(lps, 3)->valuedouble -
+                             cJSON_GetArrayItem(o, 3)->valuedouble) > 1e-6);
+        }
+        resp_free(&other);
+    }
+    resp_free(&on);
+    resp_free(&off);
+    resp_free(&plain);
+    /* a conditional model, the empty text: <eos> alone */
+    if (POST_OK(&main_d, "/score", "{\"text\":\"\",\"category\":\"Irish\",\"per_token\":true}",
+                &on)) {
+        const cJSON *lps = jget(on.json, "token_log_probs");
+        ASSERT_EQ(1, cJSON_GetArraySize(lps));
+        ASSERT_NEAR(jnum(on.json, "log_prob"), cJSON_GetArrayItem(lps, 0)->valuedouble, 1e-9);
+        ASSERT_STREQ("<eos>", cJSON_GetArrayItem(jget(on.json, "token_texts"), 0)->valuestring);
+    }
+    resp_free(&on);
+    EXPECT_ERROR(&main_d, "/score", "{\"text\":\"ab\",\"model\":\"tiny-lm\",\"per_token\":1}", 400,
+                 "invalid_argument", "per_token", "true or false");
+}
+
 static const http_scenario scenarios[] = {
     HTTP_SCENARIO(generate_with_a_seed_is_reproducible, HTTP_MAIN_DAEMON),
     HTTP_SCENARIO(generate_at_temperature_zero_is_greedy_and_deterministic, HTTP_MAIN_DAEMON),
     HTTP_SCENARIO(generate_log_prob_equals_score_of_the_text, HTTP_MAIN_DAEMON),
     HTTP_SCENARIO(generate_matches_rnntrain_sample, HTTP_MAIN_DAEMON),
     HTTP_SCENARIO(score_matches_rnntrain_eval, HTTP_MAIN_DAEMON),
+    HTTP_SCENARIO(score_per_token_adds_up_to_log_prob, HTTP_MAIN_DAEMON),
 };
 
 HTTP_MAIN(scenarios)

@@ -293,7 +293,9 @@ static void help_lists_every_setting_and_bad_flags_exit_2(void)
                             "--shutdown-grace-seconds",
                             "--shutdown-timeout-seconds",
                             "--log-level",
-                            "RNNSERVE_LOG_LEVEL"};
+                            "RNNSERVE_LOG_LEVEL",
+                            "--no-ui",
+                            "RNNSERVE_NO_UI"};
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++)
         ASSERT_CONTAINS(out, expect[i]);
     const char *bad1[] = {rnnserve_path, "--port", "70000", NULL};

@@ -3,7 +3,8 @@
  * wrong: health and readiness, GET /v1/models against `rnntrain info`,
  * each validation error with its status, code and field, unknown routes
  * and methods (405 with Allow), bodies and headers over the limits, the
- * /metrics counters, and the JSON access log.  All on main_d; what the
+ * /metrics counters, the JSON access log, and the playground page at GET /
+ * (off with --no-ui).  All on main_d but --no-ui; what the
  * answers of /classify, /generate and /score hold is test_http_classify.c's
  * and test_http_generate.c's.  Arguments and HTTP_ONLY: harness.h.
  */
@@ -550,6 +551,92 @@ static void access_log_has_one_json_line_per_request(void)
     free(log);
 }
 
+/* GET / is the playground page (src/serve/ui/), with its two assets, a
+ * strict Content-Security-Policy and Cache-Control; HEAD answers the same
+ * headers; the three count under the route label "/" */
+static void the_playground_page_is_served_with_its_headers(void)
+{
+    const char *before_series = "rnnserve_requests_total{route=\"/\",status=\"200\"}";
+    double before = metric(&main_d, before_series);
+    resp r;
+    char type[128], csp[512], cache[64], length[32];
+    ASSERT_EQ(CURLE_OK, request(&main_d, "GET", "/", NULL, &r));
+    ASSERT_EQ(200, r.status);
+    header_value(&r, "Content-Type", type, sizeof type);
+    header_value(&r, "Content-Security-Policy", csp, sizeof csp);
+    header_value(&r, "Cache-Control", cache, sizeof cache);
+    ASSERT_STREQ("text/html; charset=utf-8", type);
+    ASSERT_CONTAINS(csp, "default-src 'none'");
+    ASSERT_CONTAINS(csp, "script-src 'self'");
+    ASSERT_CONTAINS(csp, "connect-src 'self'");
+    ASSERT_TRUE(!strstr(csp, "unsafe"));
+    ASSERT_STREQ("no-cache", cache);
+    ASSERT_TRUE(r.body && strncmp(r.body, "<!doctype html>", 15) == 0);
+    ASSERT_CONTAINS(r.body, "src=\"/ui/app.js\"");
+    ASSERT_CONTAINS(r.body, "href=\"/ui/app.css\"");
+    size_t page_len = r.len;
+    resp_free(&r);
+    request(&main_d, "HEAD", "/", NULL, &r);
+    ASSERT_EQ(200, r.status);
+    ASSERT_EQ(0, r.len);
+    header_value(&r, "Content-Length", length, sizeof length);
+    ASSERT_EQ((long)page_len, atol(length));
+    header_value(&r, "Content-Security-Policy", csp, sizeof csp);
+    ASSERT_CONTAINS(csp, "default-src 'none'");
+    resp_free(&r);
+    const char *assets[][2] = {{"/ui/app.js", "text/javascript; charset=utf-8"},
+                               {"/ui/app.css", "text/css; charset=utf-8"}};
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ(CURLE_OK, request(&main_d, "GET", assets[i][0], NULL, &r));
+        ASSERT_EQ(200, r.status);
+        header_value(&r, "Content-Type", type, sizeof type);
+        ASSERT_STREQ(assets[i][1], type);
+        ASSERT_TRUE(r.len > 100);
+        resp_free(&r);
+    }
+    ASSERT_EQ(before + 4, metric(&main_d, before_series));
+    EXPECT_ERROR_RAW(&main_d, "GET", "/ui/", NULL, 0, 404, "not_found", NULL, "/ui/");
+    EXPECT_ERROR_RAW(&main_d, "GET", "/index.html", NULL, 0, 404, "not_found", NULL, "playground");
+    request_on(NULL, main_d.base, "POST", "/", "{}", 2, NULL, &r);
+    char allow[64];
+    header_value(&r, "Allow", allow, sizeof allow);
+    ASSERT_EQ(405, r.status);
+    ASSERT_STREQ("GET, HEAD", allow);
+    resp_free(&r);
+}
+
+/* --no-ui (or RNNSERVE_NO_UI): the page's paths are unknown routes, counted
+ * as "other"; the API answers as before */
+static void no_ui_makes_the_page_a_404(void)
+{
+    const char *const flags[] = {"--no-ui", NULL};
+    const char *const env[] = {"RNNSERVE_NO_UI=1", NULL};
+    for (int way = 0; way < 2; way++) {
+        daemon_proc d;
+        if (daemon_start(&d, main_dir, way == 0 ? flags : NULL, way == 0 ? NULL : env, NULL) != 0) {
+            TEST_FAIL_("rnnserve %s did not start", way == 0 ? "--no-ui" : "RNNSERVE_NO_UI=1");
+            continue;
+        }
+        for (int i = 0; i < 3; i++) {
+            const char *path = (const char *[]){"/", "/ui/app.js", "/ui/app.css"}[i];
+            resp r;
+            request(&d, "GET", path, NULL, &r);
+            ASSERT_EQ(404, r.status);
+            ASSERT_STREQ("not_found", jstr(jget(r.json, "error"), "code"));
+            const char *msg = jstr(jget(r.json, "error"), "message");
+            ASSERT_TRUE(msg && !strstr(msg, "playground"));
+            resp_free(&r);
+        }
+        resp r;
+        if (GET_OK(&d, "/v1/models", &r))
+            ASSERT_EQ(4, cJSON_GetArraySize(jget(r.json, "models")));
+        resp_free(&r);
+        ASSERT_EQ(3, metric(&d, "rnnserve_requests_total{route=\"other\",status=\"404\"}"));
+        ASSERT_TRUE(metric(&d, "rnnserve_requests_total{route=\"/\",status=\"404\"}") <= 0);
+        ASSERT_EQ(0, daemon_stop(&d));
+    }
+}
+
 static const http_scenario scenarios[] = {
     HTTP_SCENARIO(health_and_readiness_answer_json, HTTP_MAIN_DAEMON),
     HTTP_SCENARIO(models_lists_every_model_with_its_metadata, HTTP_MAIN_DAEMON),
@@ -558,6 +645,8 @@ static const http_scenario scenarios[] = {
     HTTP_SCENARIO(declared_oversized_body_is_refused_before_it_is_sent, HTTP_MAIN_DAEMON),
     HTTP_SCENARIO(metrics_count_requests_by_route_and_status, HTTP_MAIN_DAEMON),
     HTTP_SCENARIO(access_log_has_one_json_line_per_request, HTTP_MAIN_DAEMON),
+    HTTP_SCENARIO(the_playground_page_is_served_with_its_headers, HTTP_MAIN_DAEMON),
+    HTTP_SCENARIO(no_ui_makes_the_page_a_404, HTTP_OWN_DAEMON),
 };
 
 HTTP_MAIN(scenarios)

@@ -162,6 +162,23 @@ static void greedy(const rs_model *m, const char *prompt, int n, float penalty, 
 }
 
 /* Σ log p(text[i] | text[..i]) for i >= 1, state from zeros. */
+/* ln p of each token after the first (at most cap), by the library; their
+ * number. */
+static int text_token_log_probs(const rs_model *m, const char *text, double *terms, int cap)
+{
+    const rs_config *cfg = rs_model_config(m);
+    rs_infer_model *im = rs_infer_model_create(cfg, rs_model_params(m), 1);
+    rs_infer *inf = im ? rs_infer_create(im, 4096) : NULL;
+    int32_t ids[256];
+    int n = ids_of(m, text, ids), k = 0;
+    rs_infer_reset(inf, -1);
+    for (int i = 0; i + 1 < n && k < cap; i++)
+        terms[k++] = rs_log_softmax_at(rs_infer_step(inf, ids[i]), cfg->vocab_size, ids[i + 1]);
+    rs_infer_destroy(inf);
+    rs_infer_model_destroy(im);
+    return k;
+}
+
 static double text_log_prob(const rs_model *m, const char *text)
 {
     const rs_config *cfg = rs_model_config(m);
@@ -308,6 +325,28 @@ static void score_of_a_textlm_is_every_character_after_the_first(void)
             ASSERT_TRUE(fabs(jnum(j, "nll_per_token") - jnum(r.json, "nll_per_token")) < 1e-5);
             cJSON_Delete(j);
         }
+    }
+    resp_free(&r);
+    /* "per_token": each character after the first, its ln p as the library
+     * steps it, adding up to log_prob */
+    if (POST_OK(&text_d, "/score",
+                "{\"model\":\"tiny-text\",\"text\":\"abcdefghihgfed\",\"per_token\":true}", &r)) {
+        double want[64];
+        int n = text_token_log_probs(m, text, want, 64);
+        const cJSON *lps = jget(r.json, "token_log_probs"), *texts = jget(r.json, "token_texts");
+        ASSERT_EQ(13, n);
+        ASSERT_EQ(13, cJSON_GetArraySize(lps));
+        ASSERT_EQ(13, cJSON_GetArraySize(texts));
+        double sum = 0;
+        for (int i = 0; i < n && i < cJSON_GetArraySize(lps); i++) {
+            double got = cJSON_GetArrayItem(lps, i)->valuedouble;
+            sum += got;
+            ASSERT_TRUE(fabs(got - want[i]) < 1e-4 * fabs(want[i]) + 1e-5);
+            char one[2] = {text[i + 1], '\0'};
+            ASSERT_STREQ(one, cJSON_GetArrayItem(texts, i)->valuestring);
+        }
+        double lp = jnum(r.json, "log_prob");
+        ASSERT_NEAR(lp, sum, 1e-6 * (fabs(lp) + 13));
     }
     resp_free(&r);
     rs_model_close(m);
@@ -512,6 +551,25 @@ static void a_word_model_reads_and_writes_words(void)
                 &b)) {
         ASSERT_EQ(3, jnum(a.json, "tokens")); /* 4 words, the first not predicted */
         ASSERT_TRUE(fabs(jnum(a.json, "log_prob") - jnum(b.json, "log_prob")) < 1e-9);
+    }
+    resp_free(&a);
+    resp_free(&b);
+    /* per token, a word model gives its words (with the space English puts
+     * before one): the first word and them make the text */
+    if (POST_OK(&text_d, "/score",
+                "{\"model\":\"tiny-words\",\"text\":\"我爱北京天安门\",\"per_token\":true}", &a) &&
+        POST_OK(&text_d, "/score",
+                "{\"model\":\"tiny-words\",\"text\":\"the queen\",\"per_token\":true}", &b)) {
+        const cJSON *texts = jget(a.json, "token_texts");
+        const char *want[] = {"爱", "北京", "天安门"};
+        ASSERT_EQ(3, cJSON_GetArraySize(texts));
+        for (int i = 0; i < 3 && i < cJSON_GetArraySize(texts); i++)
+            ASSERT_STREQ(want[i], cJSON_GetArrayItem(texts, i)->valuestring);
+        ASSERT_EQ(3, cJSON_GetArraySize(jget(a.json, "token_log_probs")));
+        ASSERT_STREQ(" queen", cJSON_GetArrayItem(jget(b.json, "token_texts"), 0)->valuestring);
+        double lp = jnum(b.json, "log_prob");
+        ASSERT_NEAR(lp, cJSON_GetArrayItem(jget(b.json, "token_log_probs"), 0)->valuedouble,
+                    1e-6 * fabs(lp));
     }
     resp_free(&a);
     resp_free(&b);
