@@ -575,23 +575,41 @@ def check_score(driver, d, shot_dir, small):
     expect([s[0] for s in spans] == list("Akiyama") + ["end"], f"span texts {[s[0] for s in spans]}")
     colours = [s[1] for s in spans]
     expect(all(c.startswith("rgb") and c != "rgba(0, 0, 0, 0)" for c in colours), f"colours {colours}")
-    surprise = [round(s[2], 3) for s in spans]
-    want = [round(-x, 3) for x in api["token_log_probs"]]
-    expect(surprise == want, f"surprise {surprise}, API {want}")
-    # the most surprising token has the reddest colour: colours follow the values
+    surprise = [s[2] for s in spans]
+    want = [-x for x in api["token_log_probs"]]
+    expect(len(surprise) == len(want) and all(abs(a - b) < 1e-9 for a, b in zip(surprise, want)),
+           f"surprise {surprise}, API {want}")
     expect(len(set(colours)) > 1, "every token has the same colour")
     expect_contrast(driver, "score")
-    screenshot(driver, shot_dir, "playground-score", small=small)
 
     # a textlm: every character after the first, the first shown as context
+    text = "To be, or not to be, that is the question."
     set_value(driver, "score-model", "shakespeare")
-    set_value(driver, "score-text", "To be, or not to be")
+    set_value(driver, "score-text", text)
     expect(submit(driver, "form-score", "score-output") == "done", "score did not finish")
-    _, api = d.api("/score", {"model": "shakespeare", "text": "To be, or not to be"})
+    _, api = d.api("/score", {"model": "shakespeare", "text": text, "per_token": True})
     spans = score_spans(driver)
-    expect(len(spans) == api["tokens"] == 18, f"{len(spans)} spans, the API counts {api['tokens']}")
+    expect(len(spans) == api["tokens"] == len(text) - 1,
+           f"{len(spans)} spans, the API counts {api['tokens']}")
+    expect("".join(s[0] for s in spans) == text[1:], f"span texts {[s[0] for s in spans]}")
+    surprise = [s[2] for s in spans]
+    want = [-x for x in api["token_log_probs"]]
+    expect(len(surprise) == len(want) and all(abs(a - b) < 1e-9 for a, b in zip(surprise, want)),
+           f"surprise {surprise}, API {want}")
+    # colour by surprise: the most surprising token is the darkest, the
+    # least the lightest
+    def lightness(rgb):
+        r, g, b = (int(x) for x in re.findall(r"\d+", rgb)[:3])
+        return r + g + b
+
+    light = [lightness(s[1]) for s in spans]
+    expect(light.index(min(light)) == surprise.index(max(surprise))
+           and light.index(max(light)) == surprise.index(min(surprise)),
+           f"colours do not follow the surprise: {list(zip(surprise, light))}")
     ctx = text_of(driver, "#score-tokens .ctx")
     expect(ctx == ["T"], f"context {ctx}")
+    expect_contrast(driver, "score (textlm)")
+    screenshot(driver, shot_dir, "playground-score", small=small)
 
 
 def check_translate(driver, d, name, shot_dir, small, shot):

@@ -556,7 +556,7 @@ async function onScore(e) {
       const span = el("span", {
         class: eos ? "tok eos" : "tok",
         title: `${JSON.stringify(piece)}: p = ${percent(p)}, −ln p = ${s.toFixed(3)}`,
-        "data-surprise": s.toFixed(4),
+        "data-surprise": String(s),
         text: eos ? "end" : piece,
       });
       span.style.backgroundColor = surpriseColour(s);
