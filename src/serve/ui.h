@@ -1,7 +1,7 @@
 /*
  * ui.h — the playground page at GET / (issue 13): one HTML page, its style
  * sheet and its script, kept as real files in src/serve/ui/ and built into
- * the binary by tools/embed_ui.py (a meson custom_target writes
+ * the binary by src/serve/embed_ui.py (a meson custom_target writes
  * ui_assets.c), so the daemon reads nothing at run time and the page
  * fetches nothing from elsewhere.  The page only calls the public API
  * (GET /v1/models, POST /generate, /classify, /score, /translate), so it
