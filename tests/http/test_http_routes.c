@@ -617,6 +617,7 @@ static void no_ui_makes_the_page_a_404(void)
             TEST_FAIL_("rnnserve %s did not start", way == 0 ? "--no-ui" : "RNNSERVE_NO_UI=1");
             continue;
         }
+        ASSERT_TRUE(wait_for(readyz_is, &d, 200, 30)); /* the models load after "listening" */
         for (int i = 0; i < 3; i++) {
             const char *path = (const char *[]){"/", "/ui/app.js", "/ui/app.css"}[i];
             resp r;
