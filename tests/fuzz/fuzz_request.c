@@ -218,8 +218,8 @@ static void tear_down(void)
     rs_engine_destroy(server.engine);
     rs_registry_destroy(server.registry);
     rs_metrics_destroy(server.metrics);
-    static const char *const names[] = {"tiny-classifier", "tiny-generator", "tiny-lm",
-                                        "tiny-fold", "tiny-fr"};
+    static const char *const names[] = {"tiny-classifier", "tiny-generator", "tiny-lm", "tiny-fold",
+                                        "tiny-fr"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%.*s/%s.safetensors", 1024, model_dir, names[i]);
