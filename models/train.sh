@@ -55,14 +55,14 @@ train_classifier() {
   [ -s "$transfer" ] || { sample_transfer "$teacher" > "$transfer.tmp" && mv "$transfer.tmp" "$transfer"; }
   $B classifier --data "$out/names-train.tsv" --out models/names-classifier.safetensors \
     $CLASSIFIER_FLAGS --teachers "$teacher,$plain" --transfer "$transfer" --threads 1 --seed 1 \
-    --log "$out/names-classifier.csv"
+    --log "$out/names-classifier.csv" --plot docs/curves-names-classifier.svg
   $B eval --model models/names-classifier.safetensors --data "$out/names-test.tsv" --json \
-    > "$out/names-classifier.eval.json"
+    --confusion docs/confusion-names-classifier.svg > "$out/names-classifier.eval.json"
 }
 train_generator() {
   split_names
   $B generator --conditional --data "$out/names-train.tsv" --out models/names-generator.safetensors \
-    $GENERATOR_FLAGS --threads 1 --seed 1 --log "$out/names-generator.csv"
+    $GENERATOR_FLAGS --threads 1 --seed 1 --log "$out/names-generator.csv" --plot docs/curves-names-generator.svg
   $B eval --model models/names-generator.safetensors --data "$out/names-test.tsv" --json \
     > "$out/names-generator.eval.json"
 }
@@ -98,7 +98,7 @@ train_us() {
   split_us
   teachers_us
   $B generator --data "$out/us-train.txt" --out models/us-names-generator.safetensors \
-    $US_FLAGS --teachers "$US_TEACHERS" --threads 1 --seed 1 --log "$out/us-names-generator.csv"
+    $US_FLAGS --teachers "$US_TEACHERS" --threads 1 --seed 1 --log "$out/us-names-generator.csv" --plot docs/curves-us-names-generator.svg
   $B eval --model models/us-names-generator.safetensors --data "$out/us-test.txt" --json \
     > "$out/us-names-generator.eval.json"
 }
@@ -116,7 +116,7 @@ t = open(sys.argv[1], encoding="utf-8", newline="").read()
 open(sys.argv[2], "w", encoding="utf-8", newline="").write(t[len(t) - math.ceil(len(t) * 0.1):])' \
     data/tinyshakespeare.txt "$tail"
   $B textlm --data data/tinyshakespeare.txt --out models/shakespeare.safetensors $SHAKESPEARE_FLAGS \
-    --threads 2 --seed 1 --log "$out/shakespeare.csv" --checkpoint "$out/shakespeare.ckpt.safetensors" \
+    --threads 2 --seed 1 --log "$out/shakespeare.csv" --plot docs/curves-shakespeare.svg --checkpoint "$out/shakespeare.ckpt.safetensors" \
     --resume ${SHAKESPEARE_BUDGET:+--time-budget "$SHAKESPEARE_BUDGET"}
   $B eval --model models/shakespeare.safetensors --data "$tail" --json > "$out/shakespeare.eval.json"
 }
@@ -126,7 +126,7 @@ open(sys.argv[2], "w", encoding="utf-8", newline="").write(t[len(t) - math.ceil(
 train_words() {
   $B textlm --data data/tinyshakespeare.txt --tokenizer word --min-count 3 \
     --out models/shakespeare-words.safetensors $WORDS_FLAGS --threads 2 --seed 1 \
-    --log "$out/shakespeare-words.csv"
+    --log "$out/shakespeare-words.csv" --plot docs/curves-shakespeare-words.svg
 }
 
 # The Tang poem generator: a poem a line, up to 1,200 characters, 5% of
@@ -140,7 +140,7 @@ split_tang() {
 train_tang() {
   split_tang
   $B generator --data "$out/tang-train.txt" --out models/tang-poems.safetensors $TANG_FLAGS \
-    --threads 2 --seed 1 --log "$out/tang-poems.csv"
+    --threads 2 --seed 1 --log "$out/tang-poems.csv" --plot docs/curves-tang-poems.svg
   $B eval --model models/tang-poems.safetensors --data "$out/tang-test.txt" --json \
     > "$out/tang-poems.eval.json"
 }
@@ -158,7 +158,7 @@ split_eng_fra() {
 train_eng_fra() {
   split_eng_fra
   $B translator --data "$out/eng-fra-train.tsv" --out models/eng-fra.safetensors $ENG_FRA_FLAGS \
-    --threads 2 --seed 1 --log "$out/eng-fra.csv" --checkpoint "$out/eng-fra.ckpt.safetensors" \
+    --threads 2 --seed 1 --log "$out/eng-fra.csv" --plot docs/curves-eng-fra.svg --checkpoint "$out/eng-fra.ckpt.safetensors" \
     --resume ${ENG_FRA_BUDGET:+--time-budget "$ENG_FRA_BUDGET"}
   $B eval --model models/eng-fra.safetensors --data "$out/eng-fra-test.tsv" --json \
     > "$out/eng-fra.eval.json"

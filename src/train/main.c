@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "plot_cmd.h"
 #include "textlm.h"
 #include "train.h"
 #include "translate_cmd.h"
@@ -22,6 +23,7 @@ static void usage(FILE *fp)
                 "  sample      generate texts from a generator\n"
                 "  translate   translate stdin's sentences with a translator\n"
                 "  info        what a model file holds, after full validation\n"
+                "  plot        draw a finished run's --log CSV as an SVG of its curves\n"
                 "  split       cut a dataset into train and held-out test files\n");
 }
 
@@ -48,6 +50,8 @@ int main(int argc, char **argv)
         return rs_translate_main(sub_argc, sub_argv);
     if (strcmp(cmd, "sample") == 0)
         return rs_sample_main(sub_argc, sub_argv);
+    if (strcmp(cmd, "plot") == 0)
+        return rs_plot_main(sub_argc, sub_argv);
     if (strcmp(cmd, "info") == 0)
         return rs_info_main(sub_argc, sub_argv);
     if (strcmp(cmd, "split") == 0)

@@ -471,9 +471,10 @@ expect_refusal "translator: no pair within --max-length" "0 pairs left after --m
 expect_refusal "translate: a model that is not a translator" "metadata 'task' is not translator" translate --model "$work/keep.safetensors"
 
 # --- pictures of training: --plot (every task's loop) and eval --confusion ---
-if "$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/plot.safetensors" "${small[@]}" --plot "$work/curves.svg" 2> "$work/log" &&
+if "$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/plot.safetensors" "${small[@]}" --plot "$work/curves.svg" --log "$work/plot.csv" 2> "$work/log" &&
+   "$RNNTRAIN" plot --log "$work/plot.csv" --out "$work/from-log.svg" --title "from the log" 2>> "$work/log" &&
    "$RNNTRAIN" eval --model "$work/plot.safetensors" --data "$work/names.tsv" --confusion "$work/confusion.svg" > /dev/null 2>> "$work/log" &&
-   /usr/bin/env python3 - "$work/curves.svg" "$work/confusion.svg" <<'PY' 2>> "$work/log"
+   /usr/bin/env python3 - "$work/curves.svg" "$work/confusion.svg" "$work/from-log.svg" <<'PY' 2>> "$work/log"
 import sys
 import xml.etree.ElementTree as ET
 ns = "{http://www.w3.org/2000/svg}"
@@ -492,12 +493,17 @@ rows = [t.text for t in conf.iter(ns + "text") if t.get("class") == "row-label"]
 assert sorted(rows) == ["Czech", "Greek", "Italian", "Japanese", "Russian"], rows
 titles = [c.find(ns + "title").text for c in cells]
 assert all(" as " in t and " of " in t for t in titles), titles[:2]
+replot = ET.parse(sys.argv[3]).getroot()                  # rnntrain plot: the same curves from the CSV
+again = {p.get("data-series"): p.get("d") for p in replot.iter(ns + "path") if p.get("class") == "curve"}
+assert again == {p.get("data-series"): p.get("d") for p in paths}, again
 PY
 then
-  ok "--plot draws three curves of three epochs with axis labels; --confusion a 5x5 matrix with names and counts on hover"
+  ok "--plot draws three curves of three epochs with axis labels, rnntrain plot the same from the --log CSV; --confusion a 5x5 matrix with names and counts on hover"
 else
   bad "plots: $(tail -5 "$work/log")"
 fi
+printf 'epoch,steps\n1,2\n' > "$work/notalog.csv"
+expect_refusal "rnntrain plot: a CSV without the loop's columns" "notalog.csv:1: no column train_loss" plot --log "$work/notalog.csv" --out "$work/no.svg"
 expect_refusal "eval --confusion on a generator" "--confusion is for classifiers" eval --model "$work/us.safetensors" --data "$work/us.txt" --confusion "$work/no.svg"
 
 echo "cli: $pass passed, $fail failed"
