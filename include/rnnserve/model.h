@@ -39,6 +39,9 @@ typedef struct rs_model_spec {
     const char *training_json; /* JSON object text for the "training" key, or NULL for "{}" */
     /* the word tokenizer: ln count of each token (V); NULL for characters */
     const double *unigram;
+    /* a classifier's calibration: probabilities are softmax(logits / T);
+     * 0 = none written (T = 1) */
+    double temperature;
 } rs_model_spec;
 
 /* Opens and validates path.  Returns 0 and *out, or < 0 with a message
@@ -64,6 +67,10 @@ const char *rs_model_path(const rs_model *m);
 /* File name without directory and extension: "names-classifier". */
 const char *rs_model_name(const rs_model *m);
 rs_normalize rs_model_normalize(const rs_model *m);
+/* A classifier's calibration temperature T (metadata "temperature", fitted
+ * on validation by rnntrain): its probabilities are softmax(logits / T).
+ * 1 when the file has none. */
+double rs_model_temperature(const rs_model *m);
 /* Raw metadata value, NULL when absent. */
 const char *rs_model_metadata(const rs_model *m, const char *key);
 

@@ -49,6 +49,7 @@ struct rs_model {
     double *unigram;
     int *by_string;
     rs_segmenter *seg;
+    double temperature; /* a classifier's calibration (metadata "temperature"), 1 if none */
 };
 
 static void free_strings(char **v, int n)
@@ -362,6 +363,20 @@ static int read_config(rs_model *m, char *err, size_t errlen)
     m->word = tokenizer && strcmp(tokenizer, "word") == 0;
     if (m->word && (status = read_unigram(m, err, errlen)))
         return status;
+    m->temperature = 1.0;
+    const char *temp = rs_st_metadata(f, "temperature");
+    if (temp) {
+        char *end = NULL;
+        double t = strtod(temp, &end);
+        if (cfg->task != RS_TASK_CLASSIFIER || end == temp || *end || !(t >= 0.01 && t <= 100)) {
+            snprintf(err, errlen,
+                     "%s: metadata 'temperature' is \"%.40s\"; a classifier's calibration "
+                     "temperature is a number from 0.01 to 100",
+                     path, temp);
+            return RS_EFORMAT;
+        }
+        m->temperature = t;
+    }
     if (cfg->task == RS_TASK_CLASSIFIER) {
         if ((status = meta_strings(f, "labels", &m->labels, &m->n_labels, err, errlen)))
             return status;
@@ -570,6 +585,8 @@ const rs_config *rs_model_config(const rs_model *m) { return &m->cfg; }
 const rs_params *rs_model_params(const rs_model *m) { return &m->params; }
 const char *rs_model_path(const rs_model *m) { return rs_st_path(m->file); }
 const char *rs_model_name(const rs_model *m) { return m->name; }
+double rs_model_temperature(const rs_model *m) { return m->temperature; }
+
 rs_normalize rs_model_normalize(const rs_model *m) { return m->normalize; }
 const char *rs_model_metadata(const rs_model *m, const char *key)
 {
@@ -647,6 +664,8 @@ void *rs_model_describe(const rs_model *m)
         cJSON_AddItemToObject(o, "categories",
                               string_array(m, cfg->n_categories, rs_model_category));
     cJSON_AddStringToObject(o, "normalize", rs_normalize_name(rs_model_normalize(m)));
+    if (cfg->task == RS_TASK_CLASSIFIER)
+        cJSON_AddNumberToObject(o, "temperature", m->temperature);
     /* "training" is a JSON object stored as a string (safetensors metadata
      * values are strings); clients get it parsed, or {} if it is not one. */
     const char *training = rs_model_metadata(m, "training");
@@ -920,6 +939,11 @@ int rs_model_write(const char *path, const rs_model_spec *spec, const rs_params 
         keys[k] = "categories", values[k++] = cats;
     keys[k] = "normalize", values[k++] = rs_normalize_name(spec->normalize);
     keys[k] = "training", values[k++] = spec->training_json ? spec->training_json : "{}";
+    char temp[32];
+    if (spec->temperature > 0 && cfg->task == RS_TASK_CLASSIFIER) {
+        snprintf(temp, sizeof temp, "%.9g", spec->temperature);
+        keys[k] = "temperature", values[k++] = temp;
+    }
     if (spec->unigram) { /* the word tokenizer: "word" and each token's ln count */
         cJSON *arr = cJSON_CreateDoubleArray(spec->unigram, cfg->vocab_size);
         unigram = arr ? cJSON_PrintUnformatted(arr) : NULL;

@@ -131,10 +131,17 @@ fail:
 }
 
 /* The top_k labels of logits (K) as [{"label","probability"}…], most
- * likely first. */
+ * likely first; the probabilities are softmax(logits / T), T the model's
+ * calibration temperature (scaled: K scratch). */
 static cJSON *predictions(const rs_model *m, const float *logits, int K, int top_k, double *probs,
-                          int *order)
+                          int *order, float *scaled)
 {
+    double T = rs_model_temperature(m);
+    if (T != 1.0) {
+        for (int k = 0; k < K; k++)
+            scaled[k] = (float)(logits[k] / T);
+        logits = scaled;
+    }
     rs_softmax(logits, K, probs);
     rs_top_k(probs, K, top_k, order);
     cJSON *list = cJSON_CreateArray();
@@ -156,10 +163,12 @@ static void finish_classify(rs_job *job, rs_reply *r)
     int K = rs_model_label_count(m);
     double *probs = malloc((size_t)K * sizeof *probs);
     int *order = malloc((size_t)K * sizeof *order);
-    cJSON *out = probs && order ? cJSON_CreateObject() : NULL;
+    float *scaled = malloc((size_t)K * sizeof *scaled);
+    cJSON *out = probs && order && scaled ? cJSON_CreateObject() : NULL;
     if (!out) {
         free(probs);
         free(order);
+        free(scaled);
         rs_reply_error(r, 500, RS_ERR_INTERNAL, NULL, "out of memory");
         return;
     }
@@ -176,9 +185,10 @@ static void finish_classify(rs_job *job, rs_reply *r)
         cJSON_AddStringToObject(target, "name", item->valuestring);
         cJSON_AddItemToObject(
             target, "predictions",
-            predictions(m, job->logits + (size_t)i * K, K, mj->top_k, probs, order));
+            predictions(m, job->logits + (size_t)i * K, K, mj->top_k, probs, order, scaled));
     }
     free(probs);
     free(order);
+    free(scaled);
     rs_reply_json(r, 200, out); /* takes out; on allocation failure a 500 */
 }

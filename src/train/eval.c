@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calibrate.h"
 #include "corpus.h"
 #include "dataset.h"
 #include "flags.h"
@@ -130,11 +131,15 @@ static cJSON *eval_classifier(const rs_model *m, const rs_dataset *d, const rs_m
     int bb_failed = rs_rows_batch_init(&bb, r);
     long *confusion = calloc((size_t)K * K, sizeof *confusion);
     int *predicted = malloc((size_t)r->n * sizeof *predicted);
-    if (!ws || bb_failed || !confusion || !predicted) {
+    float *all_logits = malloc((size_t)r->n * K * sizeof *all_logits); /* (n, K): calibration */
+    int *all_targets = malloc((size_t)r->n * sizeof *all_targets);
+    if (!ws || bb_failed || !confusion || !predicted || !all_logits || !all_targets) {
         rs_workspace_destroy(ws);
         rs_rows_batch_free(&bb);
         free(confusion);
         free(predicted);
+        free(all_logits);
+        free(all_targets);
         return NULL;
     }
     double nll = 0.0;
@@ -155,6 +160,8 @@ static cJSON *eval_classifier(const rs_model *m, const rs_dataset *d, const rs_m
                 if (z[k] > z[targets[b]])
                     rank++;
             predicted[bb.row[b]] = best;
+            memcpy(all_logits + (size_t)bb.row[b] * K, z, (size_t)K * sizeof *z);
+            all_targets[bb.row[b]] = targets[b];
             correct += best == targets[b];
             top3 += rank < 3;
             confusion[(size_t)targets[b] * K + best]++;
@@ -166,7 +173,14 @@ static cJSON *eval_classifier(const rs_model *m, const rs_dataset *d, const rs_m
     cJSON_AddNumberToObject(out, "n", r->n);
     cJSON_AddNumberToObject(out, "accuracy", (double)correct / r->n);
     cJSON_AddNumberToObject(out, "top3_accuracy", (double)top3 / r->n);
-    cJSON_AddNumberToObject(out, "nll", nll / r->n);
+    /* the probabilities /classify gives: softmax(logits / T) */
+    double T = rs_model_temperature(m);
+    cJSON_AddNumberToObject(out, "nll",
+                            T == 1.0 ? nll / r->n : rs_nll_at(all_logits, all_targets, r->n, K, T));
+    cJSON_AddNumberToObject(out, "temperature", T);
+    cJSON_AddNumberToObject(out, "ece", rs_ece(all_logits, all_targets, r->n, K, T));
+    cJSON_AddNumberToObject(out, "nll_uncalibrated", nll / r->n);
+    cJSON_AddNumberToObject(out, "ece_uncalibrated", rs_ece(all_logits, all_targets, r->n, K, 1));
     cJSON *per = cJSON_AddObjectToObject(out, "per_label");
     for (int k = 0; k < K; k++) {
         long tp = confusion[(size_t)k * K + k], support = 0, predicted = 0;
@@ -201,6 +215,8 @@ static cJSON *eval_classifier(const rs_model *m, const rs_dataset *d, const rs_m
     rs_rows_batch_free(&bb);
     free(confusion);
     free(predicted);
+    free(all_logits);
+    free(all_targets);
     if (!texts) {
         cJSON_Delete(out);
         return NULL;
@@ -253,6 +269,11 @@ static void print_text(const cJSON *j)
            cJSON_GetObjectItem(j, "macro_f1")->valuedouble,
            cJSON_GetObjectItem(j, "top3_accuracy")->valuedouble,
            cJSON_GetObjectItem(j, "nll")->valuedouble);
+    printf("calibration: temperature %.4f  ECE %.4f (uncalibrated %.4f, nll %.4f)\n",
+           cJSON_GetObjectItem(j, "temperature")->valuedouble,
+           cJSON_GetObjectItem(j, "ece")->valuedouble,
+           cJSON_GetObjectItem(j, "ece_uncalibrated")->valuedouble,
+           cJSON_GetObjectItem(j, "nll_uncalibrated")->valuedouble);
     const cJSON *texts = cJSON_GetObjectItem(j, "per_text");
     const cJSON *u = cJSON_GetObjectItem(texts, "unambiguous");
     printf("per text (%d distinct): accuracy_any_label %.4f;  the %d with one label: accuracy "

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "calibrate.h"
 #include "plot_cmd.h"
 #include "textlm.h"
 #include "train.h"
@@ -24,6 +25,7 @@ static void usage(FILE *fp)
                 "  translate   translate stdin's sentences with a translator\n"
                 "  info        what a model file holds, after full validation\n"
                 "  plot        draw a finished run's --log CSV as an SVG of its curves\n"
+                "  calibrate   fit a classifier's temperature on validation rows\n"
                 "  split       cut a dataset into train and held-out test files\n");
 }
 
@@ -50,6 +52,8 @@ int main(int argc, char **argv)
         return rs_translate_main(sub_argc, sub_argv);
     if (strcmp(cmd, "sample") == 0)
         return rs_sample_main(sub_argc, sub_argv);
+    if (strcmp(cmd, "calibrate") == 0)
+        return rs_calibrate_main(sub_argc, sub_argv);
     if (strcmp(cmd, "plot") == 0)
         return rs_plot_main(sub_argc, sub_argv);
     if (strcmp(cmd, "info") == 0)

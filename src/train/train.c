@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "calibrate.h"
 #include "dataset.h"
 #include "distill.h"
 #include "flags.h"
@@ -252,9 +253,12 @@ static void sort_by_length(int *idx, int n, const encoded *e)
 }
 
 /* Mean loss (per item or per token) and, for a classifier, accuracy over idx. */
+/* Mean loss (and a classifier's accuracy) of items idx[0..n); a
+ * classifier's logits (n, K) and targets (n) into logits_out and
+ * targets_out when they are not NULL (calibration). */
 static double evaluate_split(rs_workspace *ws, const rs_params *p, const rs_config *cfg,
                              batch_buf *bb, const encoded *e, const int *idx, int n, int max_b,
-                             int conditional, double *accuracy)
+                             int conditional, double *accuracy, float *logits_out, int *targets_out)
 {
     int generator = cfg->task == RS_TASK_GENERATOR;
     double total = 0.0, weight = 0.0;
@@ -275,6 +279,11 @@ static double evaluate_split(rs_workspace *ws, const rs_params *p, const rs_conf
                     if (logits[(size_t)b * K + k] > logits[(size_t)b * K + best])
                         best = k;
                 correct += best == bb->targets[b];
+                if (logits_out) {
+                    memcpy(logits_out + (size_t)(start + b) * K, logits + (size_t)b * K,
+                           (size_t)K * sizeof *logits);
+                    targets_out[start + b] = bb->targets[b];
+                }
             }
         }
     }
@@ -406,6 +415,8 @@ typedef struct train_run {
     const char *sha, *transfer_sha;
     const rs_teacher_info *teacher_info;
     int n_teachers;
+    double temperature; /* a classifier's calibration, 0 until fitted */
+    double ece_before, ece_after;
 } train_run;
 
 /* The flags and files a checkpoint must match (the loop adds its own). */
@@ -467,7 +478,7 @@ static double items_validate(void *ctx, const float *theta, double *accuracy)
     rs_params p;
     rs_params_bind(&R->cfg, (float *)theta, &p);
     return evaluate_split(R->ws, &p, &R->cfg, R->bb, R->e, R->valid_idx, R->n_valid, R->eval_b,
-                          R->o->conditional, accuracy);
+                          R->o->conditional, accuracy, NULL, NULL);
 }
 
 static int items_write(void *ctx, const float *theta, const rs_loop_result *r, char *err,
@@ -482,6 +493,21 @@ static int items_write(void *ctx, const float *theta, const rs_loop_result *r, c
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    if (R->temperature > 0) { /* the calibration fitted after training */
+        cJSON *j = cJSON_Parse(tjson);
+        cJSON *c = j ? cJSON_AddObjectToObject(j, "calibration") : NULL;
+        if (c) {
+            cJSON_AddNumberToObject(c, "temperature", R->temperature);
+            cJSON_AddNumberToObject(c, "valid_ece_before", R->ece_before);
+            cJSON_AddNumberToObject(c, "valid_ece_after", R->ece_after);
+            char *again = cJSON_PrintUnformatted(j);
+            if (again) {
+                free(tjson);
+                tjson = again;
+            }
+        }
+        cJSON_Delete(j);
+    }
     rs_params pb;
     rs_params_bind(&R->cfg, (float *)theta, &pb);
     rs_model_spec spec = {.cfg = R->cfg,
@@ -490,10 +516,54 @@ static int items_write(void *ctx, const float *theta, const rs_loop_result *r, c
                           .categories =
                               R->o->conditional ? (const char *const *)R->d->labels : NULL,
                           .normalize = (rs_normalize)R->o->normalize,
-                          .training_json = tjson};
+                          .training_json = tjson,
+                          .temperature = R->temperature};
     int rc = rs_model_write(R->o->out, &spec, &pb, err, errlen);
     free(tjson);
     return rc;
+}
+
+/* A classifier's temperature (calibrate.h), fitted on the validation items
+ * with the best weights (read back from the model file the loop wrote),
+ * then the model written again with it.  theta is scratch. */
+static int calibrate(train_run *R, float *theta, const rs_loop_result *res, char *err,
+                     size_t errlen)
+{
+    rs_model *m = NULL;
+    if (rs_model_open(R->o->out, &m, err, errlen) != 0)
+        return -1;
+    rs_params p;
+    rs_params_bind(&R->cfg, theta, &p);
+    const rs_params *src = rs_model_params(m);
+    for (int i = 0; i < rs_tensor_count(&R->cfg); i++) {
+        rs_tensor_desc d;
+        rs_tensor_describe(&R->cfg, i, &d);
+        memcpy(*rs_params_slot(&R->cfg, &p, i), *rs_params_slot(&R->cfg, (rs_params *)src, i),
+               d.numel * sizeof(float));
+    }
+    rs_model_close(m);
+    int K = R->cfg.n_outputs, n = R->n_valid;
+    float *logits = malloc((size_t)n * K * sizeof *logits);
+    int *targets = malloc((size_t)n * sizeof *targets);
+    if (!logits || !targets) {
+        free(logits);
+        free(targets);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    evaluate_split(R->ws, &p, &R->cfg, R->bb, R->e, R->valid_idx, n, R->eval_b, R->o->conditional,
+                   NULL, logits, targets);
+    R->temperature = rs_fit_temperature(logits, targets, n, K);
+    R->ece_before = rs_ece(logits, targets, n, K, 1);
+    R->ece_after = rs_ece(logits, targets, n, K, R->temperature);
+    fprintf(stderr,
+            "calibrated on the validation names: temperature %.4f, nll %.4f -> %.4f, ECE %.4f -> "
+            "%.4f\n",
+            R->temperature, rs_nll_at(logits, targets, n, K, 1),
+            rs_nll_at(logits, targets, n, K, R->temperature), R->ece_before, R->ece_after);
+    free(logits);
+    free(targets);
+    return items_write(R, theta, res, err, errlen);
 }
 
 int rs_train_main(rs_task task, int argc, char **argv)
@@ -873,6 +943,11 @@ int rs_train_main(rs_task task, int argc, char **argv)
     double t0 = now_seconds();
     rs_loop_result res;
     status = rs_train_loop(&loop_task, &lo, theta, grad, n_params, &rng, &res);
+    if (status == 0 && !res.stopped && !generator && res.best_epoch > 0 &&
+        calibrate(&R, theta, &res, err, sizeof err) != 0) {
+        fprintf(stderr, "rnntrain %s: calibration: %s\n", cmd, err);
+        status = 1;
+    }
     if (res.best_epoch > 0)
         fprintf(stderr, "wrote %s: %s of epoch %d, valid %s %.4f, %.1fs\n", o.out,
                 res.best_is_average ? "averaged weights" : "weights", res.best_epoch,

@@ -506,5 +506,26 @@ printf 'epoch,steps\n1,2\n' > "$work/notalog.csv"
 expect_refusal "rnntrain plot: a CSV without the loop's columns" "notalog.csv:1: no column train_loss" plot --log "$work/notalog.csv" --out "$work/no.svg"
 expect_refusal "eval --confusion on a generator" "--confusion is for classifiers" eval --model "$work/us.safetensors" --data "$work/us.txt" --confusion "$work/no.svg"
 
+# --- calibration: a classifier's temperature, fitted after training, applied by eval ---
+if "$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/cal.safetensors" "${small[@]}" 2> "$work/log" &&
+   grep -q "^calibrated on the validation names: temperature" "$work/log" &&
+   "$RNNTRAIN" eval --model "$work/cal.safetensors" --data "$work/names.tsv" --json > "$work/cal.json" &&
+   "$RNNTRAIN" calibrate --model "$work/cal.safetensors" --data "$work/names.tsv" --out "$work/cal2.safetensors" 2>> "$work/log" &&
+   "$RNNTRAIN" eval --model "$work/cal2.safetensors" --data "$work/names.tsv" --json > "$work/cal2.json" &&
+   /usr/bin/env python3 - "$work/cal.json" "$work/cal2.json" <<'PY' 2>> "$work/log"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["temperature"] != 1 and 0 <= a["ece"] <= 1 and 0 <= a["ece_uncalibrated"] <= 1, a
+assert a["accuracy"] == b["accuracy"] and a["confusion"] == b["confusion"]  # T never changes a ranking
+# refitted on these very rows, the NLL there can only go down from the uncalibrated one
+assert b["nll"] <= b["nll_uncalibrated"] + 1e-12 and b["temperature"] != a["temperature"], b
+PY
+then
+  ok "classifier calibrated after training ($(grep -o 'temperature [0-9.]*' "$work/log" | head -1)); eval reports temperature and ECE before/after; rnntrain calibrate refits without changing a prediction"
+else
+  bad "calibration: $(tail -4 "$work/log")"
+fi
+expect_refusal "calibrate: not a classifier" "a classifier, calibrated on a .tsv with labels" calibrate --model "$work/us.safetensors" --data "$work/names.tsv" --out "$work/keep.safetensors"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -229,7 +229,8 @@ static void write_fold_model(const char *path)
                           NULL,
                           RS_NORMALIZE_ASCII_FOLD,
                           "{\"note\":\"written by test_http\",\"epochs\":0}",
-                          NULL};
+                          NULL,
+                          0};
     char err[512];
     if (rs_model_write(path, &spec, &p, err, sizeof err) != 0) {
         fprintf(stderr, "cannot write the fold model: %s\n", err);

@@ -48,7 +48,7 @@ static int write_poem_model(void)
     rs_rng rng;
     rs_rng_seed(&rng, 7);
     rs_params_init(&cfg, &p, &rng);
-    rs_model_spec spec = {cfg, vocab, NULL, NULL, RS_NORMALIZE_NONE, "{}", NULL};
+    rs_model_spec spec = {cfg, vocab, NULL, NULL, RS_NORMALIZE_NONE, "{}", NULL, 0};
     char path[512], err[512];
     snprintf(path, sizeof path, "%s/tiny-poem.safetensors", text_dir);
     int rc = rs_model_write(path, &spec, &p, err, sizeof err);
@@ -79,7 +79,7 @@ static int write_word_model(void)
     rs_rng rng;
     rs_rng_seed(&rng, 11);
     rs_params_init(&cfg, &p, &rng);
-    rs_model_spec spec = {cfg, vocab, NULL, NULL, RS_NORMALIZE_NONE, "{}", unigram};
+    rs_model_spec spec = {cfg, vocab, NULL, NULL, RS_NORMALIZE_NONE, "{}", unigram, 0};
     char path[512], err[512];
     snprintf(path, sizeof path, "%s/tiny-words.safetensors", text_dir);
     int rc = rs_model_write(path, &spec, &p, err, sizeof err);
