@@ -37,17 +37,27 @@ typedef struct rs_hypothesis {
 
 typedef struct rs_beam rs_beam;
 
+/* The decoder's matrices packed once per model for the inference kernel
+ * (src/nn/linear.h), shared read-only by every search; NULL on allocation
+ * failure.  A search without them (NULL) uses OpenBLAS, which copies each
+ * matrix on every call. */
+typedef struct rs_beam_packed rs_beam_packed;
+rs_beam_packed *rs_beam_pack(const rs_s2s_config *cfg, const rs_s2s_params *p);
+void rs_beam_packed_free(rs_beam_packed *pk);
+
 /* Scratch for hypotheses of at most max_length tokens over sources of at
  * most max_src tokens. */
 rs_beam *rs_beam_create(const rs_s2s_config *cfg, int max_beam, int max_src, int max_length);
 void rs_beam_destroy(rs_beam *bs);
 
-/* Decodes sentence b (src_len tokens) of an encoded batch.  Writes the
+/* Decodes sentence b (src_len tokens) of an encoded batch, with pk when
+ * not NULL (the same search; products rounded as the kernel rounds them).  Writes the
  * best min(n_best, found) hypotheses to out, best first, and their count
  * to *n_out.  0, or -1 when memory runs out.  Free each with
  * rs_hypothesis_free. */
-int rs_beam_search(rs_beam *bs, const rs_s2s_params *p, const rs_s2s_encoded *enc, int b,
-                   int src_len, const rs_beam_opts *o, rs_hypothesis *out, int *n_out);
+int rs_beam_search(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
+                   const rs_s2s_encoded *enc, int b, int src_len, const rs_beam_opts *o,
+                   rs_hypothesis *out, int *n_out);
 void rs_hypothesis_free(rs_hypothesis *h);
 
 #endif

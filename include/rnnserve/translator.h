@@ -46,6 +46,9 @@ int rs_translator_file_is(const char *path);
 
 const rs_s2s_config *rs_translator_config(const rs_translator *t);
 const rs_s2s_params *rs_translator_params(const rs_translator *t);
+/* The decoder's matrices packed at load for beam search (beam.h). */
+struct rs_beam_packed;
+const struct rs_beam_packed *rs_translator_packed(const rs_translator *t);
 const char *rs_translator_path(const rs_translator *t);
 const char *rs_translator_metadata(const rs_translator *t, const char *key);
 

@@ -122,8 +122,8 @@ int rs_translate(const rs_translator *t, const char *const *texts, const size_t 
         rs_s2s_encoded_get(ws, &enc);
         for (int i = 0; ok && i < n; i++)
             if (row[i] >= 0)
-                ok = rs_beam_search(bs, rs_translator_params(t), &enc, row[i], out[i].n_src, o,
-                                    out[i].hyp, &out[i].n_hyp) == 0;
+                ok = rs_beam_search(bs, rs_translator_params(t), rs_translator_packed(t), &enc,
+                                    row[i], out[i].n_src, o, out[i].hyp, &out[i].n_hyp) == 0;
     }
     free(src);
     free(len);

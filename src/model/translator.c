@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rnnserve/beam.h"
 #include "rnnserve/safetensors.h"
 #include "rnnserve/sentence.h"
 #include "rnnserve/status.h"
@@ -27,6 +28,7 @@ struct rs_translator {
     int elision[2];
     char **meta_keys, **meta_values;
     int n_meta;
+    rs_beam_packed *packed; /* the decoder's matrices for the inference kernel */
 };
 
 /* ---- writing ------------------------------------------------------------ */
@@ -286,6 +288,10 @@ static int load(rs_st_file *f, const char *label, rs_translator **out, char *err
             goto bad;
         }
     }
+    if (!(t->packed = rs_beam_pack(&t->cfg, &t->params))) {
+        status = fail(err, errlen, RS_ENOMEM, label, "out of memory");
+        goto bad;
+    }
     *out = t;
     return RS_OK;
 bad:
@@ -345,6 +351,7 @@ void rs_translator_close(rs_translator *t)
     free(t->meta_values);
     rs_strtab_free(&t->vocab[0]);
     rs_strtab_free(&t->vocab[1]);
+    rs_beam_packed_free(t->packed);
     free(t->theta);
     free(t->path);
     free(t);
@@ -352,6 +359,7 @@ void rs_translator_close(rs_translator *t)
 
 const rs_s2s_config *rs_translator_config(const rs_translator *t) { return &t->cfg; }
 const rs_s2s_params *rs_translator_params(const rs_translator *t) { return &t->params; }
+const rs_beam_packed *rs_translator_packed(const rs_translator *t) { return t->packed; }
 const char *rs_translator_path(const rs_translator *t) { return t->path; }
 
 const char *rs_translator_metadata(const rs_translator *t, const char *key)

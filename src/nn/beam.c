@@ -16,6 +16,7 @@
 
 #include "blas.h"
 #include "cells.h"
+#include "linear.h"
 #include "rnnserve/infer.h"
 
 enum { PAD = 0, BOS = 1, EOS = 2 };
@@ -25,12 +26,57 @@ typedef struct candidate {
     int parent, token;
 } candidate;
 
+/* The decoder's matrices packed once for rs_linear (linear.h): OpenBLAS
+ * would copy each whole matrix on every call, about 9 MB of output layer a
+ * step for a 9k-word vocabulary. */
+struct rs_beam_packed {
+    rs_linear_weight wa, head;
+    rs_linear_weight ih[RS_MAX_LAYERS], hh[RS_MAX_LAYERS];
+    int layers;
+};
+
+rs_beam_packed *rs_beam_pack(const rs_s2s_config *cfg, const rs_s2s_params *p)
+{
+    rs_beam_packed *pk = calloc(1, sizeof *pk);
+    if (!pk)
+        return NULL;
+    int H = cfg->hidden_size, E = cfg->embedding_dim, HD = H * (cfg->bidirectional ? 2 : 1);
+    int G = rs_cell_gates(cfg->cell) * H;
+    int ok = rs_linear_pack(&pk->wa, p->wa_weight, H, H, (size_t)H) == 0 &&
+             rs_linear_pack(&pk->head, p->head_weight, cfg->tgt_vocab, H, (size_t)H) == 0;
+    for (int l = 0; ok && l < cfg->num_layers; l++) {
+        int In = l == 0 ? E + HD : H;
+        ok = rs_linear_pack(&pk->ih[l], p->dec[l].weight_ih, G, In, (size_t)In) == 0 &&
+             rs_linear_pack(&pk->hh[l], p->dec[l].weight_hh, G, H, (size_t)H) == 0;
+        pk->layers = l + 1;
+    }
+    if (!ok) {
+        rs_beam_packed_free(pk);
+        return NULL;
+    }
+    return pk;
+}
+
+void rs_beam_packed_free(rs_beam_packed *pk)
+{
+    if (!pk)
+        return;
+    rs_linear_weight_free(&pk->wa);
+    rs_linear_weight_free(&pk->head);
+    for (int l = 0; l < RS_MAX_LAYERS; l++) {
+        rs_linear_weight_free(&pk->ih[l]);
+        rs_linear_weight_free(&pk->hh[l]);
+    }
+    free(pk);
+}
+
 struct rs_beam {
     rs_s2s_config cfg;
     int max_beam, max_src, max_length;
     rs_real *h[RS_MAX_LAYERS], *c[RS_MAX_LAYERS];   /* (K, H) live states */
     rs_real *nh[RS_MAX_LAYERS], *nc[RS_MAX_LAYERS]; /* (K, H) the step's new states */
     rs_real *q, *x, *gates, *recur, *hn, *logits;   /* (K,H) (K,E+HD) (K,G) (K,G) (K,H) (K,V) */
+    rs_real *probs;                                 /* (V) scratch */
     int32_t *tokens, *ntokens;                      /* (K, max_length) histories */
     float *att, *natt;                              /* (K, max_length, S) */
     double *log_prob;                               /* (K) */
@@ -71,6 +117,7 @@ rs_beam *rs_beam_create(const rs_s2s_config *cfg, int max_beam, int max_src, int
     bs->recur = zalloc(K * G, sizeof(rs_real), &f);
     bs->hn = zalloc(K * H, sizeof(rs_real), &f);
     bs->logits = zalloc(K * V, sizeof(rs_real), &f);
+    bs->probs = zalloc(V, sizeof(rs_real), &f);
     bs->tokens = zalloc(K * (size_t)max_length, sizeof(int32_t), &f);
     bs->ntokens = zalloc(K * (size_t)max_length, sizeof(int32_t), &f);
     bs->att = zalloc(K * (size_t)max_length * (size_t)max_src, sizeof(float), &f);
@@ -101,6 +148,7 @@ void rs_beam_destroy(rs_beam *bs)
     free(bs->recur);
     free(bs->hn);
     free(bs->logits);
+    free(bs->probs);
     free(bs->tokens);
     free(bs->ntokens);
     free(bs->att);
@@ -121,15 +169,19 @@ void rs_hypothesis_free(rs_hypothesis *h)
 /* One decoder step for the k live rows reading tokens y: attention rows
  * into att_rows (k, S), the new states into nh/nc, log-probabilities of
  * the next token into bs->logits (k, V). */
-static void step(rs_beam *bs, const rs_s2s_params *p, const rs_s2s_encoded *enc, int b, int len,
-                 int k, const int32_t *y, float *att_rows, int att_stride)
+static void step(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
+                 const rs_s2s_encoded *enc, int b, int len, int k, const int32_t *y,
+                 float *att_rows, int att_stride)
 {
     const rs_s2s_config *cfg = &bs->cfg;
     int H = cfg->hidden_size, E = cfg->embedding_dim, HD = H * (cfg->bidirectional ? 2 : 1);
     int G = rs_cell_gates(cfg->cell) * H, L = cfg->num_layers, V = cfg->tgt_vocab;
     int In0 = E + HD, B = enc->B;
     /* attention from the top layer's state */
-    rs_gemm(0, 1, k, H, H, 1, bs->h[L - 1], H, p->wa_weight, H, 0, bs->q, H);
+    if (pk)
+        rs_linear(&pk->wa, k, bs->h[L - 1], (size_t)H, NULL, bs->q, (size_t)H);
+    else
+        rs_gemm(0, 1, k, H, H, 1, bs->h[L - 1], H, p->wa_weight, H, 0, bs->q, H);
     for (int r = 0; r < k; r++) {
         const rs_real *q = bs->q + (size_t)r * H;
         float *a = att_rows + (size_t)r * att_stride;
@@ -164,8 +216,13 @@ static void step(rs_beam *bs, const rs_s2s_params *p, const rs_s2s_encoded *enc,
         const rs_rnn_weights *w = &p->dec[l];
         int In = l == 0 ? In0 : H;
         const rs_real *in = l == 0 ? bs->x : bs->nh[l - 1];
-        rs_gemm(0, 1, k, G, In, 1, in, In, w->weight_ih, In, 0, bs->gates, G);
-        rs_gemm(0, 1, k, G, H, 1, bs->h[l], H, w->weight_hh, H, 0, bs->recur, G);
+        if (pk) {
+            rs_linear(&pk->ih[l], k, in, (size_t)In, NULL, bs->gates, (size_t)G);
+            rs_linear(&pk->hh[l], k, bs->h[l], (size_t)H, NULL, bs->recur, (size_t)G);
+        } else {
+            rs_gemm(0, 1, k, G, In, 1, in, In, w->weight_ih, In, 0, bs->gates, G);
+            rs_gemm(0, 1, k, G, H, 1, bs->h[l], H, w->weight_hh, H, 0, bs->recur, G);
+        }
         for (int r = 0; r < k; r++) {
             rs_real *a = bs->gates + (size_t)r * G;
             for (int j = 0; j < G; j++)
@@ -187,12 +244,21 @@ static void step(rs_beam *bs, const rs_s2s_params *p, const rs_s2s_encoded *enc,
         }
     }
     /* the head and log-softmax */
-    rs_gemm(0, 1, k, V, H, 1, bs->nh[L - 1], H, p->head_weight, H, 0, bs->logits, V);
+    if (pk)
+        rs_linear(&pk->head, k, bs->nh[L - 1], (size_t)H, NULL, bs->logits, (size_t)V);
+    else
+        rs_gemm(0, 1, k, V, H, 1, bs->nh[L - 1], H, p->head_weight, H, 0, bs->logits, V);
     for (int r = 0; r < k; r++) {
         rs_real *z = bs->logits + (size_t)r * V;
         for (int v = 0; v < V; v++)
             z[v] += p->head_bias[v];
-        rs_log_softmax(z, V, z);
+        /* log-softmax with the vectorised exp of the training softmax:
+         * libm's exp over V words for K rows was most of a step */
+        rs_real mx;
+        double sum = rs_softmax_exp(z, bs->probs, V, &mx);
+        rs_real lse = mx + (rs_real)log(sum);
+        for (int v = 0; v < V; v++)
+            z[v] -= lse;
         z[PAD] = z[BOS] = -INFINITY;
     }
 }
@@ -236,8 +302,9 @@ static int keep(rs_beam *bs, int r, int n, double log_prob, int finished, double
     return 0;
 }
 
-int rs_beam_search(rs_beam *bs, const rs_s2s_params *p, const rs_s2s_encoded *enc, int b,
-                   int src_len, const rs_beam_opts *o, rs_hypothesis *out, int *n_out)
+int rs_beam_search(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
+                   const rs_s2s_encoded *enc, int b, int src_len, const rs_beam_opts *o,
+                   rs_hypothesis *out, int *n_out)
 {
     const rs_s2s_config *cfg = &bs->cfg;
     int H = cfg->hidden_size, L = cfg->num_layers, V = cfg->tgt_vocab;
@@ -259,7 +326,7 @@ int rs_beam_search(rs_beam *bs, const rs_s2s_params *p, const rs_s2s_encoded *en
     int t = 0;
     for (; t < T && k > 0; t++) {
         /* this step's attention rows go straight into the histories */
-        step(bs, p, enc, b, S, k, y, bs->att + (size_t)t * bs->max_src,
+        step(bs, p, pk, enc, b, S, k, y, bs->att + (size_t)t * bs->max_src,
              bs->max_length * bs->max_src);
         /* each row's K best next tokens */
         int n_cand = 0;

@@ -109,7 +109,8 @@ static void check_greedy(const char *name, const char *model_path, const rs_st_f
         rs_beam_opts o = {.beam_size = 1, .n_best = 1, .max_length = G};
         rs_hypothesis h;
         int n = 0;
-        ASSERT_EQ(0, rs_beam_search(bs, rs_translator_params(t), &enc, b, src_len[b], &o, &h, &n));
+        ASSERT_EQ(0, rs_beam_search(bs, rs_translator_params(t), rs_translator_packed(t), &enc, b,
+                                    src_len[b], &o, &h, &n));
         int wn = 0;
         while (wn < G && want[(size_t)b * G + wn] >= 0)
             wn++;

@@ -8,7 +8,9 @@
  *     teacher-forced rs_s2s_forward gives its tokens (and <eos> when it
  *     finished), and the attention rows it gives; scores are length-
  *     normalised and sorted;
- * for GRU, LSTM and RNN cells, one and two layers, uni- and bidirectional.
+ * for GRU, LSTM and RNN cells, one and two layers, uni- and bidirectional,
+ * with OpenBLAS and with the matrices packed for the inference kernel (as
+ * the daemon searches).
  */
 #include <math.h>
 #include <stdio.h>
@@ -104,7 +106,7 @@ static int greedy(const model *m, const int32_t *src, int S, int32_t *ids, int *
     return n;
 }
 
-static void check_model(const model *m, const char *label)
+static void check_model(const model *m, const char *label, const rs_beam_packed *pk)
 {
     rs_rng rng;
     rs_rng_seed(&rng, 77);
@@ -126,7 +128,7 @@ static void check_model(const model *m, const char *label)
         rs_hypothesis h[8];
         int n = 0, finished;
         rs_beam_opts o1 = {.beam_size = 1, .n_best = 1, .max_length = MAXLEN, .attention = 1};
-        ASSERT_EQ(0, rs_beam_search(bs, &m->p, &enc, 0, S, &o1, h, &n));
+        ASSERT_EQ(0, rs_beam_search(bs, &m->p, pk, &enc, 0, S, &o1, h, &n));
         ASSERT_EQ(1, n);
         int32_t g[MAXLEN];
         int gn = greedy(m, src, S, g, &finished);
@@ -143,7 +145,7 @@ static void check_model(const model *m, const char *label)
                            .max_length = MAXLEN,
                            .length_penalty = 1.0,
                            .attention = 1};
-        ASSERT_EQ(0, rs_beam_search(bs, &m->p, &enc, 0, S, &o4, h, &n));
+        ASSERT_EQ(0, rs_beam_search(bs, &m->p, pk, &enc, 0, S, &o4, h, &n));
         ASSERT_TRUE(n >= 1 && n <= 4);
         for (int i = 0; i < n; i++) {
             float att[(MAXLEN + 1) * S_MAX];
@@ -176,7 +178,12 @@ static void test_beam(void)
                 char label[64];
                 snprintf(label, sizeof label, "%s %d layer%s %s", rs_cell_name(cells[c]), layers,
                          layers > 1 ? "s" : "", bidi ? "bidirectional" : "");
-                check_model(&m, label);
+                check_model(&m, label, NULL);
+                /* with the matrices packed for the inference kernel, as served */
+                rs_beam_packed *pk = rs_beam_pack(&m.cfg, &m.p);
+                ASSERT_TRUE(pk != NULL);
+                check_model(&m, label, pk);
+                rs_beam_packed_free(pk);
                 free(m.theta);
             }
 }
