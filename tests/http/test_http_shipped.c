@@ -3,7 +3,8 @@
  * when there are any: a daemon of their own loads every file and gets
  * ready; every generator generates and its finished samples score to the
  * same log-likelihood; every classifier answers names (or names the
- * characters it cannot read).  A binary of its own: the only area that
+ * characters it cannot read); every translator translates two sentences
+ * with beam search.  A binary of its own: the only area that
  * depends on what models/ holds, so a retrained model that breaks it names
  * itself.  Arguments and HTTP_ONLY: harness.h.
  */
@@ -57,6 +58,22 @@ static void shipped_models_serve_when_present(void)
                          jstr(m, "name"));
                 request(&d, "POST", "/classify", body, &r);
                 ASSERT_TRUE(r.status == 200 || r.status == 422);
+                resp_free(&r);
+                continue;
+            }
+            if (!strcmp(jstr(m, "task"), "translator")) {
+                snprintf(body, sizeof body,
+                         "{\"model\":\"%s\",\"texts\":[\"I am cold.\",\"Where is the "
+                         "station?\"],\"beam_size\":4,\"attention\":true}",
+                         jstr(m, "name"));
+                if (POST_OK(&d, "/translate", body, &r)) {
+                    const cJSON *res;
+                    cJSON_ArrayForEach(res, jget(r.json, "results"))
+                    {
+                        const cJSON *t = cJSON_GetArrayItem(jget(res, "translations"), 0);
+                        ASSERT_TRUE(jstr(t, "text") != NULL && jnum(t, "log_prob") <= 0);
+                    }
+                }
                 resp_free(&r);
                 continue;
             }
