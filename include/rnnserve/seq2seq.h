@@ -82,6 +82,7 @@ typedef struct rs_s2s_opts {
 
 typedef struct rs_s2s_workspace rs_s2s_workspace;
 
+/* max_tgt 0: an encoder only, for rs_s2s_encode (no backward buffers). */
 rs_s2s_workspace *rs_s2s_workspace_create(const rs_s2s_config *cfg, int max_batch, int max_src,
                                           int max_tgt);
 void rs_s2s_workspace_destroy(rs_s2s_workspace *ws);

@@ -223,25 +223,11 @@ static void step(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
             rs_gemm(0, 1, k, G, In, 1, in, In, w->weight_ih, In, 0, bs->gates, G);
             rs_gemm(0, 1, k, G, H, 1, bs->h[l], H, w->weight_hh, H, 0, bs->recur, G);
         }
-        for (int r = 0; r < k; r++) {
-            rs_real *a = bs->gates + (size_t)r * G;
+        for (int r = 0; r < k; r++)
             for (int j = 0; j < G; j++)
-                a[j] += w->bias_ih[j];
-            size_t o = (size_t)r * H;
-            switch (cfg->cell) {
-            case RS_CELL_RNN:
-                rs_rnn_gates(H, a, bs->recur + (size_t)r * G, w->bias_hh, bs->nh[l] + o);
-                break;
-            case RS_CELL_LSTM:
-                rs_lstm_gates(H, a, bs->recur + (size_t)r * G, w->bias_hh, bs->c[l] + o,
-                              bs->nc[l] + o, bs->nh[l] + o);
-                break;
-            case RS_CELL_GRU:
-                rs_gru_gates(H, a, bs->recur + (size_t)r * G, w->bias_hh, bs->h[l] + o, bs->hn,
-                             bs->nh[l] + o);
-                break;
-            }
-        }
+                bs->gates[(size_t)r * G + j] += w->bias_ih[j];
+        rs_cell_rows(cfg->cell, k, H, bs->gates, bs->recur, w->bias_hh, bs->h[l], bs->c[l],
+                     bs->nh[l], bs->nc[l], bs->hn);
     }
     /* the head and log-softmax */
     if (pk)

@@ -71,6 +71,31 @@ static inline void rs_gru_gates(int H, rs_real *restrict a, const rs_real *restr
     }
 }
 
+/* One step of a cell for B rows, in place on the pre-activations a (B, G)
+ * = W_ih x + b_ih: adds the recurrent products rh (B, G) and applies the
+ * gates; hp, cp (B, H) the state before, h, c (B, H) after, hn (B, H) GRU's
+ * W_hn h + b_hn (c, cp: LSTM only; hn: GRU only). */
+static inline void rs_cell_rows(rs_cell cell, int B, int H, rs_real *a, const rs_real *rh,
+                                const rs_real *bias_hh, const rs_real *hp, const rs_real *cp,
+                                rs_real *h, rs_real *c, rs_real *hn)
+{
+    int G = rs_cell_gates(cell) * H;
+    for (int b = 0; b < B; b++) {
+        size_t g = (size_t)b * G, r = (size_t)b * H;
+        switch (cell) {
+        case RS_CELL_RNN:
+            rs_rnn_gates(H, a + g, rh + g, bias_hh, h + r);
+            break;
+        case RS_CELL_LSTM:
+            rs_lstm_gates(H, a + g, rh + g, bias_hh, cp + r, c + r, h + r);
+            break;
+        case RS_CELL_GRU:
+            rs_gru_gates(H, a + g, rh + g, bias_hh, hp + r, hn + r, h + r);
+            break;
+        }
+    }
+}
+
 /*
  * Backward: dh holds dL/dh_t on entry and, on return, the part of
  * dL/dh_{t−1} that does not go through W_hh (z⊙dh for GRU, 0 otherwise);

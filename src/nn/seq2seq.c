@@ -217,7 +217,6 @@ struct rs_s2s_workspace {
     /* encoder */
     rs_real *enc_x, *enc_x_mask;     /* (S, B, E) */
     rs_real *enc_out[RS_MAX_LAYERS]; /* (S, B, HD) */
-    rs_real *enc_proj;               /* (S, B, G) scratch */
     enc_dir enc[RS_MAX_LAYERS][2];
     rs_real *bridge_in[RS_MAX_LAYERS][2]; /* (B, 2H): [fwd; bwd] final h, and c */
     /* decoder */
@@ -273,23 +272,25 @@ rs_s2s_workspace *rs_s2s_workspace_create(const rs_s2s_config *cfg, int max_batc
     size_t D = (size_t)directions(cfg), HD = H * D, G = (size_t)rs_cell_gates(cfg->cell) * H;
     size_t V = (size_t)cfg->tgt_vocab, In_max = E + HD;
     int lstm = cfg->cell == RS_CELL_LSTM, gru = cfg->cell == RS_CELL_GRU, f = 0;
+    /* no target steps: an encoder for rs_s2s_encode (serving), without the
+     * dropout masks and the backward pass's buffers */
+    size_t tr = max_tgt > 0;
     ws->enc_x = alloc_reals(S * B * E, &f);
-    ws->enc_x_mask = alloc_reals(S * B * E, &f);
-    ws->enc_proj = alloc_reals(S * B * G, &f);
+    ws->enc_x_mask = alloc_reals(tr * S * B * E, &f);
     for (int l = 0; l < cfg->num_layers; l++) {
         ws->enc_out[l] = alloc_reals(S * B * HD, &f);
         for (size_t d = 0; d < D; d++) {
             enc_dir *e = &ws->enc[l][d];
             e->gates = alloc_reals(S * B * G, &f);
             e->hp = alloc_reals(S * B * H, &f);
-            e->dgx = alloc_reals(S * B * G, &f);
+            e->dgx = alloc_reals(tr * S * B * G, &f);
             if (lstm) {
                 e->cp = alloc_reals(S * B * H, &f);
                 e->c = alloc_reals(S * B * H, &f);
             }
             if (gru) {
                 e->hn = alloc_reals(S * B * H, &f);
-                e->dgh = alloc_reals(S * B * G, &f);
+                e->dgh = alloc_reals(tr * S * B * G, &f);
             }
             ws->bridge_in[l][d] = alloc_reals(B * 2 * H, &f);
         }
@@ -304,8 +305,8 @@ rs_s2s_workspace *rs_s2s_workspace_create(const rs_s2s_config *cfg, int max_batc
             dl->hn = alloc_reals(T * B * H, &f);
             dl->dgh = alloc_reals(T * B * G, &f);
         }
-        ws->dh[l] = alloc_reals(B * H, &f);
-        ws->dc[l] = alloc_reals(B * H, &f);
+        ws->dh[l] = alloc_reals(tr * B * H, &f);
+        ws->dc[l] = alloc_reals(tr * B * H, &f);
     }
     ws->dec_x_mask = alloc_reals(T * B * E, &f);
     ws->dec_tokens = calloc(T * B + 1, sizeof *ws->dec_tokens);
@@ -321,17 +322,17 @@ rs_s2s_workspace *rs_s2s_workspace_create(const rs_s2s_config *cfg, int max_batc
     ws->logits = alloc_reals(T * B * V, &f);
     ws->dlogits = alloc_reals(T * B * V, &f);
     ws->dfeat = alloc_reals(T * B * H, &f);
-    ws->din = alloc_reals(B * In_max, &f);
-    ws->dq = alloc_reals(B * H, &f);
-    ws->dK = alloc_reals(S * B * HD, &f);
-    ws->duk = alloc_reals(S * B * H, &f);
-    ws->denc = alloc_reals(S * B * HD, &f);
-    ws->dencin = alloc_reals(S * B * (E > HD ? E : HD), &f);
-    ws->dfinal = alloc_reals(B * 2 * H, &f);
-    ws->drun = alloc_reals(B * H, &f);
-    ws->dcrun = alloc_reals(B * H, &f);
-    ws->dfh = alloc_reals(2 * B * H, &f);
-    ws->dfc = alloc_reals(2 * B * H, &f);
+    ws->din = alloc_reals(tr * B * In_max, &f);
+    ws->dq = alloc_reals(tr * B * H, &f);
+    ws->dK = alloc_reals(tr * S * B * HD, &f);
+    ws->duk = alloc_reals(tr * S * B * H, &f);
+    ws->denc = alloc_reals(tr * S * B * HD, &f);
+    ws->dencin = alloc_reals(tr * S * B * (E > HD ? E : HD), &f);
+    ws->dfinal = alloc_reals(tr * B * 2 * H, &f);
+    ws->drun = alloc_reals(tr * B * H, &f);
+    ws->dcrun = alloc_reals(tr * B * H, &f);
+    ws->dfh = alloc_reals(tr * 2 * B * H, &f);
+    ws->dfc = alloc_reals(tr * 2 * B * H, &f);
     ws->da = calloc(S ? S : 1, sizeof *ws->da);
     if (!ws->da)
         f = 1;
@@ -370,11 +371,11 @@ void rs_s2s_workspace_destroy(rs_s2s_workspace *ws)
         free(ws->dh[l]);
         free(ws->dc[l]);
     }
-    rs_real *bufs[] = {ws->enc_x,     ws->enc_x_mask, ws->enc_proj, ws->dec_x_mask, ws->uk,
-                       ws->u,         ws->att,        ws->q,        ws->recur,      ws->feat,
-                       ws->feat_mask, ws->logits,     ws->dlogits,  ws->dfeat,      ws->din,
-                       ws->dq,        ws->dK,         ws->duk,      ws->denc,       ws->dencin,
-                       ws->dfinal,    ws->drun,       ws->dcrun,    ws->dfh,        ws->dfc};
+    rs_real *bufs[] = {ws->enc_x,  ws->enc_x_mask, ws->dec_x_mask, ws->uk,     ws->u,
+                       ws->att,    ws->q,          ws->recur,      ws->feat,   ws->feat_mask,
+                       ws->logits, ws->dlogits,    ws->dfeat,      ws->din,    ws->dq,
+                       ws->dK,     ws->duk,        ws->denc,       ws->dencin, ws->dfinal,
+                       ws->drun,   ws->dcrun,      ws->dfh,        ws->dfc};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(ws->dec_tokens);
@@ -395,29 +396,6 @@ static void dropout(rs_real *x, rs_real *mask, size_t n, rs_real p, rs_rng *rng)
     for (size_t i = 0; i < n; i++) {
         mask[i] = rs_rng_uniform(rng) < (double)p ? 0 : keep;
         x[i] *= mask[i];
-    }
-}
-
-/* One step of a cell for B rows, in place on the pre-activations a (B, G)
- * = W_ih x + b_ih: adds the recurrent product and applies the gates. */
-static void cell_step(rs_cell cell, int B, int H, rs_real *a, const rs_real *rh,
-                      const rs_real *bias_hh, const rs_real *hp, const rs_real *cp, rs_real *h,
-                      rs_real *c, rs_real *hn)
-{
-    int G = rs_cell_gates(cell) * H;
-    for (int b = 0; b < B; b++) {
-        size_t g = (size_t)b * G, r = (size_t)b * H;
-        switch (cell) {
-        case RS_CELL_RNN:
-            rs_rnn_gates(H, a + g, rh + g, bias_hh, h + r);
-            break;
-        case RS_CELL_LSTM:
-            rs_lstm_gates(H, a + g, rh + g, bias_hh, cp + r, c + r, h + r);
-            break;
-        case RS_CELL_GRU:
-            rs_gru_gates(H, a + g, rh + g, bias_hh, hp + r, hn + r, h + r);
-            break;
-        }
     }
 }
 
@@ -455,8 +433,8 @@ static void encoder_direction(rs_s2s_workspace *ws, const rs_rnn_weights *w, int
         rs_real *a = e->gates + (size_t)s * B * G;
         rs_gemm(0, 1, B, G, H, 1, hp, H, w->weight_hh, H, 0, ws->recur, G);
         rs_real *h = ws->q; /* (B, H) the new state, then scattered into out */
-        cell_step(cfg->cell, B, H, a, ws->recur, w->bias_hh, hp, cp, h,
-                  lstm ? e->c + (size_t)s * BH : NULL, e->hn ? e->hn + (size_t)s * BH : NULL);
+        rs_cell_rows(cfg->cell, B, H, a, ws->recur, w->bias_hh, hp, cp, h,
+                     lstm ? e->c + (size_t)s * BH : NULL, e->hn ? e->hn + (size_t)s * BH : NULL);
         for (int b = 0; b < B; b++) {
             rs_real *o = out + ((size_t)s * B + b) * HD + dir * H;
             if (s >= batch->src_len[b]) { /* padding: carry the state */
@@ -671,10 +649,10 @@ double rs_s2s_forward(rs_s2s_workspace *ws, const rs_s2s_params *p, const rs_pai
                     a[(size_t)b * G + j] += w->bias_ih[j];
             const rs_real *hp = dl->h + (size_t)t * BH;
             rs_gemm(0, 1, B, G, H, 1, hp, H, w->weight_hh, H, 0, ws->recur, G);
-            cell_step(cfg->cell, B, H, a, ws->recur, w->bias_hh, hp,
-                      lstm ? dl->c + (size_t)t * BH : NULL, dl->h + (size_t)(t + 1) * BH,
-                      lstm ? dl->c + (size_t)(t + 1) * BH : NULL,
-                      dl->hn ? dl->hn + (size_t)t * BH : NULL);
+            rs_cell_rows(cfg->cell, B, H, a, ws->recur, w->bias_hh, hp,
+                         lstm ? dl->c + (size_t)t * BH : NULL, dl->h + (size_t)(t + 1) * BH,
+                         lstm ? dl->c + (size_t)(t + 1) * BH : NULL,
+                         dl->hn ? dl->hn + (size_t)t * BH : NULL);
         }
         rs_real *feat = ws->feat + (size_t)t * BH;
         memcpy(feat, ws->dec[L - 1].h + (size_t)(t + 1) * BH, BH * sizeof *feat);

@@ -42,6 +42,10 @@ int rs_loop_flags(rs_loop_opts *o, flag *table, int *n, int cap);
 /* "rnntrain CMD: …" for flag combinations the loop refuses; 0 if fine. */
 int rs_loop_check(const rs_loop_opts *o, const flag *table, int n, const char *cmd);
 
+/* "YYYY-MM-DD" for a model's "training" metadata: SOURCE_DATE_EPOCH when
+ * set (reproducible builds), else today (UTC). */
+void rs_loop_date(char out[16]);
+
 /* A task's array that a checkpoint keeps besides the parameters: state
  * carried between steps (a textlm's h and c) or between epochs (the order
  * of the items, which each epoch shuffles further).  A resumed run puts it

@@ -210,51 +210,84 @@ void rs_pairs_free(rs_pairs *p)
 
 static uint64_t source_hash(const rs_pairs *p, int i)
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a over the word ids */
     for (int k = p->src_off[i]; k < p->src_off[i + 1]; k++)
         h = (h ^ (uint64_t)(uint32_t)p->src_tok[k]) * 1099511628211ULL;
     return h;
 }
 
+/* A pair with its source's hash; the pairs travel with it, so that qsort
+ * needs no global state to compare the words themselves. */
 typedef struct keyed {
     uint64_t key;
     int pair;
+    const rs_pairs *p;
 } keyed;
 
+static int same_source(const rs_pairs *p, int a, int b)
+{
+    int na = p->src_off[a + 1] - p->src_off[a], nb = p->src_off[b + 1] - p->src_off[b];
+    return na == nb &&
+           memcmp(p->src_tok + p->src_off[a], p->src_tok + p->src_off[b], (size_t)na * 4) == 0;
+}
+
+/* By hash, then the words (a collision is two groups), then file order. */
 static int by_key(const void *a, const void *b)
 {
     const keyed *x = a, *y = b;
     if (x->key != y->key)
         return x->key < y->key ? -1 : 1;
+    if (!same_source(x->p, x->pair, y->pair)) {
+        int na = x->p->src_off[x->pair + 1] - x->p->src_off[x->pair];
+        int nb = x->p->src_off[y->pair + 1] - x->p->src_off[y->pair];
+        if (na != nb)
+            return na - nb;
+        return memcmp(x->p->src_tok + x->p->src_off[x->pair],
+                      x->p->src_tok + x->p->src_off[y->pair], (size_t)na * 4);
+    }
     return x->pair - y->pair;
+}
+
+int rs_pairs_group_by_source(const rs_pairs *p, const int *idx, int n, int *order, int *group,
+                             int *n_groups)
+{
+    keyed *k = malloc((size_t)(n ? n : 1) * sizeof *k);
+    if (!k)
+        return -1;
+    for (int i = 0; i < n; i++)
+        k[i] = (keyed){source_hash(p, idx[i]), idx[i], p};
+    qsort(k, (size_t)n, sizeof *k, by_key);
+    int g = 0;
+    for (int i = 0; i < n; i++) {
+        order[i] = k[i].pair;
+        if (i == 0 || k[i].key != k[i - 1].key || !same_source(p, k[i].pair, k[i - 1].pair))
+            group[g++] = i;
+    }
+    group[g] = n;
+    *n_groups = g;
+    free(k);
+    return 0;
 }
 
 int rs_pairs_split_grouped(const rs_pairs *p, const int *keep, int n_keep, double fraction,
                            uint64_t seed, int **train, int *n_train, int **valid, int *n_valid)
 {
-    keyed *k = malloc((size_t)n_keep * sizeof *k);
+    int *sorted = malloc((size_t)(n_keep ? n_keep : 1) * sizeof *sorted);
     int *group_start = malloc(((size_t)n_keep + 1) * sizeof *group_start);
-    int *order = malloc((size_t)n_keep * sizeof *order);
-    *train = malloc((size_t)n_keep * sizeof **train);
-    *valid = malloc((size_t)n_keep * sizeof **valid);
-    int status = -1;
-    if (!k || !group_start || !order || !*train || !*valid)
+    int *order = malloc((size_t)(n_keep ? n_keep : 1) * sizeof *order);
+    *train = malloc((size_t)(n_keep ? n_keep : 1) * sizeof **train);
+    *valid = malloc((size_t)(n_keep ? n_keep : 1) * sizeof **valid);
+    int status = -1, groups = 0;
+    if (!sorted || !group_start || !order || !*train || !*valid ||
+        rs_pairs_group_by_source(p, keep, n_keep, sorted, group_start, &groups) != 0)
         goto done;
-    for (int i = 0; i < n_keep; i++)
-        k[i] = (keyed){source_hash(p, keep[i]), keep[i]};
-    qsort(k, (size_t)n_keep, sizeof *k, by_key);
-    int groups = 0;
-    for (int i = 0; i < n_keep; i++)
-        if (i == 0 || k[i].key != k[i - 1].key)
-            group_start[groups++] = i;
-    group_start[groups] = n_keep;
     for (int g = 0; g < groups; g++)
         order[g] = g;
     rs_rng rng;
     rs_rng_seed(&rng, seed);
     rs_rng_shuffle(&rng, order, groups);
     long want = (long)ceil(fraction * n_keep);
-    char *in_valid = calloc((size_t)groups, 1);
+    char *in_valid = calloc((size_t)(groups > 0 ? groups : 1), 1);
     if (!in_valid)
         goto done;
     long got = 0;
@@ -266,14 +299,14 @@ int rs_pairs_split_grouped(const rs_pairs *p, const int *keep, int n_keep, doubl
     for (int g = 0; g < groups; g++)
         for (int i = group_start[g]; i < group_start[g + 1]; i++) {
             if (in_valid[g])
-                (*valid)[(*n_valid)++] = k[i].pair;
+                (*valid)[(*n_valid)++] = sorted[i];
             else
-                (*train)[(*n_train)++] = k[i].pair;
+                (*train)[(*n_train)++] = sorted[i];
         }
     free(in_valid);
     status = 0;
 done:
-    free(k);
+    free(sorted);
     free(group_start);
     free(order);
     return status;

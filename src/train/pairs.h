@@ -36,6 +36,14 @@ typedef struct rs_pairs {
     rs_token_table src, tgt;
 } rs_pairs;
 
+/* Groups the pairs idx[0..n) by source sentence (the same words): order
+ * (n) gets them sorted so that each group is one run (groups in the order
+ * of a hash of their words, file order within a group), group (n + 1) the
+ * start of each run and then n, *n_groups the runs.  0, or -1 when memory
+ * runs out. */
+int rs_pairs_group_by_source(const rs_pairs *p, const int *idx, int n, int *order, int *group,
+                             int *n_groups);
+
 /* Splits the pairs keep[0..n_keep) in two, grouped by source sentence
  * (its tokens): the groups in a random order (seed) go to *valid until it
  * holds `fraction` of the pairs, the rest to *train, in file order within

@@ -18,47 +18,12 @@
 
 static int by_index(const void *x, const void *y) { return *(const int *)x - *(const int *)y; }
 
-static int write_rows(const char *path, const rs_dataset *d, const int *idx, int n, char *err,
-                      size_t errlen)
-{
-    size_t plen = strlen(path) + 32;
-    char *tmp = malloc(plen);
-    if (!tmp) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
-    FILE *fp = fopen(tmp, "w");
-    if (!fp) {
-        snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    int bad = 0;
-    for (int k = 0; k < n && !bad; k++) {
-        const rs_item *it = &d->items[idx[k]];
-        if (d->tsv)
-            bad = fprintf(fp, "%s\t%s\n", it->text, d->labels[it->label]) < 0;
-        else
-            bad = fprintf(fp, "%s\n", it->text) < 0;
-    }
-    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0)
-        bad = 1;
-    if (fclose(fp) != 0)
-        bad = 1;
-    if (bad || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
-    return 0;
-}
+/* Writes n lines, line k by emit(ctx, idx[k], fp), to path atomically: a
+ * temporary file beside it, fsynced, renamed over it. */
+typedef int (*emit_line)(const void *ctx, int item, FILE *fp);
 
-/* Writes lines text[idx[k]] atomically. */
-static int write_lines(const char *path, char *const *text, const int *idx, int n, char *err,
-                       size_t errlen)
+static int write_atomically(const char *path, const void *ctx, emit_line emit, const int *idx,
+                            int n, char *err, size_t errlen)
 {
     size_t plen = strlen(path) + 32;
     char *tmp = malloc(plen);
@@ -75,7 +40,7 @@ static int write_lines(const char *path, char *const *text, const int *idx, int 
     }
     int bad = 0;
     for (int k = 0; k < n && !bad; k++)
-        bad = fprintf(fp, "%s\n", text[idx[k]]) < 0;
+        bad = emit(ctx, idx[k], fp) < 0;
     if (fflush(fp) != 0 || fsync(fileno(fp)) != 0)
         bad = 1;
     if (fclose(fp) != 0)
@@ -88,6 +53,22 @@ static int write_lines(const char *path, char *const *text, const int *idx, int 
     }
     free(tmp);
     return 0;
+}
+
+/* A dataset row: text<TAB>label, or the text alone. */
+static int emit_row(const void *ctx, int item, FILE *fp)
+{
+    const rs_dataset *d = ctx;
+    const rs_item *it = &d->items[item];
+    return d->tsv ? fprintf(fp, "%s\t%s\n", it->text, d->labels[it->label])
+                  : fprintf(fp, "%s\n", it->text);
+}
+
+/* A sentence pair's line as the file had it. */
+static int emit_pair(const void *ctx, int item, FILE *fp)
+{
+    const rs_pairs *p = ctx;
+    return fprintf(fp, "%s\n", p->text[item]);
 }
 
 /* --pairs: sentence pairs grouped by source sentence (pairs.h). */
@@ -115,8 +96,8 @@ static int split_pairs(const char *data, const char *train_out, const char *test
     /* file order on both sides */
     qsort(a, (size_t)na, sizeof *a, by_index);
     qsort(b, (size_t)nb, sizeof *b, by_index);
-    if (write_lines(train_out, p.text, a, na, err, sizeof err) != 0 ||
-        write_lines(test_out, p.text, b, nb, err, sizeof err) != 0) {
+    if (write_atomically(train_out, &p, emit_pair, a, na, err, sizeof err) != 0 ||
+        write_atomically(test_out, &p, emit_pair, b, nb, err, sizeof err) != 0) {
         fprintf(stderr, "rnntrain split: %s\n", err);
         goto done;
     }
@@ -188,8 +169,8 @@ int rs_split_main(int argc, char **argv)
         fprintf(stderr, "rnntrain split: out of memory\n");
         goto done;
     }
-    if (write_rows(train_out, &d, a, na, err, sizeof err) != 0 ||
-        write_rows(test_out, &d, b, nb, err, sizeof err) != 0) {
+    if (write_atomically(train_out, &d, emit_row, a, na, err, sizeof err) != 0 ||
+        write_atomically(test_out, &d, emit_row, b, nb, err, sizeof err) != 0) {
         fprintf(stderr, "rnntrain split: %s\n", err);
         goto done;
     }

@@ -239,13 +239,7 @@ static char *training_json(const textlm_run *R, const rs_loop_result *r)
     cJSON_AddNumberToObject(v, "nll_per_token", r->best_loss);
     cJSON_AddNumberToObject(v, "streams", VALID_STREAMS);
     char date[16];
-    time_t t = time(NULL);
-    const char *sde = getenv("SOURCE_DATE_EPOCH");
-    if (sde && *sde)
-        t = (time_t)strtoll(sde, NULL, 10);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(date, sizeof date, "%Y-%m-%d", &tm);
+    rs_loop_date(date);
     cJSON_AddStringToObject(j, "date", date);
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);

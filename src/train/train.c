@@ -299,18 +299,6 @@ static double now_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* "YYYY-MM-DD", from SOURCE_DATE_EPOCH when set (reproducible builds), else today. */
-static void date_string(char out[16])
-{
-    time_t t = time(NULL);
-    const char *sde = getenv("SOURCE_DATE_EPOCH");
-    if (sde && *sde)
-        t = (time_t)strtoll(sde, NULL, 10);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 16, "%Y-%m-%d", &tm);
-}
-
 static const char *const cell_choices[] = {"rnn", "lstm", "gru", NULL};
 static const char *const schedule_choices[] = {"constant", "cosine", NULL};
 static const char *const optim_choices[] = {"adam", "sgd", NULL};
@@ -386,7 +374,7 @@ static char *training_json(const train_opts *o, const rs_loop_opts *lo, const rs
         cJSON_AddNumberToObject(v, "accuracy", valid_acc);
     }
     char date[16];
-    date_string(date);
+    rs_loop_date(date);
     cJSON_AddStringToObject(j, "date", date);
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);

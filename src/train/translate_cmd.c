@@ -260,27 +260,6 @@ static double teacher_forced_nll(const rs_translator *t, const rs_pairs *p, long
     return total;
 }
 
-typedef struct keyed {
-    uint64_t key;
-    int pair;
-} keyed;
-
-static int by_key(const void *a, const void *b)
-{
-    const keyed *x = a, *y = b;
-    if (x->key != y->key)
-        return x->key < y->key ? -1 : 1;
-    return x->pair - y->pair;
-}
-
-static uint64_t source_key(const rs_pairs *p, int i)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (int k = p->src_off[i]; k < p->src_off[i + 1]; k++)
-        h = (h ^ (uint64_t)(uint32_t)p->src_tok[k]) * 1099511628211ULL;
-    return h;
-}
-
 int rs_translator_eval(int argc, char **argv)
 {
     const char *model_path = NULL, *data = NULL;
@@ -305,7 +284,9 @@ int rs_translator_eval(int argc, char **argv)
     }
     rs_translator *t = NULL;
     rs_pairs p = {0};
-    keyed *k = NULL;
+    int *all = NULL, *order = NULL, *group = NULL, n_groups = 0;
+    int32_t *words_buf = NULL, *ref_n = NULL;
+    const int32_t **refs = NULL;
     rs_strtab words = {0};
     int status = 1;
     if (rs_translator_open(model_path, &t, err, sizeof err) != 0 ||
@@ -317,67 +298,70 @@ int rs_translator_eval(int argc, char **argv)
     double nll = teacher_forced_nll(t, &p, &tokens);
     /* one translation per distinct source sentence; every translation of it
      * in the file is a reference */
-    k = malloc((size_t)p.n * sizeof *k);
-    if (!k || isnan(nll)) {
+    all = malloc((size_t)p.n * sizeof *all);
+    order = malloc((size_t)p.n * sizeof *order);
+    group = malloc(((size_t)p.n + 1) * sizeof *group);
+    /* the references of a group, as word ids: every target token once */
+    words_buf = malloc(((size_t)p.tgt_off[p.n] + 1) * sizeof *words_buf);
+    refs = malloc((size_t)p.n * sizeof *refs);
+    ref_n = malloc((size_t)p.n * sizeof *ref_n);
+    if (!all || !order || !group || !words_buf || !refs || !ref_n || isnan(nll)) {
         fprintf(stderr, "rnntrain eval: out of memory\n");
         goto done;
     }
     for (int i = 0; i < p.n; i++)
-        k[i] = (keyed){source_key(&p, i), i};
-    qsort(k, (size_t)p.n, sizeof *k, by_key);
+        all[i] = i;
+    if (rs_pairs_group_by_source(&p, all, p.n, order, group, &n_groups) != 0) {
+        fprintf(stderr, "rnntrain eval: out of memory\n");
+        goto done;
+    }
     rs_bleu bleu = {0};
     rs_beam_opts o = beam_opts(&d, 0);
     int sentences = 0, failed = 0;
-    int group_first[CHUNK + 1];
-    for (int i = 0; i < p.n;) {
-        /* a chunk of groups */
-        int g = 0, at = i;
+    for (int g0 = 0; g0 < n_groups; g0 += CHUNK) {
+        int g = n_groups - g0 < CHUNK ? n_groups - g0 : CHUNK;
         const char *texts[CHUNK];
         size_t lens[CHUNK];
-        while (at < p.n && g < CHUNK) {
-            group_first[g] = at;
-            const char *line = p.text[k[at].pair];
-            texts[g] = line;
-            lens[g] = strcspn(line, "\t");
-            int j = at + 1;
-            while (j < p.n && k[j].key == k[at].key)
-                j++;
-            at = j;
-            g++;
+        for (int x = 0; x < g; x++) {
+            const char *line = p.text[order[group[g0 + x]]];
+            texts[x] = line;
+            lens[x] = strcspn(line, "\t");
         }
-        group_first[g] = at;
         rs_translation tr[CHUNK];
         if (rs_translate(t, texts, lens, g, d.max_src, &o, tr) != 0) {
             fprintf(stderr, "rnntrain eval: out of memory\n");
             goto done;
         }
         for (int x = 0; x < g; x++) {
-            int32_t hyp[1024], refbuf[8][256];
-            const int32_t *refs[8];
-            int ref_n[8], n_refs = 0, hn = 0;
-            if (tr[x].status == 0 && tr[x].n_hyp > 0) {
-                const char **tok =
-                    rs_translation_tokens(t, &tr[x], &tr[x].hyp[0], d.replace_unknown);
-                for (int w = 0; tok && w < tr[x].hyp[0].n && hn < 1024; w++)
-                    hyp[hn++] = rs_strtab_intern(&words, tok[w], strlen(tok[w]));
+            const rs_hypothesis *h = tr[x].status == 0 && tr[x].n_hyp > 0 ? &tr[x].hyp[0] : NULL;
+            int32_t *hyp = malloc((size_t)(h && h->n ? h->n : 1) * sizeof *hyp);
+            const char **tok = h ? rs_translation_tokens(t, &tr[x], h, d.replace_unknown) : NULL;
+            if (!hyp || (h && !tok)) {
+                free(hyp);
                 free(tok);
-            } else {
-                failed++;
+                fprintf(stderr, "rnntrain eval: out of memory\n");
+                goto done;
             }
-            for (int r = group_first[x]; r < group_first[x + 1] && n_refs < 8; r++) {
-                int pi = k[r].pair, m = 0;
-                for (int q = p.tgt_off[pi]; q < p.tgt_off[pi + 1] && m < 256; q++) {
+            int hn = 0;
+            for (int w = 0; h && w < h->n; w++)
+                hyp[hn++] = rs_strtab_intern(&words, tok[w], strlen(tok[w]));
+            failed += h == NULL;
+            free(tok);
+            int n_refs = 0, used = 0;
+            for (int r = group[g0 + x]; r < group[g0 + x + 1]; r++, n_refs++) {
+                int pi = order[r];
+                refs[n_refs] = words_buf + used;
+                ref_n[n_refs] = p.tgt_off[pi + 1] - p.tgt_off[pi];
+                for (int q = p.tgt_off[pi]; q < p.tgt_off[pi + 1]; q++) {
                     const char *w = p.tgt.token[p.tgt_tok[q]];
-                    refbuf[n_refs][m++] = rs_strtab_intern(&words, w, strlen(w));
+                    words_buf[used++] = rs_strtab_intern(&words, w, strlen(w));
                 }
-                refs[n_refs] = refbuf[n_refs];
-                ref_n[n_refs++] = m;
             }
             rs_bleu_add(&bleu, hyp, hn, refs, ref_n, n_refs);
+            free(hyp);
             rs_translation_free(&tr[x]);
             sentences++;
         }
-        i = at;
     }
     double score = rs_bleu_score(&bleu);
     if (json) {
@@ -405,7 +389,12 @@ int rs_translator_eval(int argc, char **argv)
     }
     status = 0;
 done:
-    free(k);
+    free(all);
+    free(order);
+    free(group);
+    free(words_buf);
+    free(refs);
+    free(ref_n);
     rs_strtab_free(&words);
     rs_pairs_free(&p);
     rs_translator_close(t);

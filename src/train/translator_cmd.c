@@ -271,13 +271,7 @@ static char *training_json(const run *R, const rs_loop_result *r)
     cJSON *v = cJSON_AddObjectToObject(j, "validation");
     cJSON_AddNumberToObject(v, "nll_per_token", r->best_loss);
     char date[16];
-    time_t t = time(NULL);
-    const char *sde = getenv("SOURCE_DATE_EPOCH");
-    if (sde && *sde)
-        t = (time_t)strtoll(sde, NULL, 10);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(date, sizeof date, "%Y-%m-%d", &tm);
+    rs_loop_date(date);
     cJSON_AddStringToObject(j, "date", date);
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
