@@ -84,7 +84,8 @@ MAX_EXACT_INT = (1 << 53) - 1
 # ---------------------------------------------------------------------------
 
 def read_safetensors(path):
-    """(tensors by name, metadata dict) of a safetensors file of F32 tensors."""
+    """(tensors by name, metadata dict) of a safetensors file of F32 tensors
+    (and a translator's I32 shortlist.lexical)."""
     with open(path, "rb") as f:
         data = f.read()
     if len(data) < 8:
@@ -95,11 +96,12 @@ def read_safetensors(path):
     base = 8 + n
     tensors = {}
     for name, info in header.items():
-        if info["dtype"] != "F32":
+        dtype = {"F32": torch.float32, "I32": torch.int32}.get(info["dtype"])
+        if dtype is None or (dtype == torch.int32) != (name == "shortlist.lexical"):
             raise ValueError("%s: %s is %s, expected F32" % (path, name, info["dtype"]))
         start, end = info["data_offsets"]
         buf = bytearray(data[base + start: base + end])
-        t = torch.frombuffer(buf, dtype=torch.float32) if buf else torch.empty(0)
+        t = torch.frombuffer(buf, dtype=dtype) if buf else torch.empty(0, dtype=dtype)
         tensors[name] = t.reshape(info["shape"]).clone()
     return tensors, meta
 
@@ -172,6 +174,9 @@ class TranslatorModel:
                                  meta.get("bidirectional", "false") == "true",
                                  len(self.src_vocab), len(self.tgt_vocab),
                                  int(meta["embedding_dim"]), int(meta["hidden_size"]))
+        # the shortlist (include/rnnserve/shortlist.h), not a parameter
+        self.lexical = tensors.pop("shortlist.lexical", None)
+        self.common = int(meta.get("shortlist_common", "0"))
         self.net.load_state_dict(tensors, strict=True)
         self.net.eval()
         self.src_id = {w: i for i, w in enumerate(self.src_vocab)}
@@ -396,7 +401,7 @@ def generate_text(req, name, m):
     return jsonify({"model": name, "seed": seed, "samples": samples})
 
 
-def translate_one(m, text, field, beam, n_best, max_length, penalty):
+def translate_one(m, text, field, beam, n_best, max_length, penalty, shortlist):
     if not isinstance(text, str):
         raise ApiError(400, "invalid_argument", "%s must be a string" % field, field)
     words = tt.sentence_tokens(text, m.src_elision)
@@ -412,8 +417,11 @@ def translate_one(m, text, field, beam, n_best, max_length, penalty):
             i = tt.UNK
             unknown += 1
         ids.append(i)
+    vocab = None
+    if shortlist and m.lexical is not None:
+        vocab = tt.shortlist_ids(m.common, m.lexical, ids + [tt.EOS])
     with torch.inference_mode():
-        hyps = tt.beam_search(m.net, ids + [tt.EOS], beam, n_best, max_length, penalty)
+        hyps = tt.beam_search(m.net, ids + [tt.EOS], beam, n_best, max_length, penalty, vocab)
     translations = []
     for h in hyps:
         toks = [m.tgt_vocab[i] for i in h["ids"]]
@@ -436,12 +444,17 @@ def translate():
         raise ApiError(400, "invalid_argument", "n_best must not exceed beam_size", "n_best")
     max_length = int_field(req, "max_length", 1, 200, 50)
     penalty = num_field(req, "length_penalty", 0.0, 10.0, 1.0)
+    shortlist = req.get("shortlist", True)
+    if not isinstance(shortlist, bool):
+        raise ApiError(400, "invalid_argument", "shortlist must be true or false", "shortlist")
     if many is None:
-        return jsonify({"model": name, **translate_one(m, one, "text", beam, n_best, max_length, penalty)})
+        return jsonify({"model": name, **translate_one(m, one, "text", beam, n_best, max_length,
+                                                       penalty, shortlist)})
     if not isinstance(many, list) or not 1 <= len(many) <= 64:
         raise ApiError(400, "invalid_argument", "texts must be an array of 1 to 64 strings", "texts")
     return jsonify({"model": name, "results": [
-        translate_one(m, t, "texts[%d]" % i, beam, n_best, max_length, penalty) for i, t in enumerate(many)]})
+        translate_one(m, t, "texts[%d]" % i, beam, n_best, max_length, penalty, shortlist)
+        for i, t in enumerate(many)]})
 
 
 @app.post("/generate")

@@ -236,15 +236,30 @@ def _select(state, rows):
     return state.index_select(1, rows)
 
 
-def beam_search(m, src_ids, beam_size=4, n_best=1, max_length=50, length_penalty=1.0):
+def shortlist_ids(common, lexical, src_ids):
+    """The candidate target ids of a sentence (include/rnnserve/shortlist.h):
+    the ids below common, and the rows of lexical (a (src_vocab, per_word)
+    tensor of ids, -1 = none) of its source ids, those at or above common;
+    ascending, each once.  <pad> and <bos> are in the softmax, never
+    produced."""
+    ids = set(range(common))
+    for s in src_ids:
+        if 0 <= s < lexical.shape[0]:
+            ids.update(int(f) for f in lexical[s].tolist() if f >= common)
+    return sorted(ids)
+
+
+def beam_search(m, src_ids, beam_size=4, n_best=1, max_length=50, length_penalty=1.0,
+                vocab=None):
     """One sentence (ids, <eos> last) -> up to n_best hypotheses, best first:
     dicts {ids, log_prob, score, finished}.  Each step every live
     hypothesis extends by its beam_size best tokens; of those candidates
     the beam_size most probable stay alive, one ending in <eos> is set
     aside as finished with score log_prob / length^alpha (<eos> counted);
     the search stops when beam_size have finished or after max_length
-    steps.  <pad> and <bos> are never produced.  Call under
-    torch.inference_mode()."""
+    steps.  <pad> and <bos> are never produced.  With vocab (a shortlist:
+    ascending target ids), the output layer and its softmax are over those
+    ids only.  Call under torch.inference_mode()."""
     K = beam_size
     src = torch.tensor([src_ids], dtype=torch.long)
     keys, state = m.encoder.rnn(m.encoder.embedding(src))
@@ -252,6 +267,10 @@ def beam_search(m, src_ids, beam_size=4, n_best=1, max_length=50, length_penalty
     state = m.bridge_state(state)  # (L, 1, H)
     att = m.decoder.attention
     UK = att.Ua(keys)  # (S, H)
+    head_w, head_b = m.decoder.head.weight, m.decoder.head.bias
+    if vocab is not None:
+        rows = torch.tensor(vocab, dtype=torch.long)
+        head_w, head_b = head_w.index_select(0, rows), head_b.index_select(0, rows)
     y = [BOS]
     log_prob = [0.0]
     hist = [[]]
@@ -264,12 +283,13 @@ def beam_search(m, src_ids, beam_size=4, n_best=1, max_length=50, length_penalty
         ctx = a @ keys  # (k, HD)
         x = torch.cat([m.decoder.embedding(torch.tensor(y, dtype=torch.long)), ctx], dim=1)
         o, new_state = m.decoder.rnn(x[:, None, :], state)
-        z = F.log_softmax(m.decoder.head(o[:, 0]), dim=1)
-        z[:, PAD] = float("-inf")
+        z = F.log_softmax(F.linear(o[:, 0], head_w, head_b), dim=1)
+        z[:, PAD] = float("-inf")  # a shortlist holds all ids below common: 0 and 1 too
         z[:, BOS] = float("-inf")
         total = torch.tensor(log_prob, dtype=torch.float64)[:, None] + z.double()
         vals, idx = torch.topk(total, min(K, total.shape[1]), dim=1)
-        cands = sorted((-v, r, tok) for r, (vs, ts) in enumerate(zip(vals.tolist(), idx.tolist()))
+        cands = sorted((-v, r, tok if vocab is None else vocab[tok])
+                       for r, (vs, ts) in enumerate(zip(vals.tolist(), idx.tolist()))
                        for v, tok in zip(vs, ts))
         rows, ny, nlp, nhist = [], [], [], []
         for neg, r, tok in cands:

@@ -24,6 +24,13 @@ typedef struct rs_beam_opts {
     int max_length;        /* target tokens at most, <eos> included */
     double length_penalty; /* α */
     int attention;         /* keep each hypothesis's attention rows */
+    /* A shortlist (shortlist.h): the output layer and its softmax over the
+     * ids [0, vocab_prefix) and vocab_extra[0..n_extra) (ascending, each
+     * >= vocab_prefix) only.  vocab_prefix 0: the whole vocabulary.
+     * <pad> and <bos> are never produced either way. */
+    int vocab_prefix;
+    const int32_t *vocab_extra;
+    int n_extra;
 } rs_beam_opts;
 
 typedef struct rs_hypothesis {
@@ -37,13 +44,15 @@ typedef struct rs_hypothesis {
 
 typedef struct rs_beam rs_beam;
 
-/* The decoder's matrices packed once per model for the inference kernel
- * (src/nn/linear.h), shared read-only by every search; NULL on allocation
- * failure.  A search without them (NULL) uses OpenBLAS, which copies each
+/* The translator's matrices packed once per model for the inference
+ * kernel (src/nn/linear.h), shared read-only by every search; NULL on
+ * allocation failure.  A search without them (NULL) uses OpenBLAS, which copies each
  * matrix on every call. */
 typedef struct rs_beam_packed rs_beam_packed;
 rs_beam_packed *rs_beam_pack(const rs_s2s_config *cfg, const rs_s2s_params *p);
 void rs_beam_packed_free(rs_beam_packed *pk);
+/* The encoder's matrices of pk, for rs_s2s_encode_packed (seq2seq.h). */
+void rs_beam_packed_encoder(const rs_beam_packed *pk, rs_s2s_encoder_packed *out);
 
 /* Scratch for hypotheses of at most max_length tokens over sources of at
  * most max_src tokens. */

@@ -98,6 +98,19 @@ void rs_s2s_backward(rs_s2s_workspace *ws, const rs_s2s_params *p, rs_s2s_params
  * target fields not (T may be 0). */
 void rs_s2s_encode(rs_s2s_workspace *ws, const rs_s2s_params *p, const rs_pair_batch *batch);
 
+/* The encoder's matrices packed for the inference kernel (src/nn/linear.h;
+ * rs_beam_pack makes them with the decoder's): what a served encoder
+ * multiplies through, so that a sentence's numbers do not depend on the
+ * BLAS build or on the other sentences of its batch. */
+struct rs_linear_weight;
+typedef struct rs_s2s_encoder_packed {
+    const struct rs_linear_weight *ih[RS_MAX_LAYERS][2], *hh[RS_MAX_LAYERS][2];
+    const struct rs_linear_weight *bridge, *ua; /* bridge NULL when unidirectional */
+} rs_s2s_encoder_packed;
+/* rs_s2s_encode through pk. */
+void rs_s2s_encode_packed(rs_s2s_workspace *ws, const rs_s2s_params *p,
+                          const rs_s2s_encoder_packed *pk, const rs_pair_batch *batch);
+
 /* What the last encode (or forward) left for a decoder, time-major. */
 typedef struct rs_s2s_encoded {
     int B, S;

@@ -22,10 +22,11 @@ typedef struct rs_translation {
 } rs_translation;
 
 /* Translates texts[0..n) (lens[i] bytes each; sentences of more than
- * max_src words refused one by one with RS_ETOOLONG).  0, or -1 when
- * memory runs out. */
+ * max_src words refused one by one with RS_ETOOLONG); with use_shortlist
+ * and a model that has one, each sentence searches over its shortlist
+ * (shortlist.h; o's vocabulary fields are ignored).  0, or -1 when memory runs out. */
 int rs_translate(const rs_translator *t, const char *const *texts, const size_t *lens, int n,
-                 int max_src, const rs_beam_opts *o, rs_translation *out);
+                 int max_src, const rs_beam_opts *o, int use_shortlist, rs_translation *out);
 void rs_translation_free(rs_translation *tr);
 
 /* Hypothesis h's target tokens as strings (count h->n): with

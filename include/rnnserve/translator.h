@@ -6,7 +6,9 @@
  * <unk>), src_normalize and tgt_normalize ("lower": the word tokenizer
  * lower-cases), src_elision and tgt_elision ("true" when that side is French
  * and its elided articles are cut off, src/train/pairs.h), tokenizer
- * "word", training.
+ * "word", training.  Optionally a shortlist (shortlist.h): the I32 tensor
+ * `shortlist.lexical` (src_vocab, per_word) and the metadata
+ * `shortlist_common`, both or neither.
  *
  * rs_translator_open validates all of it (every tensor present with the
  * shape the configuration implies, F32, finite, nothing extra) and copies
@@ -21,6 +23,7 @@
 #include <stdint.h>
 
 #include "rnnserve/seq2seq.h"
+#include "rnnserve/shortlist.h"
 
 typedef struct rs_translator rs_translator;
 
@@ -29,7 +32,8 @@ typedef struct rs_translator_spec {
     const char *const *src_vocab; /* (src_vocab) */
     const char *const *tgt_vocab; /* (tgt_vocab) */
     int src_elision, tgt_elision;
-    const char *training_json; /* a JSON object, or NULL for {} */
+    const char *training_json;     /* a JSON object, or NULL for {} */
+    const rs_shortlist *shortlist; /* or NULL */
 } rs_translator_spec;
 
 int rs_translator_write(const char *path, const rs_translator_spec *spec,
@@ -50,6 +54,8 @@ const rs_s2s_params *rs_translator_params(const rs_translator *t);
 struct rs_beam_packed;
 const struct rs_beam_packed *rs_translator_packed(const rs_translator *t);
 const char *rs_translator_path(const rs_translator *t);
+/* The file's shortlist, or NULL when it has none. */
+const rs_shortlist *rs_translator_shortlist(const rs_translator *t);
 const char *rs_translator_metadata(const rs_translator *t, const char *key);
 
 /* The model as a JSON object (a cJSON *): name, task, cell, sizes, both

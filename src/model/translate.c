@@ -2,10 +2,15 @@
  * translate.c — sentences through a translator model (translate.h).
  *
  * The valid sentences of a call are encoded together (one padded batch,
- * one encoder pass); each is then decoded by beam search alone.
+ * one encoder pass); each is then decoded by beam search alone.  The
+ * encoder's workspace and the beam's scratch are kept per thread between
+ * calls (grown when a call needs more): allocating and zeroing them for
+ * every request of a daemon was a sixth of a short sentence's time, most of
+ * it page faults.
  */
 #include "rnnserve/translate.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +44,80 @@ static void on_word(const char *token, size_t len, void *arg)
         c->n++;
 }
 
+/* ---- per-thread scratch ------------------------------------------------- */
+
+typedef struct scratch {
+    rs_s2s_config cfg; /* what ws and bs were made for */
+    int B, S, K, T;
+    rs_s2s_workspace *ws;
+    rs_beam *bs;
+} scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_ok;
+
+static void scratch_free(void *p)
+{
+    scratch *c = p;
+    if (!c)
+        return;
+    rs_s2s_workspace_destroy(c->ws);
+    rs_beam_destroy(c->bs);
+    free(c);
+}
+
+static void scratch_key_create(void)
+{
+    scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
+}
+
+/* This thread's workspace and beam scratch for at least B sentences of S
+ * tokens, beam K and T target tokens under cfg; NULL when memory runs out. */
+static scratch *scratch_get(const rs_s2s_config *cfg, int B, int S, int K, int T)
+{
+    pthread_once(&scratch_once, scratch_key_create);
+    scratch *c = scratch_key_ok ? pthread_getspecific(scratch_key) : NULL;
+    if (c && memcmp(&c->cfg, cfg, sizeof *cfg) == 0 && c->B >= B && c->S >= S && c->K >= K &&
+        c->T >= T)
+        return c;
+    if (c) { /* another model, or larger sizes: make it anew, as large as both */
+        if (memcmp(&c->cfg, cfg, sizeof *cfg) == 0) {
+            B = B > c->B ? B : c->B;
+            S = S > c->S ? S : c->S;
+            K = K > c->K ? K : c->K;
+            T = T > c->T ? T : c->T;
+        }
+        scratch_free(c);
+        if (scratch_key_ok)
+            pthread_setspecific(scratch_key, NULL);
+    }
+    c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->cfg = *cfg;
+    c->B = B;
+    c->S = S;
+    c->K = K;
+    c->T = T;
+    c->ws = rs_s2s_workspace_create(cfg, B, S, 0);
+    c->bs = rs_beam_create(cfg, K, S, T);
+    if (!c->ws || !c->bs) {
+        scratch_free(c);
+        return NULL;
+    }
+    if (scratch_key_ok)
+        pthread_setspecific(scratch_key, c);
+    return c;
+}
+
+/* Gives back scratch that was not kept for the thread (no key). */
+static void scratch_put(scratch *c)
+{
+    if (!scratch_key_ok)
+        scratch_free(c);
+}
+
 void rs_translation_free(rs_translation *tr)
 {
     for (int i = 0; i < tr->n_src; i++)
@@ -50,7 +129,7 @@ void rs_translation_free(rs_translation *tr)
 }
 
 int rs_translate(const rs_translator *t, const char *const *texts, const size_t *lens, int n,
-                 int max_src, const rs_beam_opts *o, rs_translation *out)
+                 int max_src, const rs_beam_opts *o, int use_shortlist, rs_translation *out)
 {
     const rs_s2s_config *cfg = rs_translator_config(t);
     int status = -1, B = 0, S = 1;
@@ -96,9 +175,12 @@ int rs_translate(const rs_translator *t, const char *const *texts, const size_t 
         goto done;
     }
     int32_t *src = calloc((size_t)B * S, sizeof *src), *len = calloc((size_t)B, sizeof *len);
-    rs_s2s_workspace *ws = rs_s2s_workspace_create(cfg, B, S, 0);
-    rs_beam *bs = rs_beam_create(cfg, o->beam_size, S, o->max_length);
-    int ok = src && len && ws && bs;
+    scratch *sc = scratch_get(cfg, B, S, o->beam_size, o->max_length);
+    rs_s2s_workspace *ws = sc ? sc->ws : NULL;
+    rs_beam *bs = sc ? sc->bs : NULL;
+    const rs_shortlist *sl = use_shortlist ? rs_translator_shortlist(t) : NULL;
+    int32_t *vocab = sl ? malloc((size_t)rs_shortlist_capacity(sl, S) * sizeof *vocab) : NULL;
+    int ok = src && len && ws && bs && (!sl || vocab);
     for (int i = 0; ok && i < n; i++) {
         if (row[i] < 0)
             continue;
@@ -117,18 +199,32 @@ int rs_translate(const rs_translator *t, const char *const *texts, const size_t 
     }
     if (ok) {
         rs_pair_batch batch = {.B = B, .S = S, .src = src, .src_len = len};
-        rs_s2s_encode(ws, rs_translator_params(t), &batch);
+        rs_s2s_encoder_packed encoder;
+        rs_beam_packed_encoder(rs_translator_packed(t), &encoder);
+        rs_s2s_encode_packed(ws, rs_translator_params(t), &encoder, &batch);
         rs_s2s_encoded enc;
         rs_s2s_encoded_get(ws, &enc);
-        for (int i = 0; ok && i < n; i++)
-            if (row[i] >= 0)
-                ok = rs_beam_search(bs, rs_translator_params(t), rs_translator_packed(t), &enc,
-                                    row[i], out[i].n_src, o, out[i].hyp, &out[i].n_hyp) == 0;
+        for (int i = 0; ok && i < n; i++) {
+            if (row[i] < 0)
+                continue;
+            rs_beam_opts oi = *o;
+            oi.vocab_prefix = 0;
+            oi.vocab_extra = NULL;
+            oi.n_extra = 0;
+            if (sl) {
+                oi.vocab_prefix = sl->common;
+                oi.vocab_extra = vocab;
+                oi.n_extra = rs_shortlist_for(sl, src + (size_t)row[i] * S, out[i].n_src, vocab);
+            }
+            ok = rs_beam_search(bs, rs_translator_params(t), rs_translator_packed(t), &enc, row[i],
+                                out[i].n_src, &oi, out[i].hyp, &out[i].n_hyp) == 0;
+        }
     }
+    free(vocab);
     free(src);
     free(len);
-    rs_s2s_workspace_destroy(ws);
-    rs_beam_destroy(bs);
+    if (sc)
+        scratch_put(sc);
     status = ok ? 0 : -1;
 done:
     free(row);

@@ -29,6 +29,8 @@ struct rs_translator {
     char **meta_keys, **meta_values;
     int n_meta;
     rs_beam_packed *packed; /* the decoder's matrices for the inference kernel */
+    int32_t *lexical;       /* the shortlist's table, or NULL */
+    rs_shortlist shortlist;
 };
 
 /* ---- writing ------------------------------------------------------------ */
@@ -50,7 +52,8 @@ int rs_translator_write(const char *path, const rs_translator_spec *spec,
     if (rs_s2s_config_check(cfg, err, errlen) != 0)
         return RS_EINVAL;
     int n = rs_s2s_tensor_count(cfg);
-    rs_st_out *out = calloc((size_t)n, sizeof *out);
+    const rs_shortlist *sl = spec->shortlist;
+    rs_st_out *out = calloc((size_t)n + 1, sizeof *out);
     char *src = vocab_json(spec->src_vocab, cfg->src_vocab);
     char *tgt = vocab_json(spec->tgt_vocab, cfg->tgt_vocab);
     int status = RS_ENOMEM;
@@ -70,14 +73,21 @@ int rs_translator_write(const char *path, const rs_translator_spec *spec,
                              .shape = {d->shape[0], d->shape[1]},
                              .data = *rs_s2s_params_slot(cfg, &p, i)};
     }
-    char layers[16], hidden[16], embed[16];
+    if (sl)
+        out[n] = (rs_st_out){.name = "shortlist.lexical",
+                             .dtype = RS_DTYPE_I32,
+                             .ndim = 2,
+                             .shape = {(size_t)sl->src_vocab, (size_t)sl->per_word},
+                             .data = sl->lexical};
+    char layers[16], hidden[16], embed[16], common[16];
+    snprintf(common, sizeof common, "%d", sl ? sl->common : 0);
     snprintf(layers, sizeof layers, "%d", cfg->num_layers);
     snprintf(hidden, sizeof hidden, "%d", cfg->hidden_size);
     snprintf(embed, sizeof embed, "%d", cfg->embedding_dim);
     const char *keys[] = {"format",      "task",          "cell",          "num_layers",
                           "hidden_size", "embedding_dim", "bidirectional", "src_vocab",
                           "tgt_vocab",   "src_normalize", "tgt_normalize", "src_elision",
-                          "tgt_elision", "tokenizer",     "training"};
+                          "tgt_elision", "tokenizer",     "training",      "shortlist_common"};
     const char *values[] = {"rnnserve/1",
                             "translator",
                             rs_cell_name(cfg->cell),
@@ -92,9 +102,10 @@ int rs_translator_write(const char *path, const rs_translator_spec *spec,
                             spec->src_elision ? "true" : "false",
                             spec->tgt_elision ? "true" : "false",
                             "word",
-                            spec->training_json ? spec->training_json : "{}"};
-    status =
-        rs_st_write(path, out, n, keys, values, (int)(sizeof keys / sizeof keys[0]), err, errlen);
+                            spec->training_json ? spec->training_json : "{}",
+                            common};
+    int n_keys = (int)(sizeof keys / sizeof keys[0]) - (sl ? 0 : 1);
+    status = rs_st_write(path, out, n + (sl ? 1 : 0), keys, values, n_keys, err, errlen);
 done:
     free(out);
     free(src);
@@ -186,6 +197,51 @@ static int boolean(const rs_st_file *f, const char *key, int *out, const char *l
     return fail(err, errlen, RS_EFORMAT, label, msg);
 }
 
+/* The optional shortlist: metadata shortlist_common (1..tgt_vocab) and the
+ * I32 tensor shortlist.lexical (src_vocab, 1..1024) of target ids or −1,
+ * never <pad> or <bos>; both or neither. */
+static int read_shortlist(const rs_st_file *f, rs_translator *t, const char *label, char *err,
+                          size_t errlen)
+{
+    const rs_st_tensor *x = rs_st_find(f, "shortlist.lexical");
+    const char *common = rs_st_metadata(f, "shortlist_common");
+    if (!x && !common)
+        return RS_OK;
+    if (!x)
+        return fail(err, errlen, RS_EFORMAT, label,
+                    "metadata 'shortlist_common' without the tensor shortlist.lexical");
+    int status =
+        positive(f, "shortlist_common", t->cfg.tgt_vocab, &t->shortlist.common, label, err, errlen);
+    if (status != RS_OK)
+        return status;
+    if (x->dtype != RS_DTYPE_I32 || x->ndim != 2 || x->shape[0] != (size_t)t->cfg.src_vocab ||
+        x->shape[1] < 1 || x->shape[1] > 1024) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "tensor shortlist.lexical is not I32 of shape [%d, 1..1024]",
+                 t->cfg.src_vocab);
+        return fail(err, errlen, RS_EFORMAT, label, msg);
+    }
+    size_t numel = x->shape[0] * x->shape[1];
+    if (!(t->lexical = malloc(numel * sizeof *t->lexical)))
+        return fail(err, errlen, RS_ENOMEM, label, "out of memory");
+    rs_st_copy(x, t->lexical);
+    for (size_t i = 0; i < numel; i++) {
+        int32_t id = t->lexical[i];
+        if (id < -1 || id >= t->cfg.tgt_vocab || id == RS_S2S_PAD || id == RS_S2S_BOS) {
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "tensor shortlist.lexical holds %ld at %zu: not a target id, <pad>, <bos> "
+                     "or -1",
+                     (long)id, i);
+            return fail(err, errlen, RS_EFORMAT, label, msg);
+        }
+    }
+    t->shortlist.per_word = (int)x->shape[1];
+    t->shortlist.src_vocab = t->cfg.src_vocab;
+    t->shortlist.lexical = t->lexical;
+    return RS_OK;
+}
+
 static int load(rs_st_file *f, const char *label, rs_translator **out, char *err, size_t errlen)
 {
     rs_translator *t = calloc(1, sizeof *t);
@@ -231,9 +287,12 @@ static int load(rs_st_file *f, const char *label, rs_translator **out, char *err
         goto bad;
     }
     int n = rs_s2s_tensor_count(&t->cfg);
-    if (rs_st_count(f) != n) {
+    if ((status = read_shortlist(f, t, label, err, errlen)) != RS_OK)
+        goto bad;
+    if (rs_st_count(f) != n + (t->lexical ? 1 : 0)) {
         char msg[96];
-        snprintf(msg, sizeof msg, "%d tensors where the configuration has %d", rs_st_count(f), n);
+        snprintf(msg, sizeof msg, "%d tensors where the configuration has %d", rs_st_count(f),
+                 n + (t->lexical ? 1 : 0));
         status = fail(err, errlen, RS_EFORMAT, label, msg);
         goto bad;
     }
@@ -352,6 +411,7 @@ void rs_translator_close(rs_translator *t)
     rs_strtab_free(&t->vocab[0]);
     rs_strtab_free(&t->vocab[1]);
     rs_beam_packed_free(t->packed);
+    free(t->lexical);
     free(t->theta);
     free(t->path);
     free(t);
@@ -361,6 +421,10 @@ const rs_s2s_config *rs_translator_config(const rs_translator *t) { return &t->c
 const rs_s2s_params *rs_translator_params(const rs_translator *t) { return &t->params; }
 const rs_beam_packed *rs_translator_packed(const rs_translator *t) { return t->packed; }
 const char *rs_translator_path(const rs_translator *t) { return t->path; }
+const rs_shortlist *rs_translator_shortlist(const rs_translator *t)
+{
+    return t->lexical ? &t->shortlist : NULL;
+}
 
 const char *rs_translator_metadata(const rs_translator *t, const char *key)
 {
@@ -400,6 +464,14 @@ void *rs_translator_describe(const rs_translator *t, const char *name)
     cJSON_AddNumberToObject(j, "src_vocab_size", c->src_vocab);
     cJSON_AddNumberToObject(j, "tgt_vocab_size", c->tgt_vocab);
     cJSON_AddNumberToObject(j, "parameters", (double)rs_s2s_param_count(c));
+    if (t->lexical) {
+        cJSON *sl = cJSON_AddObjectToObject(j, "shortlist");
+        if (sl) {
+            cJSON_AddNumberToObject(sl, "common", t->shortlist.common);
+            cJSON_AddNumberToObject(sl, "per_word", t->shortlist.per_word);
+        }
+    } else
+        cJSON_AddNullToObject(j, "shortlist");
     const char *training = rs_translator_metadata(t, "training");
     cJSON *tj = training ? cJSON_Parse(training) : NULL;
     if (!cJSON_IsObject(tj)) {

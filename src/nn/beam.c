@@ -26,13 +26,16 @@ typedef struct candidate {
     int parent, token;
 } candidate;
 
-/* The decoder's matrices packed once for rs_linear (linear.h): OpenBLAS
+/* The translator's matrices packed once for rs_linear (linear.h): OpenBLAS
  * would copy each whole matrix on every call, about 9 MB of output layer a
- * step for a 9k-word vocabulary. */
+ * step for a 9k-word vocabulary, and its rounding depends on the build and
+ * on the batch.  The decoder's for beam search, the encoder's for
+ * rs_s2s_encode_packed. */
 struct rs_beam_packed {
     rs_linear_weight wa, head;
     rs_linear_weight ih[RS_MAX_LAYERS], hh[RS_MAX_LAYERS];
-    int layers;
+    rs_linear_weight enc_ih[RS_MAX_LAYERS][2], enc_hh[RS_MAX_LAYERS][2], bridge, ua;
+    int layers, directions;
 };
 
 rs_beam_packed *rs_beam_pack(const rs_s2s_config *cfg, const rs_s2s_params *p)
@@ -44,12 +47,20 @@ rs_beam_packed *rs_beam_pack(const rs_s2s_config *cfg, const rs_s2s_params *p)
     int G = rs_cell_gates(cfg->cell) * H;
     int ok = rs_linear_pack(&pk->wa, p->wa_weight, H, H, (size_t)H) == 0 &&
              rs_linear_pack(&pk->head, p->head_weight, cfg->tgt_vocab, H, (size_t)H) == 0;
+    int D = cfg->bidirectional ? 2 : 1;
+    pk->directions = D;
     for (int l = 0; ok && l < cfg->num_layers; l++) {
-        int In = l == 0 ? E + HD : H;
+        int In = l == 0 ? E + HD : H, EIn = l == 0 ? E : HD;
         ok = rs_linear_pack(&pk->ih[l], p->dec[l].weight_ih, G, In, (size_t)In) == 0 &&
              rs_linear_pack(&pk->hh[l], p->dec[l].weight_hh, G, H, (size_t)H) == 0;
+        for (int d = 0; ok && d < D; d++)
+            ok = rs_linear_pack(&pk->enc_ih[l][d], p->enc[l][d].weight_ih, G, EIn, (size_t)EIn) ==
+                     0 &&
+                 rs_linear_pack(&pk->enc_hh[l][d], p->enc[l][d].weight_hh, G, H, (size_t)H) == 0;
         pk->layers = l + 1;
     }
+    ok = ok && rs_linear_pack(&pk->ua, p->ua_weight, H, HD, (size_t)HD) == 0 &&
+         (D == 1 || rs_linear_pack(&pk->bridge, p->bridge_weight, H, 2 * H, (size_t)2 * H) == 0);
     if (!ok) {
         rs_beam_packed_free(pk);
         return NULL;
@@ -66,8 +77,26 @@ void rs_beam_packed_free(rs_beam_packed *pk)
     for (int l = 0; l < RS_MAX_LAYERS; l++) {
         rs_linear_weight_free(&pk->ih[l]);
         rs_linear_weight_free(&pk->hh[l]);
+        for (int d = 0; d < 2; d++) {
+            rs_linear_weight_free(&pk->enc_ih[l][d]);
+            rs_linear_weight_free(&pk->enc_hh[l][d]);
+        }
     }
+    rs_linear_weight_free(&pk->bridge);
+    rs_linear_weight_free(&pk->ua);
     free(pk);
+}
+
+void rs_beam_packed_encoder(const rs_beam_packed *pk, rs_s2s_encoder_packed *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int l = 0; l < pk->layers; l++)
+        for (int d = 0; d < pk->directions; d++) {
+            out->ih[l][d] = &pk->enc_ih[l][d];
+            out->hh[l][d] = &pk->enc_hh[l][d];
+        }
+    out->bridge = pk->directions == 2 ? &pk->bridge : NULL;
+    out->ua = &pk->ua;
 }
 
 struct rs_beam {
@@ -77,11 +106,17 @@ struct rs_beam {
     rs_real *nh[RS_MAX_LAYERS], *nc[RS_MAX_LAYERS]; /* (K, H) the step's new states */
     rs_real *q, *x, *gates, *recur, *hn, *logits;   /* (K,H) (K,E+HD) (K,G) (K,G) (K,H) (K,V) */
     rs_real *probs;                                 /* (V) scratch */
-    int32_t *tokens, *ntokens;                      /* (K, max_length) histories */
-    float *att, *natt;                              /* (K, max_length, S) */
-    double *log_prob;                               /* (K) */
-    candidate *cand;                                /* (K · K) */
-    rs_hypothesis *done;                            /* (K) finished */
+    rs_real *lse;                                   /* (K) log Σ exp of each row's logits */
+    rs_real *tanh_buf;                              /* (H) attention scratch */
+    /* this search's output layer when it is restricted to a shortlist
+     * (beam.h): the rows of its extra ids, packed, and their biases */
+    rs_linear_weight sub_head;
+    rs_real *sub_bias;         /* (V) */
+    int32_t *tokens, *ntokens; /* (K, max_length) histories */
+    float *att, *natt;         /* (K, max_length, S) */
+    double *log_prob;          /* (K) */
+    candidate *cand;           /* (K · K) */
+    rs_hypothesis *done;       /* (K) finished */
 };
 
 static void *zalloc(size_t n, size_t size, int *failed)
@@ -118,6 +153,9 @@ rs_beam *rs_beam_create(const rs_s2s_config *cfg, int max_beam, int max_src, int
     bs->hn = zalloc(K * H, sizeof(rs_real), &f);
     bs->logits = zalloc(K * V, sizeof(rs_real), &f);
     bs->probs = zalloc(V, sizeof(rs_real), &f);
+    bs->lse = zalloc(K, sizeof(rs_real), &f);
+    bs->tanh_buf = zalloc(H, sizeof(rs_real), &f);
+    bs->sub_bias = zalloc(V, sizeof(rs_real), &f);
     bs->tokens = zalloc(K * (size_t)max_length, sizeof(int32_t), &f);
     bs->ntokens = zalloc(K * (size_t)max_length, sizeof(int32_t), &f);
     bs->att = zalloc(K * (size_t)max_length * (size_t)max_src, sizeof(float), &f);
@@ -149,6 +187,10 @@ void rs_beam_destroy(rs_beam *bs)
     free(bs->hn);
     free(bs->logits);
     free(bs->probs);
+    free(bs->lse);
+    free(bs->tanh_buf);
+    free(bs->sub_bias);
+    rs_linear_weight_free(&bs->sub_head);
     free(bs->tokens);
     free(bs->ntokens);
     free(bs->att);
@@ -167,30 +209,38 @@ void rs_hypothesis_free(rs_hypothesis *h)
 }
 
 /* One decoder step for the k live rows reading tokens y: attention rows
- * into att_rows (k, S), the new states into nh/nc, log-probabilities of
- * the next token into bs->logits (k, V). */
+ * into att_rows (k, S), the new states into nh/nc, the logits of the next
+ * token into bs->logits (k, Vs) and their log Σ exp into bs->lse (k): over
+ * the whole vocabulary (prefix 0, Vs = V), or over the ids [0, prefix)
+ * and the n_extra packed in bs->sub_head (Vs = prefix + n_extra). */
 static void step(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
                  const rs_s2s_encoded *enc, int b, int len, int k, const int32_t *y,
-                 float *att_rows, int att_stride)
+                 float *att_rows, int att_stride, int prefix, int n_extra)
 {
     const rs_s2s_config *cfg = &bs->cfg;
     int H = cfg->hidden_size, E = cfg->embedding_dim, HD = H * (cfg->bidirectional ? 2 : 1);
-    int G = rs_cell_gates(cfg->cell) * H, L = cfg->num_layers, V = cfg->tgt_vocab;
+    int G = rs_cell_gates(cfg->cell) * H, L = cfg->num_layers;
+    int V = prefix ? prefix + n_extra : cfg->tgt_vocab, N = prefix ? prefix : V;
     int In0 = E + HD, B = enc->B;
     /* attention from the top layer's state */
     if (pk)
         rs_linear(&pk->wa, k, bs->h[L - 1], (size_t)H, NULL, bs->q, (size_t)H);
     else
         rs_gemm(0, 1, k, H, H, 1, bs->h[L - 1], H, p->wa_weight, H, 0, bs->q, H);
+    rs_real *th = bs->tanh_buf;
     for (int r = 0; r < k; r++) {
         const rs_real *q = bs->q + (size_t)r * H;
         float *a = att_rows + (size_t)r * att_stride;
         double max = -1e300, sum = 0;
         for (int s = 0; s < len; s++) {
             const rs_real *uk = enc->uk + ((size_t)s * B + b) * H;
+            /* the tanh apart, in a loop that vectorises (this file is built
+             * with gate_math_args, meson.build); the same values as inline */
+            for (int j = 0; j < H; j++)
+                th[j] = RS_CELL_TANH(q[j] + p->wa_bias[j] + uk[j]);
             double v = (double)p->va_bias[0];
             for (int j = 0; j < H; j++)
-                v += (double)p->va_weight[j] * RS_CELL_TANH(q[j] + p->wa_bias[j] + uk[j]);
+                v += (double)p->va_weight[j] * th[j];
             a[s] = (float)v;
             max = v > max ? v : max;
         }
@@ -229,23 +279,26 @@ static void step(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
         rs_cell_rows(cfg->cell, k, H, bs->gates, bs->recur, w->bias_hh, bs->h[l], bs->c[l],
                      bs->nh[l], bs->nc[l], bs->hn);
     }
-    /* the head and log-softmax */
-    if (pk)
-        rs_linear(&pk->head, k, bs->nh[L - 1], (size_t)H, NULL, bs->logits, (size_t)V);
-    else
-        rs_gemm(0, 1, k, V, H, 1, bs->nh[L - 1], H, p->head_weight, H, 0, bs->logits, V);
+    /* the head (logits + bias, the bias added after the sum on every path)
+     * and each row's log Σ exp, with the vectorised exp of the training
+     * softmax: libm's exp over V words for K rows was most of a step */
+    if (pk) { /* the first N outputs of the packed layer: its first panels */
+        rs_linear_weight head = pk->head;
+        head.N = N;
+        rs_linear(&head, k, bs->nh[L - 1], (size_t)H, p->head_bias, bs->logits, (size_t)V);
+    } else {
+        rs_gemm(0, 1, k, N, H, 1, bs->nh[L - 1], H, p->head_weight, H, 0, bs->logits, V);
+        for (int r = 0; r < k; r++)
+            for (int v = 0; v < N; v++)
+                bs->logits[(size_t)r * V + v] += p->head_bias[v];
+    }
+    if (n_extra > 0)
+        rs_linear(&bs->sub_head, k, bs->nh[L - 1], (size_t)H, bs->sub_bias, bs->logits + N,
+                  (size_t)V);
     for (int r = 0; r < k; r++) {
-        rs_real *z = bs->logits + (size_t)r * V;
-        for (int v = 0; v < V; v++)
-            z[v] += p->head_bias[v];
-        /* log-softmax with the vectorised exp of the training softmax:
-         * libm's exp over V words for K rows was most of a step */
         rs_real mx;
-        double sum = rs_softmax_exp(z, bs->probs, V, &mx);
-        rs_real lse = mx + (rs_real)log(sum);
-        for (int v = 0; v < V; v++)
-            z[v] -= lse;
-        z[PAD] = z[BOS] = -INFINITY;
+        double sum = rs_softmax_exp(bs->logits + (size_t)r * V, bs->probs, V, &mx);
+        bs->lse[r] = mx + (rs_real)log(sum);
     }
 }
 
@@ -293,12 +346,27 @@ int rs_beam_search(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk
                    rs_hypothesis *out, int *n_out)
 {
     const rs_s2s_config *cfg = &bs->cfg;
-    int H = cfg->hidden_size, L = cfg->num_layers, V = cfg->tgt_vocab;
+    int H = cfg->hidden_size, L = cfg->num_layers;
     int K = o->beam_size < bs->max_beam ? o->beam_size : bs->max_beam;
     int T = o->max_length < bs->max_length ? o->max_length : bs->max_length;
     int S = src_len, lstm = cfg->cell == RS_CELL_LSTM, n_done = 0, status = -1;
     size_t BH = (size_t)H;
     *n_out = 0;
+    /* a shortlist: the rows of its extra ids, packed for this search */
+    int prefix = o->vocab_prefix > 0 && o->vocab_prefix < cfg->tgt_vocab ? o->vocab_prefix : 0;
+    int n_extra = prefix ? o->n_extra : 0, V = prefix ? prefix + n_extra : cfg->tgt_vocab;
+    int N = prefix ? prefix : V; /* logits [0, N) are ids [0, N); then the extras */
+    const int32_t *extra = o->vocab_extra;
+    rs_linear_weight_free(&bs->sub_head);
+    for (int i = 0; i < n_extra; i++)
+        if (extra[i] < prefix || extra[i] >= cfg->tgt_vocab || (i > 0 && extra[i] <= extra[i - 1]))
+            return -1;
+    if (n_extra > 0) {
+        if (rs_linear_pack_rows(&bs->sub_head, p->head_weight, extra, n_extra, H, BH) != 0)
+            return -1;
+        for (int v = 0; v < n_extra; v++)
+            bs->sub_bias[v] = p->head_bias[extra[v]];
+    }
     /* one live row: the initial state, reading <bos> */
     for (int l = 0; l < L; l++) {
         memcpy(bs->h[l], enc->h0[l] + (size_t)b * BH, BH * sizeof(rs_real));
@@ -313,23 +381,32 @@ int rs_beam_search(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk
     for (; t < T && k > 0; t++) {
         /* this step's attention rows go straight into the histories */
         step(bs, p, pk, enc, b, S, k, y, bs->att + (size_t)t * bs->max_src,
-             bs->max_length * bs->max_src);
-        /* each row's K best next tokens */
+             bs->max_length * bs->max_src, prefix, n_extra);
+        /* each row's K best next tokens, by their log-probability z − lse
+         * (a float, as the hypothesis's total adds it); <pad> and <bos>
+         * (logits 0 and 1) never */
         int n_cand = 0;
         for (int r = 0; r < k; r++) {
             const rs_real *z = bs->logits + (size_t)r * V;
+            rs_real lse = bs->lse[r];
             candidate best[RS_BEAM_MAX];
+            rs_real best_lp[RS_BEAM_MAX];
             int nb = 0;
             for (int v = 0; v < V; v++) {
-                double lp = bs->log_prob[r] + (double)z[v];
-                if (nb == K && lp <= best[nb - 1].log_prob)
+                rs_real lp = z[v] - lse;
+                if (nb == K && lp <= best_lp[nb - 1])
+                    continue;
+                int token = v < N ? v : extra[v - N];
+                if (token == PAD || token == BOS)
                     continue;
                 int at = nb < K ? nb++ : K - 1;
-                while (at > 0 && best[at - 1].log_prob < lp) {
+                while (at > 0 && best_lp[at - 1] < lp) {
                     best[at] = best[at - 1];
+                    best_lp[at] = best_lp[at - 1];
                     at--;
                 }
-                best[at] = (candidate){lp, r, v};
+                best[at] = (candidate){bs->log_prob[r] + (double)lp, r, token};
+                best_lp[at] = lp;
             }
             for (int i = 0; i < nb; i++)
                 bs->cand[n_cand++] = best[i];

@@ -10,19 +10,29 @@
 
 int rs_linear_pack(rs_linear_weight *out, const float *W, int N, int K, size_t ldw)
 {
+    return rs_linear_pack_rows(out, W, NULL, N, K, ldw);
+}
+
+int rs_linear_pack_rows(rs_linear_weight *out, const float *W, const int32_t *rows, int N, int K,
+                        size_t ldw)
+{
     memset(out, 0, sizeof *out);
     size_t panels = ((size_t)N + RS_LINEAR_PANEL - 1) / RS_LINEAR_PANEL;
     size_t bytes = panels * (size_t)K * RS_LINEAR_PANEL * sizeof(float);
     float *buf = aligned_alloc(64, bytes > 0 ? bytes : 64);
     if (!buf)
         return -1;
+    /* one output (a row of W) at a time, so that its K inputs are read in
+     * order; zero beyond N */
     for (size_t p = 0; p < panels; p++)
-        for (int k = 0; k < K; k++) {
-            float *row = buf + (p * (size_t)K + (size_t)k) * RS_LINEAR_PANEL;
-            for (int c = 0; c < RS_LINEAR_PANEL; c++) {
-                size_t n = p * RS_LINEAR_PANEL + (size_t)c;
-                row[c] = n < (size_t)N ? W[n * ldw + (size_t)k] : 0.0f;
-            }
+        for (int c = 0; c < RS_LINEAR_PANEL; c++) {
+            size_t n = p * RS_LINEAR_PANEL + (size_t)c;
+            const float *w = NULL;
+            if (n < (size_t)N)
+                w = W + (rows ? (size_t)rows[n] : n) * ldw;
+            float *col = buf + p * (size_t)K * RS_LINEAR_PANEL + (size_t)c;
+            for (int k = 0; k < K; k++)
+                col[(size_t)k * RS_LINEAR_PANEL] = w ? w[k] : 0.0f;
         }
     out->N = N;
     out->K = K;

@@ -28,6 +28,7 @@
 #define RNNSERVE_NN_LINEAR_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* outputs per panel: 4 AVX-512 vectors, 8 AVX2 vectors, 16 SSE vectors */
 #define RS_LINEAR_PANEL 64
@@ -40,6 +41,10 @@ typedef struct rs_linear_weight {
 /* Packs W (N, K) with row stride ldw into *out.  -1 on allocation failure
  * (nothing to free).  Free with rs_linear_weight_free. */
 int rs_linear_pack(rs_linear_weight *out, const float *W, int N, int K, size_t ldw);
+/* The same for the rows rows[0..N) of W (rows NULL: 0..N), in that order:
+ * output n of the packed matrix is row rows[n] of W. */
+int rs_linear_pack_rows(rs_linear_weight *out, const float *W, const int32_t *rows, int N, int K,
+                        size_t ldw);
 void rs_linear_weight_free(rs_linear_weight *w);
 
 /* Y (M, N) = X (M, K) · Wᵀ (+ bias (N) when not NULL), rows of X and Y with

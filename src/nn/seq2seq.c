@@ -36,6 +36,7 @@
 
 #include "blas.h"
 #include "cells.h"
+#include "linear.h"
 
 /* ---- parameters --------------------------------------------------------- */
 
@@ -399,9 +400,24 @@ static void dropout(rs_real *x, rs_real *mask, size_t n, rs_real p, rs_rng *rng)
     }
 }
 
-/* One direction of one encoder layer over the whole source. */
+/* rs_linear on rs_real.  Only the float build packs matrices: the double
+ * build of the gradient checks encodes without them (rs_s2s_encode_packed
+ * passes none there), so this is never called in it. */
+static void packed_linear(const rs_linear_weight *w, int M, const rs_real *X, size_t ldx,
+                          const rs_real *bias, rs_real *Y, size_t ldy)
+{
+#ifdef RS_REAL_IS_DOUBLE
+    (void)w, (void)M, (void)X, (void)ldx, (void)bias, (void)Y, (void)ldy;
+#else
+    rs_linear(w, M, X, ldx, bias, Y, ldy);
+#endif
+}
+
+/* One direction of one encoder layer over the whole source; through the
+ * packed matrices ih and hh when not NULL (serving), else OpenBLAS. */
 static void encoder_direction(rs_s2s_workspace *ws, const rs_rnn_weights *w, int l, int dir,
-                              const rs_real *in, int In, const rs_pair_batch *batch)
+                              const rs_real *in, int In, const rs_pair_batch *batch,
+                              const rs_linear_weight *ih, const rs_linear_weight *hh)
 {
     const rs_s2s_config *cfg = &ws->cfg;
     int B = batch->B, S = batch->S, H = cfg->hidden_size, HD = H * directions(cfg);
@@ -409,10 +425,14 @@ static void encoder_direction(rs_s2s_workspace *ws, const rs_rnn_weights *w, int
     enc_dir *e = &ws->enc[l][dir];
     rs_real *out = ws->enc_out[l];
     /* every step's input projection at once: (S·B, In) × (In, G) */
-    rs_gemm(0, 1, S * B, G, In, 1, in, In, w->weight_ih, In, 0, e->gates, G);
-    for (int i = 0; i < S * B; i++)
-        for (int j = 0; j < G; j++)
-            e->gates[(size_t)i * G + j] += w->bias_ih[j];
+    if (ih)
+        packed_linear(ih, S * B, in, (size_t)In, w->bias_ih, e->gates, (size_t)G);
+    else {
+        rs_gemm(0, 1, S * B, G, In, 1, in, In, w->weight_ih, In, 0, e->gates, G);
+        for (int i = 0; i < S * B; i++)
+            for (int j = 0; j < G; j++)
+                e->gates[(size_t)i * G + j] += w->bias_ih[j];
+    }
     size_t BH = (size_t)B * H;
     for (int k = 0; k < S; k++) {
         int s = dir ? S - 1 - k : k;
@@ -431,7 +451,10 @@ static void encoder_direction(rs_s2s_workspace *ws, const rs_rnn_weights *w, int
                 memcpy(cp, e->c + (size_t)sp * BH, BH * sizeof *cp);
         }
         rs_real *a = e->gates + (size_t)s * B * G;
-        rs_gemm(0, 1, B, G, H, 1, hp, H, w->weight_hh, H, 0, ws->recur, G);
+        if (hh)
+            packed_linear(hh, B, hp, (size_t)H, NULL, ws->recur, (size_t)G);
+        else
+            rs_gemm(0, 1, B, G, H, 1, hp, H, w->weight_hh, H, 0, ws->recur, G);
         rs_real *h = ws->q; /* (B, H) the new state, then scattered into out */
         rs_cell_rows(cfg->cell, B, H, a, ws->recur, w->bias_hh, hp, cp, h,
                      lstm ? e->c + (size_t)s * BH : NULL, e->hn ? e->hn + (size_t)s * BH : NULL);
@@ -451,7 +474,7 @@ static void encoder_direction(rs_s2s_workspace *ws, const rs_rnn_weights *w, int
 
 /* The decoder's initial state of layer l from the encoder's final states. */
 static void bridge_forward(rs_s2s_workspace *ws, const rs_s2s_params *p, int l,
-                           const rs_pair_batch *batch)
+                           const rs_pair_batch *batch, const rs_linear_weight *packed)
 {
     const rs_s2s_config *cfg = &ws->cfg;
     int B = batch->B, S = batch->S, H = cfg->hidden_size, D = directions(cfg), HD = H * D;
@@ -475,7 +498,10 @@ static void bridge_forward(rs_s2s_workspace *ws, const rs_s2s_params *p, int l,
             memcpy(bin + (size_t)b * 2 * H + H, bwd, (size_t)H * sizeof *bin);
         }
         if (D == 2) {
-            rs_gemm(0, 1, B, H, 2 * H, 1, bin, 2 * H, p->bridge_weight, 2 * H, 0, init, H);
+            if (packed)
+                packed_linear(packed, B, bin, (size_t)2 * H, NULL, init, (size_t)H);
+            else
+                rs_gemm(0, 1, B, H, 2 * H, 1, bin, 2 * H, p->bridge_weight, 2 * H, 0, init, H);
             for (size_t i = 0; i < BH; i++)
                 init[i] = RS_CELL_TANH(init[i] + p->bridge_bias[i % H]);
         }
@@ -550,7 +576,7 @@ static void head_rows(rs_s2s_workspace *ws, const rs_s2s_params *p, size_t row0,
 /* The encoder, the decoder's initial states (slab 0 of each layer's h and
  * c) and the keys' projection uk = Ua K + b_Ua. */
 static void encode(rs_s2s_workspace *ws, const rs_s2s_params *p, const rs_pair_batch *batch,
-                   rs_real pdrop, rs_rng *rng)
+                   rs_real pdrop, rs_rng *rng, const rs_s2s_encoder_packed *pk)
 {
     const rs_s2s_config *cfg = &ws->cfg;
     int B = batch->B, S = batch->S;
@@ -567,16 +593,21 @@ static void encode(rs_s2s_workspace *ws, const rs_s2s_params *p, const rs_pair_b
     for (int l = 0; l < L; l++) {
         const rs_real *in = l == 0 ? ws->enc_x : ws->enc_out[l - 1];
         for (int d = 0; d < D; d++)
-            encoder_direction(ws, &p->enc[l][d], l, d, in, enc_input(cfg, l), batch);
+            encoder_direction(ws, &p->enc[l][d], l, d, in, enc_input(cfg, l), batch,
+                              pk ? pk->ih[l][d] : NULL, pk ? pk->hh[l][d] : NULL);
     }
     for (int l = 0; l < L; l++)
-        bridge_forward(ws, p, l, batch);
+        bridge_forward(ws, p, l, batch, pk ? pk->bridge : NULL);
     /* the keys' projection, once per sentence */
     const rs_real *K = ws->enc_out[L - 1];
-    rs_gemm(0, 1, S * B, H, HD, 1, K, HD, p->ua_weight, HD, 0, ws->uk, H);
-    for (size_t i = 0; i < (size_t)S * B; i++)
-        for (int j = 0; j < H; j++)
-            ws->uk[i * H + j] += p->ua_bias[j];
+    if (pk)
+        packed_linear(pk->ua, S * B, K, (size_t)HD, p->ua_bias, ws->uk, (size_t)H);
+    else {
+        rs_gemm(0, 1, S * B, H, HD, 1, K, HD, p->ua_weight, HD, 0, ws->uk, H);
+        for (size_t i = 0; i < (size_t)S * B; i++)
+            for (int j = 0; j < H; j++)
+                ws->uk[i * H + j] += p->ua_bias[j];
+    }
 }
 
 void rs_s2s_encode(rs_s2s_workspace *ws, const rs_s2s_params *p, const rs_pair_batch *batch)
@@ -585,7 +616,22 @@ void rs_s2s_encode(rs_s2s_workspace *ws, const rs_s2s_params *p, const rs_pair_b
     ws->S = batch->S;
     ws->T = 0;
     ws->dropout_on = 0;
-    encode(ws, p, batch, 0, NULL);
+    encode(ws, p, batch, 0, NULL, NULL);
+}
+
+void rs_s2s_encode_packed(rs_s2s_workspace *ws, const rs_s2s_params *p,
+                          const rs_s2s_encoder_packed *pk, const rs_pair_batch *batch)
+{
+    ws->B = batch->B;
+    ws->S = batch->S;
+    ws->T = 0;
+    ws->dropout_on = 0;
+#ifdef RS_REAL_IS_DOUBLE
+    (void)pk;
+    encode(ws, p, batch, 0, NULL, NULL);
+#else
+    encode(ws, p, batch, 0, NULL, pk);
+#endif
 }
 
 void rs_s2s_encoded_get(const rs_s2s_workspace *ws, rs_s2s_encoded *out)
@@ -619,7 +665,7 @@ double rs_s2s_forward(rs_s2s_workspace *ws, const rs_s2s_params *p, const rs_pai
     if (opts && opts->rng && opts->teacher_forcing < 1.0)
         teacher = rs_rng_uniform(opts->rng) < opts->teacher_forcing;
 
-    encode(ws, p, batch, pdrop, opts ? opts->rng : NULL);
+    encode(ws, p, batch, pdrop, opts ? opts->rng : NULL, NULL);
 
     /* decoder, step by step */
     int In0 = E + HD;

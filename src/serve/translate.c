@@ -13,6 +13,9 @@
  *                   (<eos> included), each row summing to 1
  *   replace_unknown false: an <unk> in the output becomes the source word
  *                   its attention weighs most
+ *   shortlist       true: search the model's shortlist of target words
+ *                   (shortlist.h) when it has one; false: the whole
+ *                   vocabulary
  *
  * Reply for "text": {"model", "source_tokens", "unknown_words",
  * "translations": [{"text", "tokens", "log_prob", "score", "finished",
@@ -173,13 +176,14 @@ void rs_handle_translate(const rs_server *srv, rs_model_set *set, const char *bo
     long long beam = 4, n_best = 1,
               max_length = cfg->max_translation < 50 ? cfg->max_translation : 50;
     double penalty = 1.0;
-    int attention = 0, replace = 0;
+    int attention = 0, replace = 0, shortlist = 1;
     if (rs_field_int(req, "beam_size", 1, MAX_BEAM, &beam, r) == RS_FIELD_BAD ||
         rs_field_int(req, "n_best", 1, MAX_BEAM, &n_best, r) == RS_FIELD_BAD ||
         rs_field_int(req, "max_length", 1, cfg->max_translation, &max_length, r) == RS_FIELD_BAD ||
         rs_field_number(req, "length_penalty", 0, 10, 0, &penalty, r) == RS_FIELD_BAD ||
         rs_field_bool(req, "attention", &attention, r) == RS_FIELD_BAD ||
-        rs_field_bool(req, "replace_unknown", &replace, r) == RS_FIELD_BAD)
+        rs_field_bool(req, "replace_unknown", &replace, r) == RS_FIELD_BAD ||
+        rs_field_bool(req, "shortlist", &shortlist, r) == RS_FIELD_BAD)
         goto done;
     if (n_best > beam) {
         rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "n_best",
@@ -191,7 +195,7 @@ void rs_handle_translate(const rs_server *srv, rs_model_set *set, const char *bo
                       .max_length = (int)max_length,
                       .length_penalty = penalty,
                       .attention = attention || replace};
-    if (rs_translate(t, texts, lens, n, cfg->max_source_words, &o, tr) != 0) {
+    if (rs_translate(t, texts, lens, n, cfg->max_source_words, &o, shortlist, tr) != 0) {
         rs_reply_error(r, 500, RS_ERR_INTERNAL, NULL, "out of memory");
         goto done;
     }

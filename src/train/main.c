@@ -7,6 +7,7 @@
 
 #include "calibrate.h"
 #include "plot_cmd.h"
+#include "shortlist_cmd.h"
 #include "textlm.h"
 #include "train.h"
 #include "translate_cmd.h"
@@ -23,6 +24,7 @@ static void usage(FILE *fp)
                 "  eval        a model's figures on a dataset (--json for one JSON object)\n"
                 "  sample      generate texts from a generator\n"
                 "  translate   translate stdin's sentences with a translator\n"
+                "  shortlist   give a translator a shortlist of target words per source word\n"
                 "  info        what a model file holds, after full validation\n"
                 "  plot        draw a finished run's --log CSV as an SVG of its curves\n"
                 "  calibrate   fit a classifier's temperature on validation rows\n"
@@ -50,6 +52,8 @@ int main(int argc, char **argv)
         return rs_eval_main(sub_argc, sub_argv);
     if (strcmp(cmd, "translate") == 0)
         return rs_translate_main(sub_argc, sub_argv);
+    if (strcmp(cmd, "shortlist") == 0)
+        return rs_shortlist_main(sub_argc, sub_argv);
     if (strcmp(cmd, "sample") == 0)
         return rs_sample_main(sub_argc, sub_argv);
     if (strcmp(cmd, "calibrate") == 0)

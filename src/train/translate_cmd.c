@@ -31,7 +31,7 @@
 #define CHUNK 64 /* sentences encoded together */
 
 typedef struct decode_flags {
-    int beam_size, n_best, max_length, replace_unknown, max_src;
+    int beam_size, n_best, max_length, replace_unknown, max_src, full_vocabulary;
     double length_penalty;
 } decode_flags;
 
@@ -48,6 +48,8 @@ static int add_decode_flags(decode_flags *d, flag *table, int n)
          "an <unk> in a translation becomes the source word it attends to most", 0, NULL},
         {"max-source", NULL, FLAG_INT, &d->max_src, 1, 100000, NULL,
          "longest source sentence in words", 0, NULL},
+        {"full-vocabulary", NULL, FLAG_BOOL, &d->full_vocabulary, 0, 0, NULL,
+         "search every target word, not the model's shortlist", 0, NULL},
     };
     memcpy(table + n, f, sizeof f);
     return n + (int)(sizeof f / sizeof f[0]);
@@ -83,7 +85,8 @@ static int flush_chunk(const rs_translator *t, char **lines, size_t *lens, int n
 {
     rs_translation tr[CHUNK];
     rs_beam_opts o = beam_opts(d, 0);
-    if (rs_translate(t, (const char *const *)lines, lens, n, d->max_src, &o, tr) != 0) {
+    if (rs_translate(t, (const char *const *)lines, lens, n, d->max_src, &o, !d->full_vocabulary,
+                     tr) != 0) {
         fprintf(stderr, "rnntrain translate: out of memory\n");
         return -1;
     }
@@ -328,7 +331,7 @@ int rs_translator_eval(int argc, char **argv)
             lens[x] = strcspn(line, "\t");
         }
         rs_translation tr[CHUNK];
-        if (rs_translate(t, texts, lens, g, d.max_src, &o, tr) != 0) {
+        if (rs_translate(t, texts, lens, g, d.max_src, &o, !d.full_vocabulary, tr) != 0) {
             fprintf(stderr, "rnntrain eval: out of memory\n");
             goto done;
         }
@@ -374,6 +377,8 @@ int rs_translator_eval(int argc, char **argv)
         cJSON_AddNumberToObject(j, "perplexity", exp(nll));
         cJSON_AddNumberToObject(j, "bleu", score);
         cJSON_AddNumberToObject(j, "beam_size", d.beam_size);
+        cJSON_AddBoolToObject(j, "shortlist",
+                              !d.full_vocabulary && rs_translator_shortlist(t) != NULL);
         cJSON_AddNumberToObject(j, "untranslatable", failed);
         char *s = cJSON_PrintUnformatted(j);
         printf("%s\n", s ? s : "{}");
@@ -382,8 +387,9 @@ int rs_translator_eval(int argc, char **argv)
     } else {
         printf("pairs %d, distinct sources %d, reference tokens %ld\n", p.n, sentences, tokens);
         printf("nll_per_token %.4f (perplexity %.2f)\n", nll, exp(nll));
-        printf("bleu %.2f (%s, corpus BLEU-4 against every reference)\n", score,
-               d.beam_size == 1 ? "greedy" : "beam search");
+        printf("bleu %.2f (%s%s, corpus BLEU-4 against every reference)\n", score,
+               d.beam_size == 1 ? "greedy" : "beam search",
+               !d.full_vocabulary && rs_translator_shortlist(t) ? " over the shortlist" : "");
         if (failed)
             printf("%d source sentences could not be translated (scored as empty)\n", failed);
     }

@@ -106,7 +106,7 @@ static void exercise_translator(const rs_translator *t)
     rs_beam_opts o = {
         .beam_size = 2, .n_best = 2, .max_length = 6, .length_penalty = 1.0, .attention = 1};
     rs_translation tr;
-    if (rs_translate(t, texts, lens, 1, 16, &o, &tr) == 0) {
+    if (rs_translate(t, texts, lens, 1, 16, &o, 1, &tr) == 0) {
         for (int h = 0; h < tr.n_hyp; h++) {
             const char **tok = rs_translation_tokens(t, &tr, &tr.hyp[h], 1);
             char *s = tok ? rs_translation_text(tok, tr.hyp[h].n) : NULL;

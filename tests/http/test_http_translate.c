@@ -72,7 +72,7 @@ static void compare_result(const rs_translator *t, const cJSON *got, const char 
 {
     rs_translation tr;
     size_t len = strlen(text);
-    ASSERT_EQ(0, rs_translate(t, &text, &len, 1, 6, o, &tr));
+    ASSERT_EQ(0, rs_translate(t, &text, &len, 1, 6, o, 1, &tr));
     ASSERT_EQ(0, tr.status);
     const cJSON *src = jget(got, "source_tokens");
     ASSERT_EQ(tr.n_src, cJSON_GetArraySize(src));
@@ -130,21 +130,25 @@ static void a_translation_equals_the_library(void)
         int replace;
         rs_translator *t;
     } cases[] = {
-        {"{\"text\":\"I am cold.\"}", "I am cold.", {4, 1, 50 < 12 ? 50 : 12, 1.0, 0}, 0, t},
+        {"{\"text\":\"I am cold.\"}",
+         "I am cold.",
+         {4, 1, 50 < 12 ? 50 : 12, 1.0, 0, 0, NULL, 0},
+         0,
+         t},
         {"{\"text\":\"you are cold .\",\"beam_size\":3,\"n_best\":3,\"attention\":true}",
          "you are cold .",
-         {3, 3, 12, 1.0, 1},
+         {3, 3, 12, 1.0, 1, 0, NULL, 0},
          0,
          t},
         {"{\"model\":\"tiny-fr2\",\"text\":\"You are, I am.\",\"beam_size\":1,\"max_length\":7}",
          "You are, I am.",
-         {1, 1, 7, 1.0, 0},
+         {1, 1, 7, 1.0, 0, 0, NULL, 0},
          0,
          t2},
         {"{\"text\":\"zebra am cold\",\"beam_size\":2,\"length_penalty\":0,"
          "\"replace_unknown\":true,\"attention\":true}",
          "zebra am cold",
-         {2, 1, 12, 0.0, 1},
+         {2, 1, 12, 0.0, 1, 0, NULL, 0},
          1,
          t},
     };

@@ -8,6 +8,11 @@
  *     teacher-forced rs_s2s_forward gives its tokens (and <eos> when it
  *     finished), and the attention rows it gives; scores are length-
  *     normalised and sorted;
+ *   - over a shortlist (opts.vocab_prefix, vocab_extra): one of every id
+ *     gives the same hypotheses as the whole vocabulary, bit for bit with
+ *     the packed matrices; one of a few ids makes only those, with the
+ *     log-probabilities of a softmax over them of the teacher-forced
+ *     logits;
  * for GRU, LSTM and RNN cells, one and two layers, uni- and bidirectional,
  * with OpenBLAS and with the matrices packed for the inference kernel (as
  * the daemon searches).
@@ -71,6 +76,38 @@ static double teacher_forced(const model *m, const int32_t *src, int S, const in
         memcpy(att, rs_s2s_attention(ws), (size_t)T * S * sizeof *att);
     rs_s2s_workspace_destroy(ws);
     return nll;
+}
+
+/* Σ ln p of tgt (n ids, then <eos> when eos) under a softmax over the ids
+ * vocab[0..nv) only, from the teacher-forced logits. */
+static double teacher_forced_sub(const model *m, const int32_t *src, int S, const int32_t *tgt,
+                                 int n, int eos, const int32_t *vocab, int nv)
+{
+    int T = n + eos;
+    if (T == 0)
+        return 0;
+    int32_t len = S, tin[MAXLEN + 1], tout[MAXLEN + 1];
+    for (int t = 0; t < T; t++) {
+        tin[t] = t == 0 ? 1 : tgt[t - 1];
+        tout[t] = t < n ? tgt[t] : 2;
+    }
+    rs_pair_batch b = {
+        .B = 1, .S = S, .T = T, .src = src, .src_len = &len, .tgt_in = tin, .tgt_out = tout};
+    rs_s2s_workspace *ws = rs_s2s_workspace_create(&m->cfg, 1, S, T);
+    rs_s2s_forward(ws, &m->p, &b, NULL);
+    const float *logits = rs_s2s_logits(ws);
+    double lp = 0;
+    for (int t = 0; t < T; t++) {
+        const float *z = logits + (size_t)t * V_TGT;
+        double mx = -1e300, sum = 0;
+        for (int i = 0; i < nv; i++)
+            mx = fmax(mx, z[vocab[i]]);
+        for (int i = 0; i < nv; i++)
+            sum += exp(z[vocab[i]] - mx);
+        lp += z[tout[t]] - mx - log(sum);
+    }
+    rs_s2s_workspace_destroy(ws);
+    return lp;
 }
 
 /* Greedy through rs_s2s_forward feeding back its argmax: the ids before
@@ -160,8 +197,49 @@ static void check_model(const model *m, const char *label, const rs_beam_packed 
             if (i > 0)
                 ASSERT_TRUE(h[i - 1].score >= h[i].score);
         }
+        /* a shortlist of every id (the first 6 and the rest as extras): the
+         * same search */
+        int32_t rest[V_TGT];
+        for (int v = 6; v < V_TGT; v++)
+            rest[v - 6] = v;
+        rs_hypothesis hs[8];
+        int ns = 0;
+        rs_beam_opts oe = o4;
+        oe.vocab_prefix = 6;
+        oe.vocab_extra = rest;
+        oe.n_extra = V_TGT - 6;
+        ASSERT_EQ(0, rs_beam_search(bs, &m->p, pk, &enc, 0, S, &oe, hs, &ns));
+        ASSERT_EQ(n, ns);
+        for (int i = 0; i < n && i < ns; i++) {
+            ASSERT_EQ(h[i].n, hs[i].n);
+            ASSERT_EQ(h[i].finished, hs[i].finished);
+            ASSERT_TRUE(memcmp(h[i].ids, hs[i].ids, (size_t)h[i].n * sizeof *h[i].ids) == 0);
+            if (pk) /* both through the inference kernel: the same floats */
+                ASSERT_TRUE(h[i].log_prob == hs[i].log_prob);
+            else
+                ASSERT_NEAR(h[i].log_prob, hs[i].log_prob, 1e-5);
+        }
+        for (int i = 0; i < ns; i++)
+            rs_hypothesis_free(&hs[i]);
         for (int i = 0; i < n; i++)
             rs_hypothesis_free(&h[i]);
+
+        /* a shortlist of a few ids, [0, 4) and 5 7 8: only those, normalised
+         * over them (<pad> and <bos> included, never produced) */
+        static const int32_t few[] = {0, 1, 2, 3, 5, 7, 8};
+        oe.vocab_prefix = 4;
+        oe.vocab_extra = few + 4;
+        oe.n_extra = 3;
+        ASSERT_EQ(0, rs_beam_search(bs, &m->p, pk, &enc, 0, S, &oe, hs, &ns));
+        ASSERT_TRUE(ns >= 1 && ns <= 4);
+        for (int i = 0; i < ns; i++) {
+            for (int k = 0; k < hs[i].n; k++)
+                ASSERT_TRUE(hs[i].ids[k] == 3 || hs[i].ids[k] == 5 || hs[i].ids[k] == 7 ||
+                            hs[i].ids[k] == 8);
+            double lp = teacher_forced_sub(m, src, S, hs[i].ids, hs[i].n, hs[i].finished, few, 7);
+            ASSERT_NEAR(lp, hs[i].log_prob, 1e-4 * (1 + fabs(lp)));
+            rs_hypothesis_free(&hs[i]);
+        }
         rs_s2s_workspace_destroy(ws);
     }
     rs_beam_destroy(bs);

@@ -104,6 +104,80 @@ static void test_round_trip(void)
     unlink(path);
 }
 
+/* A shortlist round-trips, is described, and a file whose shortlist is
+ * inconsistent is refused with a message that names the fault. */
+static void write_with_shortlist(const char *path, const int32_t *lexical, int common,
+                                 int check_meta)
+{
+    rs_s2s_config cfg = small_config();
+    float *theta = malloc(rs_s2s_param_count(&cfg) * sizeof *theta);
+    rs_s2s_params p;
+    write_small(path, theta, &p);
+    rs_shortlist sl = {.common = common, .per_word = 2, .src_vocab = 10, .lexical = lexical};
+    rs_translator_spec spec = {
+        .cfg = cfg, .src_vocab = src_vocab, .tgt_vocab = tgt_vocab, .shortlist = &sl};
+    char err[256];
+    ASSERT_EQ(0, rs_translator_write(path, &spec, &p, err, sizeof err));
+    free(theta);
+    if (check_meta) { /* the metadata key is written with the tensor */
+        rs_st_file *f = NULL;
+        ASSERT_EQ(0, rs_st_open(path, &f, err, sizeof err));
+        ASSERT_TRUE(rs_st_metadata(f, "shortlist_common") != NULL);
+        rs_st_close(f);
+    }
+}
+
+static void test_shortlist(void)
+{
+    int32_t lexical[10 * 2];
+    for (int i = 0; i < 20; i++)
+        lexical[i] = i % 3 == 0 ? -1 : 4 + i % 6;
+    const char *path = temp_path("sl.safetensors");
+    write_with_shortlist(path, lexical, 6, 1);
+    rs_translator *t = NULL;
+    char err[256];
+    ASSERT_EQ(0, rs_translator_open(path, &t, err, sizeof err));
+    const rs_shortlist *sl = t ? rs_translator_shortlist(t) : NULL;
+    ASSERT_TRUE(sl != NULL);
+    if (sl) {
+        ASSERT_EQ(6, sl->common);
+        ASSERT_EQ(2, sl->per_word);
+        ASSERT_TRUE(memcmp(lexical, sl->lexical, sizeof lexical) == 0);
+    }
+    rs_translator_close(t);
+    /* ids that are not target words, or <bos> */
+    static const struct {
+        int at, value;
+        const char *needle;
+    } bad[] = {{3, 10, "holds 10 at 3"}, {5, 1, "holds 1 at 5"}, {0, -2, "holds -2 at 0"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int32_t b[20];
+        memcpy(b, lexical, sizeof b);
+        b[bad[i].at] = bad[i].value;
+        write_with_shortlist(path, b, 6, 0);
+        int rc = rs_translator_open(path, &t, err, sizeof err);
+        test_checks_++;
+        if (rc == 0 || !strstr(err, bad[i].needle) || !strstr(err, "shortlist.lexical"))
+            TEST_FAIL_("rc %d, \"%s\" lacks \"%s\"", rc, err, bad[i].needle);
+        if (rc == 0)
+            rs_translator_close(t);
+    }
+    /* common beyond the vocabulary */
+    write_with_shortlist(path, lexical, 11, 0);
+    ASSERT_TRUE(rs_translator_open(path, &t, err, sizeof err) != 0);
+    ASSERT_TRUE(strstr(err, "shortlist_common") != NULL);
+    /* a model without one has none, and says so */
+    rs_s2s_config cfg = small_config();
+    float *theta = malloc(rs_s2s_param_count(&cfg) * sizeof *theta);
+    rs_s2s_params p;
+    write_small(path, theta, &p);
+    free(theta);
+    ASSERT_EQ(0, rs_translator_open(path, &t, err, sizeof err));
+    ASSERT_TRUE(t && rs_translator_shortlist(t) == NULL);
+    rs_translator_close(t);
+    unlink(path);
+}
+
 static void test_golden_files_open(void)
 {
     static const char *const cases[] = {"gru_l1", "gru_bi2", "lstm_l2", "lstm_bi1", "rnn_bi1"};
@@ -206,5 +280,6 @@ int main(int argc, char **argv)
     RUN_TEST(test_round_trip);
     RUN_TEST(test_golden_files_open);
     RUN_TEST(test_refusals);
+    RUN_TEST(test_shortlist);
     TEST_MAIN_END();
 }
