@@ -2,8 +2,9 @@
  * test_http_translate.c — POST /translate against the real daemon, on a
  * folder of two golden translators (tests/parity/make_translator_golden.py:
  * "tiny-fr", a bidirectional 2-layer GRU; "tiny-fr2", a 2-layer LSTM) and a
- * generator ("tiny-lm").  Limits: --max-sentences 3, --max-source-words 6,
- * --max-translation 12.
+ * generator ("tiny-lm"), and "tiny-fs": tiny-fr with a shortlist
+ * (common 5, two entries per source word) written by rs_translator_write.
+ * Limits: --max-sentences 3, --max-source-words 6, --max-translation 12.
  *
  * Answers are compared with the library (rs_translate) on the same
  * sentences and options: text, tokens, log_prob, score, the attention
@@ -11,7 +12,9 @@
  * token, rows summing to 1), replace_unknown; a batch answers as its
  * sentences one by one; /v1/models describes the translators; every bound
  * and type is a 400 naming its field, a model of another task a 400, an
- * unknown one a 404.  Arguments and HTTP_ONLY: harness.h.
+ * unknown one a 404; a shortlist is searched by default and not with
+ * "shortlist": false, as the library does.  Arguments and HTTP_ONLY:
+ * harness.h.
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -26,6 +29,44 @@
 
 static daemon_proc tr_d;
 static char tr_dir[256];
+
+/* The shortlist of tiny-fs: target ids below 5 always; source word id w
+ * adds 5 + w % 6 and, for even w, 10 (tgt vocab 11). */
+static int32_t sl_lexical[10 * 2];
+
+static int write_shortlisted(const char *src_path, const char *dst_path)
+{
+    rs_translator *t = NULL;
+    char err[512];
+    if (rs_translator_open(src_path, &t, err, sizeof err) != 0) {
+        TEST_FAIL_("%s", err);
+        return -1;
+    }
+    const rs_s2s_config *cfg = rs_translator_config(t);
+    const char *sv[64], *tv[64];
+    for (int i = 0; i < cfg->src_vocab && i < 64; i++)
+        sv[i] = rs_translator_token(t, 0, i);
+    for (int i = 0; i < cfg->tgt_vocab && i < 64; i++)
+        tv[i] = rs_translator_token(t, 1, i);
+    for (int w = 0; w < cfg->src_vocab && w < 10; w++) {
+        sl_lexical[w * 2] = 5 + w % 6;
+        sl_lexical[w * 2 + 1] = w % 2 == 0 ? 10 : -1;
+    }
+    rs_shortlist sl = {
+        .common = 5, .per_word = 2, .src_vocab = cfg->src_vocab, .lexical = sl_lexical};
+    rs_translator_spec spec = {.cfg = *cfg,
+                               .src_vocab = sv,
+                               .tgt_vocab = tv,
+                               .src_elision = rs_translator_elision(t, 0),
+                               .tgt_elision = rs_translator_elision(t, 1),
+                               .training_json = rs_translator_metadata(t, "training"),
+                               .shortlist = &sl};
+    int rc = rs_translator_write(dst_path, &spec, rs_translator_params(t), err, sizeof err);
+    if (rc != 0)
+        TEST_FAIL_("%s", err);
+    rs_translator_close(t);
+    return rc;
+}
 
 static int start_translate_daemon(void)
 {
@@ -44,6 +85,11 @@ static int start_translate_daemon(void)
         if (install_file(src, tr_dir, name, 0) != 0)
             return -1;
     }
+    char dst[512];
+    snprintf(src, sizeof src, "%s/translator_gru_bi2.model.safetensors", golden_dir);
+    snprintf(dst, sizeof dst, "%s/tiny-fs.safetensors", tr_dir);
+    if (write_shortlisted(src, dst) != 0)
+        return -1;
     const char *flags[] = {
         "--max-sentences", "3", "--max-source-words", "6", "--max-translation", "12", NULL};
     int exited = 0;
@@ -67,12 +113,12 @@ static rs_translator *open_golden(const char *name)
 
 /* Compares one reply object ({"source_tokens", "translations"}) with the
  * library's translation of text. */
-static void compare_result(const rs_translator *t, const cJSON *got, const char *text,
-                           const rs_beam_opts *o, int replace)
+static void compare_result_with(const rs_translator *t, const cJSON *got, const char *text,
+                                const rs_beam_opts *o, int replace, int use_shortlist)
 {
     rs_translation tr;
     size_t len = strlen(text);
-    ASSERT_EQ(0, rs_translate(t, &text, &len, 1, 6, o, 1, &tr));
+    ASSERT_EQ(0, rs_translate(t, &text, &len, 1, 6, o, use_shortlist, &tr));
     ASSERT_EQ(0, tr.status);
     const cJSON *src = jget(got, "source_tokens");
     ASSERT_EQ(tr.n_src, cJSON_GetArraySize(src));
@@ -116,6 +162,12 @@ static void compare_result(const rs_translator *t, const cJSON *got, const char 
         free(tok);
     }
     rs_translation_free(&tr);
+}
+
+static void compare_result(const rs_translator *t, const cJSON *got, const char *text,
+                           const rs_beam_opts *o, int replace)
+{
+    compare_result_with(t, got, text, o, replace, 1);
 }
 
 static void a_translation_equals_the_library(void)
@@ -166,6 +218,51 @@ static void a_translation_equals_the_library(void)
     rs_translator_close(t2);
 }
 
+static void a_shortlist_is_searched_unless_turned_off(void)
+{
+    if (start_translate_daemon() != 0)
+        return;
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/tiny-fs.safetensors", tr_dir);
+    rs_translator *t = NULL;
+    if (rs_translator_open(path, &t, err, sizeof err) != 0) {
+        TEST_FAIL_("%s", err);
+        return;
+    }
+    ASSERT_TRUE(rs_translator_shortlist(t) != NULL);
+    rs_beam_opts o = {.beam_size = 4, .n_best = 4, .max_length = 12, .length_penalty = 1.0};
+    static const char *const texts[] = {"I am cold.", "you are cold", "Cold, I am!"};
+    for (int i = 0; i < 3; i++) {
+        for (int use = 0; use <= 1; use++) {
+            char body[256];
+            snprintf(body, sizeof body, "{\"model\":\"tiny-fs\",\"text\":\"%s\",\"n_best\":4%s}",
+                     texts[i], use ? "" : ",\"shortlist\":false");
+            resp r = {0};
+            if (POST_OK(&tr_d, "/translate", body, &r))
+                compare_result_with(t, r.json, texts[i], &o, 0, use);
+            /* with the shortlist: every token is one of its ids */
+            const cJSON *h, *list = use ? jget(r.json, "translations") : NULL;
+            cJSON_ArrayForEach(h, list)
+            {
+                const cJSON *tok;
+                cJSON_ArrayForEach(tok, jget(h, "tokens"))
+                {
+                    int id =
+                        rs_translator_token_id(t, 1, tok->valuestring, strlen(tok->valuestring));
+                    int allowed = id >= 0 && id < 5;
+                    for (int k = 0; k < 20; k++)
+                        allowed |= sl_lexical[k] == id;
+                    ASSERT_TRUE(allowed);
+                }
+            }
+            resp_free(&r);
+        }
+    }
+    rs_translator_close(t);
+    EXPECT_ERROR(&tr_d, "/translate", "{\"text\":\"i\",\"shortlist\":\"yes\"}", 400,
+                 "invalid_argument", "shortlist", NULL);
+}
+
 static void a_batch_answers_as_its_sentences_one_by_one(void)
 {
     if (start_translate_daemon() != 0)
@@ -206,7 +303,7 @@ static void translators_are_listed_and_counted(void)
         cJSON_ArrayForEach(m, jget(r.json, "models"))
         {
             if (jstr(m, "name") && strcmp(jstr(m, "name"), "tiny-fr") == 0) {
-                seen = 1;
+                seen++;
                 ASSERT_STREQ("translator", jstr(m, "task"));
                 ASSERT_STREQ("gru", jstr(m, "cell"));
                 ASSERT_EQ(2, (int)jnum(m, "num_layers"));
@@ -214,13 +311,19 @@ static void translators_are_listed_and_counted(void)
                 ASSERT_EQ(10, (int)jnum(m, "src_vocab_size"));
                 ASSERT_EQ(11, (int)jnum(m, "tgt_vocab_size"));
                 ASSERT_TRUE(jnum(m, "parameters") > 0);
+                ASSERT_TRUE(cJSON_IsNull(jget(m, "shortlist")));
+            }
+            if (jstr(m, "name") && strcmp(jstr(m, "name"), "tiny-fs") == 0) {
+                seen++;
+                ASSERT_EQ(5, (int)jnum(jget(m, "shortlist"), "common"));
+                ASSERT_EQ(2, (int)jnum(jget(m, "shortlist"), "per_word"));
             }
         }
-        ASSERT_TRUE(seen);
+        ASSERT_EQ(2, seen);
     }
     resp_free(&r);
     if (GET_OK(&tr_d, "/readyz", &r))
-        ASSERT_EQ(3, (int)jnum(r.json, "models"));
+        ASSERT_EQ(4, (int)jnum(r.json, "models"));
     resp_free(&r);
 }
 
@@ -273,6 +376,7 @@ static void stop_translate_daemon(void)
 
 static const http_scenario scenarios[] = {
     HTTP_SCENARIO(a_translation_equals_the_library, HTTP_OWN_DAEMON),
+    HTTP_SCENARIO(a_shortlist_is_searched_unless_turned_off, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(a_batch_answers_as_its_sentences_one_by_one, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(translators_are_listed_and_counted, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(translate_bounds_are_400s_naming_the_field, HTTP_OWN_DAEMON),
