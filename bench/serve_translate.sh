@@ -25,8 +25,13 @@
 #   flask     gunicorn -w 1 -k sync, torch.set_num_threads(1),
 #             OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1, /usr/bin/python3
 #
-# Environment: MODEL, SENTENCE, BEAM (4), DURATION (10), WARMUP (2),
-# KEEP=1 (keep the work directory: server logs, wrk outputs).
+# A model with a shortlist (include/rnnserve/shortlist.h) is searched over
+# it by both servers unless SHORTLIST=false, which adds "shortlist": false
+# to the request (both then search the whole target vocabulary).
+#
+# Environment: MODEL, SENTENCE, BEAM (4), SHORTLIST (unset: the servers'
+# default, true), DURATION (10), WARMUP (2), KEEP=1 (keep the work
+# directory: server logs, wrk outputs).
 #
 # Needs python3-torch, python3-flask and gunicorn under /usr/bin/python3,
 # wrk and curl (apt-get install), and a build of rnnserve in build/.  The
@@ -51,6 +56,7 @@ command -v curl >/dev/null || die "needs curl (apt-get install curl)"
 case $DURATION in '' | *[!0-9]* | 0) die "DURATION must be a positive number of seconds" ;; esac
 case $WARMUP in '' | *[!0-9]*) die "WARMUP must be a whole number of seconds" ;; esac
 case $BEAM in '' | *[!0-9]* | 0) die "BEAM must be 1 to 16" ;; esac
+case ${SHORTLIST:-} in '' | true | false) ;; *) die "SHORTLIST must be true or false" ;; esac
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/serve_translate.XXXXXX")
 PIDS=()
@@ -63,8 +69,15 @@ trap cleanup EXIT
 mkdir "$WORK/models"
 cp "$MODEL" "$WORK/models/"
 NAME=$(basename "$MODEL" .safetensors)
-BODY=$("$PYTHON" -c 'import json, sys; print(json.dumps({"model": sys.argv[1], "text": sys.argv[2], "beam_size": int(sys.argv[3])}))' \
-    "$NAME" "$SENTENCE" "$BEAM")
+BODY=$("$PYTHON" -c 'import json, sys
+body = {"model": sys.argv[1], "text": sys.argv[2], "beam_size": int(sys.argv[3])}
+if sys.argv[4]:
+    body["shortlist"] = sys.argv[4] == "true"
+print(json.dumps(body))' "$NAME" "$SENTENCE" "$BEAM" "${SHORTLIST:-}")
+SHORTLIST_DESC=$("$PYTHON" -c 'import json, struct, sys
+f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]; h = json.loads(f.read(n))
+m = h.get("__metadata__", {}); x = h.get("shortlist.lexical")
+print("common %s, %d per source word" % (m["shortlist_common"], x["shape"][1]) if x else "none")' "$MODEL")
 free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 RS_PORT=$(free_port)
 FL_PORT=$(free_port)
@@ -143,6 +156,7 @@ echo "cpu:       $(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 echo "load avg:  $LOAD_START at the start, $LOAD_END at the end (1/5/15 min)"
 echo "model:     $MODEL ($(stat -c %s "$MODEL") bytes)"
 echo "request:   $BODY"
+echo "shortlist: in the model: $SHORTLIST_DESC"
 echo "wrk:       -t1 -c1, ${DURATION}s after ${WARMUP}s warm-up, --timeout 10s, over loopback on the same machine"
 echo "servers:   rnnserve --threads 2; flask: gunicorn -w 1 -k sync, torch $("$PYTHON" -c 'import torch; print(torch.__version__)') with 1 thread"
 sed 's/^/check:     /' "$WORK/check.txt"

@@ -17,7 +17,8 @@ For each case (cell, layers, bidirectional encoder) it writes
         src_len, tgt_in, tgt_out with -1 on padding: I32) and what PyTorch
         makes of it with teacher forcing: loss (the mean cross-entropy over
         the non-padding targets), logits (B, T, Vt), attention (B, T, S)
-        and grad.<tensor> for every tensor; greedy.ids (B, 8): each source
+        and grad.<tensor> for every tensor; greedy_shortlist.ids (B, 8) and
+        .log_prob (B): greedy over a shortlist (make_case); greedy.ids (B, 8): each source
         decoded greedily (the argmax but <pad> and <bos>, until <eos>; -1
         after it), as a model saved from PyTorch must translate in C.
 
@@ -46,6 +47,7 @@ E, H = 5, 6
 SRC_LEN = [6, 3, 4]
 TGT_LEN = [5, 2, 4]
 GREEDY_MAX = 8
+SL_COMMON = 5  # the shortlist of greedy_shortlist.*: see make_case
 SRC_VOCAB = ["<pad>", "<bos>", "<eos>", "<unk>", "i", "am", "cold", "you", "are", "."]
 TGT_VOCAB = ["<pad>", "<bos>", "<eos>", "<unk>", "j", "ai", "froid", "tu", "es", "as", "."]
 CASES = [("gru", 1, False), ("gru", 2, True), ("lstm", 2, False), ("lstm", 1, True),
@@ -168,6 +170,31 @@ def make_case(outdir, cell, layers, bidirectional, seed):
                 ids[b, t] = nxt
                 y.append(nxt)
     ex += [("greedy.ids", ids)]
+    # the same over a shortlist (include/rnnserve/shortlist.h): target ids
+    # below SL_COMMON and, per source id s, SL_COMMON + s % (Vt - SL_COMMON);
+    # the softmax over those ids only (<pad> and <bos> in it, never chosen);
+    # the ids and the log-probability of the whole output, <eos> included
+    with torch.no_grad():
+        sl_ids = torch.full((B, GREEDY_MAX), -1, dtype=torch.int32)
+        sl_lp = torch.zeros(B, dtype=torch.float64)
+        vt = len(TGT_VOCAB)
+        for b in range(B):
+            srcs = [int(x) for x in src[b, :SRC_LEN[b]]]
+            cand = sorted(set(range(SL_COMMON)) | {SL_COMMON + x % (vt - SL_COMMON) for x in srcs})
+            y, lp = [1], 0.0
+            for t in range(GREEDY_MAX):
+                lg, _ = model(src[b:b + 1, :SRC_LEN[b]], src_len[b:b + 1],
+                              torch.tensor([y], dtype=torch.int32))
+                z = torch.log_softmax(lg[0, -1][cand].double(), dim=0)
+                z[0] = z[1] = float("-inf")  # cand starts 0, 1
+                k = int(z.argmax())
+                lp += float(z[k])
+                if cand[k] == 2:
+                    break
+                sl_ids[b, t] = cand[k]
+                y.append(cand[k])
+            sl_lp[b] = lp
+    ex += [("greedy_shortlist.ids", sl_ids), ("greedy_shortlist.log_prob", sl_lp.float())]
     mg.write(os.path.join(outdir, "translator_%s.expect.safetensors" % name), ex,
              {"case": name})
     print("translator_%s: loss %.6f, %d tensors" % (name, float(loss), len(state)))

@@ -23,6 +23,7 @@
 #include "rnnserve/beam.h"
 #include "rnnserve/safetensors.h"
 #include "rnnserve/seq2seq.h"
+#include "rnnserve/shortlist.h"
 #include "rnnserve/translator.h"
 
 static const char *golden_dir = "tests/parity/golden";
@@ -129,6 +130,81 @@ static void check_greedy(const char *name, const char *model_path, const rs_st_f
     rs_translator_close(t);
 }
 
+/* The same over make_translator_golden.py's shortlist (ids below 5; per
+ * source id s, 5 + s % (Vt − 5)) as the library builds it from a lexical
+ * table (shortlist.h): PyTorch's ids and log-probability
+ * (greedy_shortlist.*). */
+static void check_greedy_shortlist(const char *name, const char *model_path, const rs_st_file *ef,
+                                   const int32_t *src, const int32_t *src_len, int B, int S)
+{
+    char err[512];
+    rs_translator *t = NULL;
+    if (rs_translator_open(model_path, &t, err, sizeof err) != 0) {
+        TEST_FAIL_("%s", err);
+        return;
+    }
+    const rs_st_tensor *g = rs_st_find(ef, "greedy_shortlist.ids");
+    const rs_st_tensor *l = rs_st_find(ef, "greedy_shortlist.log_prob");
+    test_checks_++;
+    if (!g || !l || g->ndim != 2 || (int)g->shape[0] != B || l->shape[0] != (size_t)B) {
+        TEST_FAIL_("%s: expectation greedy_shortlist.* missing", name);
+        rs_translator_close(t);
+        return;
+    }
+    int G = (int)g->shape[1];
+    int32_t *want = malloc((size_t)B * G * sizeof *want);
+    float *want_lp = malloc((size_t)B * sizeof *want_lp);
+    rs_st_copy(g, want);
+    rs_st_copy(l, want_lp);
+    const rs_s2s_config *cfg = rs_translator_config(t);
+    enum { COMMON = 5 };
+    int32_t lexical[64];
+    for (int s = 0; s < cfg->src_vocab && s < 64; s++)
+        lexical[s] = COMMON + s % (cfg->tgt_vocab - COMMON);
+    rs_shortlist sl = {
+        .common = COMMON, .per_word = 1, .src_vocab = cfg->src_vocab, .lexical = lexical};
+    rs_s2s_workspace *ws = rs_s2s_workspace_create(cfg, B, S, 0);
+    rs_beam *bs = rs_beam_create(cfg, 1, S, G);
+    rs_pair_batch batch = {.B = B, .S = S, .src = src, .src_len = src_len};
+    rs_s2s_encode(ws, rs_translator_params(t), &batch);
+    rs_s2s_encoded enc;
+    rs_s2s_encoded_get(ws, &enc);
+    for (int b = 0; b < B; b++) {
+        int32_t extra[64];
+        int n_extra = rs_shortlist_for(&sl, src + (size_t)b * S, src_len[b], extra);
+        rs_beam_opts o = {.beam_size = 1,
+                          .n_best = 1,
+                          .max_length = G,
+                          .vocab_prefix = COMMON,
+                          .vocab_extra = extra,
+                          .n_extra = n_extra};
+        rs_hypothesis h;
+        int n = 0;
+        ASSERT_EQ(0, rs_beam_search(bs, rs_translator_params(t), rs_translator_packed(t), &enc, b,
+                                    src_len[b], &o, &h, &n));
+        int wn = 0;
+        while (wn < G && want[(size_t)b * G + wn] >= 0)
+            wn++;
+        test_checks_++;
+        if (n != 1 || h.n != wn || memcmp(h.ids, want + (size_t)b * G, (size_t)wn * 4) != 0)
+            TEST_FAIL_("%s: over the shortlist, source %d decodes to %d tokens, PyTorch's to %d",
+                       name, b, n ? h.n : -1, wn);
+        else { /* and the whole output's log-probability (<eos> in it when it came) */
+            ASSERT_NEAR(want_lp[b], h.log_prob, 1e-4 * (1 + fabs(want_lp[b])));
+            printf("    greedy over the shortlist, source %d: %d tokens, log_prob %.5f as "
+                   "PyTorch  ok\n",
+                   b, wn, h.log_prob);
+        }
+        if (n)
+            rs_hypothesis_free(&h);
+    }
+    rs_beam_destroy(bs);
+    rs_s2s_workspace_destroy(ws);
+    free(want);
+    free(want_lp);
+    rs_translator_close(t);
+}
+
 static void check_case(const char *name)
 {
     char path[512], err[512];
@@ -211,6 +287,7 @@ static void check_case(const char *name)
         compare(name, "attention", got, want_att, (size_t)B * T * S);
         snprintf(path, sizeof path, "%s/translator_%s.model.safetensors", golden_dir, name);
         check_greedy(name, path, ef, src, src_len, B, S);
+        check_greedy_shortlist(name, path, ef, src, src_len, B, S);
         for (int i = 0; i < count; i++) {
             rs_tensor_desc d;
             rs_s2s_tensor_describe(&cfg, i, &d);
