@@ -91,8 +91,11 @@ def parse_args():
     ap.add_argument("--length-buckets", type=int, default=0,
                     help="as rnntrain's: sort items by length within runs of this many batches, "
                          "batches in a random order; 0 = off")
-    ap.add_argument("--out", help="write the best model by validation loss as an rnnserve "
-                                  "safetensors file (generator), for rnntrain eval")
+    ap.add_argument("--out", help="write the best model by validation (--select) as an rnnserve "
+                                  "safetensors file, for rnntrain eval")
+    ap.add_argument("--select", choices=["loss", "accuracy"], default="loss",
+                    help="the epoch --out keeps: lowest validation loss (as rnntrain), or, for a "
+                         "classifier, highest validation accuracy (the later epoch on a tie)")
     a = ap.parse_args()
     if a.task == "generator" and a.bidirectional:
         ap.error("a generator cannot be bidirectional")
@@ -310,7 +313,7 @@ def main():
     step, t0 = 0, time.perf_counter()
     gen = torch.Generator().manual_seed(a.seed)
     model.train()
-    best_loss, best_state, stopped = float("inf"), None, False
+    best_loss, best_score, best_state, stopped = float("inf"), None, None, False
     for epoch in range(1, a.epochs + 1):
         perm = train_idx[torch.randperm(len(train_idx), generator=gen)]
         starts = list(range(0, len(perm), a.batch_size))
@@ -343,8 +346,10 @@ def main():
         elapsed = time.perf_counter() - te
         rate = epoch_chars / (elapsed + 1e-9)
         vloss, vacc = evaluate()
-        if vloss < best_loss:
-            best_loss = vloss
+        score = vacc if a.select == "accuracy" and not generator else -vloss
+        if best_score is None or score > best_score or \
+                (a.select == "accuracy" and score == best_score):
+            best_score, best_loss, best_epoch = score, vloss, epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         line = "epoch %d/%d  train %.4f  valid %.4f" % (epoch, a.epochs,
                                                          epoch_loss / epoch_weight, vloss)
@@ -363,6 +368,8 @@ def main():
     if logf:
         logf.close()
     if a.out and best_state is not None:
+        print("kept epoch %d (best validation %s) in %s" % (best_epoch, a.select, a.out),
+              file=sys.stderr)
         write_model(a.out, best_state, a, vocab, label_names, generator, best_loss)
 
 

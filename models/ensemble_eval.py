@@ -6,7 +6,8 @@ that tells whether distilling from them (rnntrain --teachers) is worth it.
 Run by hand (never needed to build, serve or test), with Debian's
 python3-torch:
 
-    /usr/bin/python3 models/ensemble_eval.py [--prior TRAIN.tsv] DATA.txt|DATA.tsv MODEL.safetensors...
+    /usr/bin/python3 models/ensemble_eval.py [--prior TRAIN.tsv] [--fit-bias VALID.tsv]
+        DATA.txt|DATA.tsv MODEL.safetensors...
 
 Loads each model with the strict reader and the DESIGN.md model of
 tests/parity (check_rnntrain_model.py), reads DATA as `rnntrain eval` does
@@ -22,10 +23,21 @@ by name.  With --prior, a conditional generator joins a classifier
 ensemble as a Bayes classifier, p(label | name) ∝ p(label)·p(name | label),
 p(label) from the label counts (+1) of TRAIN.tsv, as rnntrain's Bayes
 teacher computes it (give it the training file, never DATA).
+
+With --fit-bias VALID.tsv (classifiers; VALID must be rows none of the
+models trained on, such as the classifier's own validation split), per-label
+log-offsets b are added to the ensemble's log-probabilities, argmax(log p +
+b), fitted on VALID to maximise macro-F1, two ways: "coordinate" (each label
+in turn, b_k in -3..3 by 0.1, four rounds, a tie to the smaller |b_k|) and
+"bagged" (the same over -1..1 by 0.25, two rounds, averaged over 16
+bootstrap resamples of VALID).  For each it prints the 2-fold
+cross-validated figures on VALID (fitted on one half, scored on the other)
+and DATA's figures with b fitted on all of VALID.
 """
 
 import math
 import os
+import random
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -100,13 +112,76 @@ def classifier_figures(lp, y, texts):
             f"macro_f1 {f1_mean(pu, yu, lp.shape[1]):.4f}")
 
 
+def ensemble(rows, data, models, task, outputs, prior_counts):
+    """Each model's log-probabilities over rows, and the gold label ids."""
+    all_lp, y = [], None
+    for path, model, info in models:
+        if task == "classifier" and info["task"] == "generator":
+            if prior_counts is None or not info["categories"]:
+                raise c.Fault(f"{path}: a generator joins a classifier ensemble only if "
+                              "conditional, with --prior")
+            ids, _ = c.encode([(line, text, None) for line, text, _ in rows],
+                              {**info, "categories": []}, data)
+            all_lp.append(bayes_log_posterior(model, info, ids, outputs, prior_counts))
+            continue
+        names = info["labels"] if task == "classifier" else info["vocab"]
+        if sorted(names) != sorted(outputs) or (task == "generator" and names != outputs):
+            raise c.Fault(f"{path}: not the outputs of the ensemble's first {task}")
+        ids, labels = c.encode(rows, info, data)
+        lp = log_probs(model, info, ids, labels)
+        if task == "classifier":  # columns in the order of outputs, by name
+            lp = lp[:, [names.index(name) for name in outputs]]
+        all_lp.append(lp)
+    if task == "classifier":
+        y = torch.tensor([outputs.index(label) for _, _, label in rows])
+    return all_lp, y
+
+
+def fit_bias(lp, y, grid, rounds):
+    """Per-label offsets b maximising macro-F1 of argmax(lp + b), by
+    coordinate ascent over grid (a tie keeps the smaller |b_k|)."""
+    K = lp.shape[1]
+    b = torch.zeros(K, dtype=torch.double)
+    best = f1_mean((lp + b).argmax(1), y, K)
+    for _ in range(rounds):
+        for k in range(K):
+            for g in sorted(grid, key=abs):
+                trial = b.clone()
+                trial[k] = g
+                f = f1_mean((lp + trial).argmax(1), y, K)
+                if f > best:
+                    best, b = f, trial
+    return b
+
+
+def fit_coordinate(lp, y):
+    return fit_bias(lp, y, [k / 10 for k in range(-30, 31)], 4)
+
+
+def fit_bagged(lp, y, n=16):
+    rng, total = random.Random(1), torch.zeros(lp.shape[1], dtype=torch.double)
+    for _ in range(n):
+        idx = torch.tensor([rng.randrange(len(y)) for _ in range(len(y))])
+        total += fit_bias(lp[idx], y[idx], [k / 4 for k in range(-4, 5)], 2)
+    return total / n
+
+
+def short(lp, y):
+    pred = lp.argmax(1)
+    return (f"accuracy {float((pred == y).double().mean()):.4f}  "
+            f"macro_f1 {f1_mean(pred, y, lp.shape[1]):.4f}")
+
+
 def main():
     args = sys.argv[1:]
-    prior_counts = None
-    if len(args) >= 2 and args[0] == "--prior":
-        prior_counts = {}
-        for _, _, label in c.read_rows(args[1]):
-            prior_counts[label] = prior_counts.get(label, 0) + 1
+    prior_counts, valid = None, None
+    while len(args) >= 2 and args[0] in ("--prior", "--fit-bias"):
+        if args[0] == "--prior":
+            prior_counts = {}
+            for _, _, label in c.read_rows(args[1]):
+                prior_counts[label] = prior_counts.get(label, 0) + 1
+        else:
+            valid = args[1]
         args = args[2:]
     if len(args) < 2:
         print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
@@ -119,29 +194,16 @@ def main():
         models.append((path, *c.build_model(meta, tensors)))
     tasks = {info["task"] for _, _, info in models}
     task = "classifier" if "classifier" in tasks else "generator"
+    if valid and task != "classifier":
+        print("--fit-bias is for classifiers", file=sys.stderr)
+        return 2
     outputs = next(info["labels"] if task == "classifier" else info["vocab"]
                    for _, _, info in models if info["task"] == task)
-    all_lp, y = [], None
-    for path, model, info in models:
-        if task == "classifier" and info["task"] == "generator":
-            if prior_counts is None or not info["categories"]:
-                print(f"{path}: a generator joins a classifier ensemble only if conditional, "
-                      "with --prior", file=sys.stderr)
-                return 1
-            ids, _ = c.encode([(line, text, None) for line, text, _ in rows],
-                              {**info, "categories": []}, data)
-            all_lp.append(bayes_log_posterior(model, info, ids, outputs, prior_counts))
-            continue
-        names = info["labels"] if task == "classifier" else info["vocab"]
-        if sorted(names) != sorted(outputs) or (task == "generator" and names != outputs):
-            print(f"{path}: not the outputs of the ensemble's first {task}", file=sys.stderr)
-            return 1
-        ids, labels = c.encode(rows, info, data)
-        lp = log_probs(model, info, ids, labels)
-        if task == "classifier":  # columns in the order of outputs, by name
-            lp = lp[:, [names.index(name) for name in outputs]]
-            y = torch.tensor([outputs.index(label) for _, _, label in rows])
-        all_lp.append(lp)
+    try:
+        all_lp, y = ensemble(rows, data, models, task, outputs, prior_counts)
+    except c.Fault as e:
+        print(e, file=sys.stderr)
+        return 1
     mean = torch.logsumexp(torch.stack(all_lp), 0) - math.log(len(all_lp))
     texts = [text for _, text, _ in rows]
     for path, lp in list(zip(paths, all_lp)) + [(f"ensemble of {len(paths)}", mean)]:
@@ -149,6 +211,31 @@ def main():
             print(f"{path}: nll_per_token {float(-lp.mean()):.4f}")
         else:
             print(f"{path}: {classifier_figures(lp, y, texts)}")
+    if valid:
+        vrows = c.read_rows(valid)
+        vlp, vy = ensemble(vrows, valid, models, task, outputs, prior_counts)
+        vmean = torch.logsumexp(torch.stack(vlp), 0) - math.log(len(vlp))
+        order = list(range(len(vy)))
+        random.Random(7).shuffle(order)
+        halves = [torch.tensor(sorted(order[h::2])) for h in range(2)]
+        print(f"\nper-label offsets fitted on {valid} ({len(vy)} rows); without: "
+              f"{short(vmean, vy)} on it")
+        for name, fit in (("coordinate", fit_coordinate), ("bagged", fit_bagged)):
+            cv = []
+            for h in range(2):
+                fitted, scored = halves[h], halves[1 - h]
+                b = fit(vmean[fitted], vy[fitted])
+                cv.append(((vmean[scored] + b).argmax(1), vy[scored]))
+            pred, gold = torch.cat([p for p, _ in cv]), torch.cat([g for _, g in cv])
+            cv_none = torch.cat([vmean[halves[1 - h]].argmax(1) for h in range(2)])
+            b = fit(vmean, vy)
+            print(f"{name}: 2-fold on {valid}: accuracy "
+                  f"{float((cv_none == gold).double().mean()):.4f} -> "
+                  f"{float((pred == gold).double().mean()):.4f}, macro_f1 "
+                  f"{f1_mean(cv_none, gold, len(outputs)):.4f} -> "
+                  f"{f1_mean(pred, gold, len(outputs)):.4f}")
+            print(f"  {data} with b fitted on all of it: {short(mean + b, y)}")
+            print("  b: " + " ".join(f"{label} {float(v):+.2f}" for label, v in zip(outputs, b)))
     return 0
 
 
