@@ -461,6 +461,25 @@ if "$RNNTRAIN" eval --model "$work/tr1.safetensors" --data "$work/pairs.tsv" --j
 else
   bad "eval on a translator: $(cat "$work/tr.json") $(tail -2 "$work/log")"
 fi
+# shortlist: IBM Model 1 on the pairs, written beside the model or over it
+# (atomically); the shortlisted model translates over it by default and as
+# before with --full-vocabulary
+printf 'I am cold.\nYou are cold.\nGo.\n' > "$work/tsent"
+if "$RNNTRAIN" shortlist --model "$work/tr1.safetensors" --data "$work/pairs.tsv" --out "$work/tr1s.safetensors" \
+     --common 6 --per-word 3 2> "$work/slog" &&
+   grep -q 'entries over [0-9]* source words (at most 3 each); wrote' "$work/slog" &&
+   "$RNNTRAIN" translate --model "$work/tr1.safetensors" < "$work/tsent" > "$work/t_full" 2>/dev/null &&
+   "$RNNTRAIN" translate --model "$work/tr1s.safetensors" --full-vocabulary < "$work/tsent" > "$work/t_full2" 2>/dev/null &&
+   "$RNNTRAIN" translate --model "$work/tr1s.safetensors" < "$work/tsent" > "$work/t_sl" 2>/dev/null &&
+   cmp -s "$work/t_full" "$work/t_full2" && [ "$(wc -l < "$work/t_sl")" -eq 3 ] &&
+   "$RNNTRAIN" eval --model "$work/tr1s.safetensors" --data "$work/pairs.tsv" --json 2>/dev/null | grep -q '"shortlist":true' &&
+   cp "$work/tr1.safetensors" "$work/tr1x.safetensors" &&
+   "$RNNTRAIN" shortlist --model "$work/tr1x.safetensors" --data "$work/pairs.tsv" --common 6 --per-word 3 2>/dev/null &&
+   cmp -s "$work/tr1x.safetensors" "$work/tr1s.safetensors" && ! ls "$work"/tr1x.safetensors.tmp.* >/dev/null 2>&1; then
+  ok "shortlist: $(tail -1 "$work/slog" | cut -c1-120); --full-vocabulary translates as the model without it; in place, the same bytes"
+else
+  bad "shortlist: $(cat "$work/slog") / $(paste -d'|' "$work/t_full" "$work/t_full2" "$work/t_sl" 2>/dev/null | tr '\n' ' ')"
+fi
 printf 'Go.\tVa !\nno tab here\n' > "$work/notab.tsv"
 expect_refusal "translator: a line without a tab names file and line" "notab.tsv:2: no tab between the source and the target sentence" translator --data "$work/notab.tsv" --out "$work/keep.safetensors"
 printf 'Go.\tVa !\n\t Va !\n' > "$work/emptyside.tsv"
@@ -469,6 +488,14 @@ printf 'Go.\tVa !\nCaf\xc3\tcafe\n' > "$work/badutf.tsv"
 expect_refusal "translator: invalid UTF-8" "badutf.tsv:2: invalid UTF-8" translator --data "$work/badutf.tsv" --out "$work/keep.safetensors"
 expect_refusal "translator: no pair within --max-length" "0 pairs left after --max-length 1 (3000 over it)" translator --data "$work/pairs.tsv" --out "$work/keep.safetensors" --max-length 1
 expect_refusal "translate: a model that is not a translator" "metadata 'task' is not translator" translate --model "$work/keep.safetensors"
+expect_refusal "shortlist: a model that is not a translator" "metadata 'task' is not translator" shortlist --model "$work/keep.safetensors" --data "$work/pairs.tsv"
+cp "$work/tr1.safetensors" "$work/tr1y.safetensors"
+msg=$("$RNNTRAIN" shortlist --model "$work/tr1y.safetensors" --data "$work/notab.tsv" 2>&1); code=$?
+if [ $code -ne 0 ] && echo "$msg" | grep -qF "notab.tsv:2: no tab" && cmp -s "$work/tr1.safetensors" "$work/tr1y.safetensors"; then
+  ok "shortlist: a bad pairs line names file and line, the model untouched"
+else
+  bad "shortlist: a bad pairs line (exit $code, message: $msg)"
+fi
 
 # --- pictures of training: --plot (every task's loop) and eval --confusion ---
 if "$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/plot.safetensors" "${small[@]}" --plot "$work/curves.svg" --log "$work/plot.csv" 2> "$work/log" &&
