@@ -31,6 +31,9 @@ typedef struct rs_beam_opts {
     int vocab_prefix;
     const int32_t *vocab_extra;
     int n_extra;
+    /* A second core for the decoder's products (infer.h rs_team; the same
+     * numbers, linear.h), owned by this search while it runs; NULL: one. */
+    struct rs_team *team;
 } rs_beam_opts;
 
 typedef struct rs_hypothesis {

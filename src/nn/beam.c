@@ -215,7 +215,7 @@ void rs_hypothesis_free(rs_hypothesis *h)
  * and the n_extra packed in bs->sub_head (Vs = prefix + n_extra). */
 static void step(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
                  const rs_s2s_encoded *enc, int b, int len, int k, const int32_t *y,
-                 float *att_rows, int att_stride, int prefix, int n_extra)
+                 float *att_rows, int att_stride, int prefix, int n_extra, struct rs_team *team)
 {
     const rs_s2s_config *cfg = &bs->cfg;
     int H = cfg->hidden_size, E = cfg->embedding_dim, HD = H * (cfg->bidirectional ? 2 : 1);
@@ -224,7 +224,7 @@ static void step(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
     int In0 = E + HD, B = enc->B;
     /* attention from the top layer's state */
     if (pk)
-        rs_linear(&pk->wa, k, bs->h[L - 1], (size_t)H, NULL, bs->q, (size_t)H);
+        rs_linear_team(team, &pk->wa, k, bs->h[L - 1], (size_t)H, NULL, bs->q, (size_t)H);
     else
         rs_gemm(0, 1, k, H, H, 1, bs->h[L - 1], H, p->wa_weight, H, 0, bs->q, H);
     rs_real *th = bs->tanh_buf;
@@ -267,8 +267,8 @@ static void step(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
         int In = l == 0 ? In0 : H;
         const rs_real *in = l == 0 ? bs->x : bs->nh[l - 1];
         if (pk) {
-            rs_linear(&pk->ih[l], k, in, (size_t)In, NULL, bs->gates, (size_t)G);
-            rs_linear(&pk->hh[l], k, bs->h[l], (size_t)H, NULL, bs->recur, (size_t)G);
+            rs_linear_team(team, &pk->ih[l], k, in, (size_t)In, NULL, bs->gates, (size_t)G);
+            rs_linear_team(team, &pk->hh[l], k, bs->h[l], (size_t)H, NULL, bs->recur, (size_t)G);
         } else {
             rs_gemm(0, 1, k, G, In, 1, in, In, w->weight_ih, In, 0, bs->gates, G);
             rs_gemm(0, 1, k, G, H, 1, bs->h[l], H, w->weight_hh, H, 0, bs->recur, G);
@@ -285,7 +285,7 @@ static void step(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
     if (pk) { /* the first N outputs of the packed layer: its first panels */
         rs_linear_weight head = pk->head;
         head.N = N;
-        rs_linear(&head, k, bs->nh[L - 1], (size_t)H, p->head_bias, bs->logits, (size_t)V);
+        rs_linear_team(team, &head, k, bs->nh[L - 1], (size_t)H, p->head_bias, bs->logits, (size_t)V);
     } else {
         rs_gemm(0, 1, k, N, H, 1, bs->nh[L - 1], H, p->head_weight, H, 0, bs->logits, V);
         for (int r = 0; r < k; r++)
@@ -293,7 +293,7 @@ static void step(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
                 bs->logits[(size_t)r * V + v] += p->head_bias[v];
     }
     if (n_extra > 0)
-        rs_linear(&bs->sub_head, k, bs->nh[L - 1], (size_t)H, bs->sub_bias, bs->logits + N,
+        rs_linear_team(team, &bs->sub_head, k, bs->nh[L - 1], (size_t)H, bs->sub_bias, bs->logits + N,
                   (size_t)V);
     for (int r = 0; r < k; r++) {
         rs_real mx;
@@ -381,7 +381,7 @@ int rs_beam_search(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk
     for (; t < T && k > 0; t++) {
         /* this step's attention rows go straight into the histories */
         step(bs, p, pk, enc, b, S, k, y, bs->att + (size_t)t * bs->max_src,
-             bs->max_length * bs->max_src, prefix, n_extra);
+             bs->max_length * bs->max_src, prefix, n_extra, o->team);
         /* each row's K best next tokens, by their log-probability z − lse
          * (a float, as the hypothesis's total adds it); <pad> and <bos>
          * (logits 0 and 1) never */

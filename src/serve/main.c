@@ -257,6 +257,11 @@ int main(int argc, char **argv)
     /* a helper core for steps of few sequences, when there is a second core */
     rs_team *team =
         srv.cfg.step_threads > 1 && sysconf(_SC_NPROCESSORS_ONLN) > 1 ? rs_team_create() : NULL;
+    /* and one for translations, which run on the HTTP threads, not the
+     * engine's (its helper sleeps when no translation runs) */
+    pthread_mutex_t translate_team_lock = PTHREAD_MUTEX_INITIALIZER;
+    srv.translate_team_lock = &translate_team_lock;
+    srv.translate_team = team ? rs_team_create() : NULL;
     rs_lane_limits limits = {
         .rows = srv.cfg.batch_rows,
         .team = team,
@@ -305,5 +310,6 @@ done:
     rs_registry_destroy(srv.registry);
     rs_metrics_destroy(srv.metrics);
     rs_team_destroy(team); /* last: the lanes' steppers used it */
+    rs_team_destroy(srv.translate_team);
     return status;
 }

@@ -8,6 +8,7 @@
 #ifndef RNNSERVE_SERVE_SERVER_H
 #define RNNSERVE_SERVE_SERVER_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "config.h"
@@ -21,6 +22,11 @@ typedef struct rs_server {
     rs_metrics *metrics;
     rs_engine *engine;   /* runs every model's computation (engine.h) */
     atomic_int draining; /* set by SIGTERM/SIGINT: /readyz 503, replies close the connection */
+    /* A second core for one translation at a time (translate.c): the
+     * translation that finds the lock free takes it, the others run alone.
+     * NULL with --step-threads 1 or one core. */
+    rs_team *translate_team;
+    pthread_mutex_t *translate_team_lock; /* main.c's */
 } rs_server;
 
 #endif

@@ -23,8 +23,11 @@
  * "model"], …}.  An empty sentence, one over --max-source-words words, more
  * sentences than the limit, or a bad field are a 400 naming the field
  * ("texts[3]" for a sentence of a batch).  A translator has no engine lane:
- * the work is done here, on the HTTP thread, bounded by those limits.
+ * the work is done here, on the HTTP thread, bounded by those limits; the
+ * translation that finds the server's translate team free (server.h) shares
+ * its decoder's products with a second core.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,7 +198,13 @@ void rs_handle_translate(const rs_server *srv, rs_model_set *set, const char *bo
                       .max_length = (int)max_length,
                       .length_penalty = penalty,
                       .attention = attention || replace};
-    if (rs_translate(t, texts, lens, n, cfg->max_source_words, &o, shortlist, tr) != 0) {
+    /* both cores for this translation when no other holds the second */
+    int teamed = srv->translate_team && pthread_mutex_trylock(srv->translate_team_lock) == 0;
+    o.team = teamed ? srv->translate_team : NULL;
+    int failed = rs_translate(t, texts, lens, n, cfg->max_source_words, &o, shortlist, tr) != 0;
+    if (teamed)
+        pthread_mutex_unlock(srv->translate_team_lock);
+    if (failed) {
         rs_reply_error(r, 500, RS_ERR_INTERNAL, NULL, "out of memory");
         goto done;
     }
