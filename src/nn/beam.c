@@ -111,6 +111,7 @@ struct rs_beam {
     /* this search's output layer when it is restricted to a shortlist
      * (beam.h): the rows of its extra ids, packed, and their biases */
     rs_linear_weight sub_head;
+    size_t sub_head_cap;       /* bytes of sub_head's buffer, kept between searches */
     rs_real *sub_bias;         /* (V) */
     int32_t *tokens, *ntokens; /* (K, max_length) histories */
     float *att, *natt;         /* (K, max_length, S) */
@@ -285,7 +286,8 @@ static void step(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
     if (pk) { /* the first N outputs of the packed layer: its first panels */
         rs_linear_weight head = pk->head;
         head.N = N;
-        rs_linear_team(team, &head, k, bs->nh[L - 1], (size_t)H, p->head_bias, bs->logits, (size_t)V);
+        rs_linear_team(team, &head, k, bs->nh[L - 1], (size_t)H, p->head_bias, bs->logits,
+                       (size_t)V);
     } else {
         rs_gemm(0, 1, k, N, H, 1, bs->nh[L - 1], H, p->head_weight, H, 0, bs->logits, V);
         for (int r = 0; r < k; r++)
@@ -293,8 +295,8 @@ static void step(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
                 bs->logits[(size_t)r * V + v] += p->head_bias[v];
     }
     if (n_extra > 0)
-        rs_linear_team(team, &bs->sub_head, k, bs->nh[L - 1], (size_t)H, bs->sub_bias, bs->logits + N,
-                  (size_t)V);
+        rs_linear_team(team, &bs->sub_head, k, bs->nh[L - 1], (size_t)H, bs->sub_bias,
+                       bs->logits + N, (size_t)V);
     for (int r = 0; r < k; r++) {
         rs_real mx;
         double sum = rs_softmax_exp(bs->logits + (size_t)r * V, bs->probs, V, &mx);
@@ -357,12 +359,12 @@ int rs_beam_search(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk
     int n_extra = prefix ? o->n_extra : 0, V = prefix ? prefix + n_extra : cfg->tgt_vocab;
     int N = prefix ? prefix : V; /* logits [0, N) are ids [0, N); then the extras */
     const int32_t *extra = o->vocab_extra;
-    rs_linear_weight_free(&bs->sub_head);
     for (int i = 0; i < n_extra; i++)
         if (extra[i] < prefix || extra[i] >= cfg->tgt_vocab || (i > 0 && extra[i] <= extra[i - 1]))
             return -1;
     if (n_extra > 0) {
-        if (rs_linear_pack_rows(&bs->sub_head, p->head_weight, extra, n_extra, H, BH) != 0)
+        if (rs_linear_repack_rows(&bs->sub_head, &bs->sub_head_cap, p->head_weight, extra, n_extra,
+                                  H, BH) != 0)
             return -1;
         for (int v = 0; v < n_extra; v++)
             bs->sub_bias[v] = p->head_bias[extra[v]];

@@ -13,15 +13,11 @@ int rs_linear_pack(rs_linear_weight *out, const float *W, int N, int K, size_t l
     return rs_linear_pack_rows(out, W, NULL, N, K, ldw);
 }
 
-int rs_linear_pack_rows(rs_linear_weight *out, const float *W, const int32_t *rows, int N, int K,
-                        size_t ldw)
+/* Writes W's rows (rows NULL: 0..N) into panels buf of
+ * ceil(N / PANEL) · K · PANEL floats. */
+static void pack_into(float *buf, const float *W, const int32_t *rows, int N, int K, size_t ldw)
 {
-    memset(out, 0, sizeof *out);
     size_t panels = ((size_t)N + RS_LINEAR_PANEL - 1) / RS_LINEAR_PANEL;
-    size_t bytes = panels * (size_t)K * RS_LINEAR_PANEL * sizeof(float);
-    float *buf = aligned_alloc(64, bytes > 0 ? bytes : 64);
-    if (!buf)
-        return -1;
     /* one output (a row of W) at a time, so that its K inputs are read in
      * order; zero beyond N */
     for (size_t p = 0; p < panels; p++)
@@ -34,9 +30,44 @@ int rs_linear_pack_rows(rs_linear_weight *out, const float *W, const int32_t *ro
             for (int k = 0; k < K; k++)
                 col[(size_t)k * RS_LINEAR_PANEL] = w ? w[k] : 0.0f;
         }
+}
+
+static size_t packed_bytes(int N, int K)
+{
+    size_t panels = ((size_t)N + RS_LINEAR_PANEL - 1) / RS_LINEAR_PANEL;
+    size_t bytes = panels * (size_t)K * RS_LINEAR_PANEL * sizeof(float);
+    return bytes > 0 ? bytes : 64;
+}
+
+int rs_linear_pack_rows(rs_linear_weight *out, const float *W, const int32_t *rows, int N, int K,
+                        size_t ldw)
+{
+    memset(out, 0, sizeof *out);
+    float *buf = aligned_alloc(64, packed_bytes(N, K));
+    if (!buf)
+        return -1;
+    pack_into(buf, W, rows, N, K, ldw);
     out->N = N;
     out->K = K;
     out->panels = buf;
+    return 0;
+}
+
+int rs_linear_repack_rows(rs_linear_weight *out, size_t *cap, const float *W, const int32_t *rows,
+                          int N, int K, size_t ldw)
+{
+    size_t bytes = packed_bytes(N, K);
+    if (!out->panels || *cap < bytes) {
+        float *buf = aligned_alloc(64, bytes);
+        if (!buf)
+            return -1;
+        free(out->panels);
+        out->panels = buf;
+        *cap = bytes;
+    }
+    pack_into(out->panels, W, rows, N, K, ldw);
+    out->N = N;
+    out->K = K;
     return 0;
 }
 

@@ -45,6 +45,12 @@ int rs_linear_pack(rs_linear_weight *out, const float *W, int N, int K, size_t l
  * output n of the packed matrix is row rows[n] of W. */
 int rs_linear_pack_rows(rs_linear_weight *out, const float *W, const int32_t *rows, int N, int K,
                         size_t ldw);
+/* The same into out's own buffer when it holds enough (*cap bytes; out
+ * zeroed and *cap 0 the first time), else into a larger one: a matrix
+ * packed anew for every request without allocating (and faulting in) its
+ * memory each time.  -1 on allocation failure (out keeps its old buffer). */
+int rs_linear_repack_rows(rs_linear_weight *out, size_t *cap, const float *W, const int32_t *rows,
+                          int N, int K, size_t ldw);
 void rs_linear_weight_free(rs_linear_weight *w);
 
 /* Y (M, N) = X (M, K) · Wᵀ (+ bias (N) when not NULL), rows of X and Y with
