@@ -7,6 +7,12 @@
  * through the layers (cells.h), the head and a log-softmax.  After the
  * selection the rows are reordered (states, token and attention
  * histories) to follow their parents.
+ *
+ * With the packed matrices, layer 0 takes the context by linearity:
+ * W_ih,ctx (Σ_s a_s K_s) = Σ_s a_s (W_ih,ctx K_s), the products W_ih,ctx K_s
+ * made once per sentence, so that a step costs S·G multiply-adds per
+ * hypothesis for the context instead of G·H·D (the same function, rounded
+ * differently: the tests compare with the training path to 1e-4).
  */
 #include "rnnserve/beam.h"
 
@@ -20,6 +26,9 @@
 #include "rnnserve/infer.h"
 
 enum { PAD = 0, BOS = 1, EOS = 2 };
+
+/* H·D: the width of the encoder's outputs, the attention's keys */
+static int HD0(const rs_s2s_config *cfg) { return cfg->hidden_size * (cfg->bidirectional ? 2 : 1); }
 
 typedef struct candidate {
     double log_prob;
@@ -35,6 +44,9 @@ struct rs_beam_packed {
     rs_linear_weight wa, head;
     rs_linear_weight ih[RS_MAX_LAYERS], hh[RS_MAX_LAYERS];
     rs_linear_weight enc_ih[RS_MAX_LAYERS][2], enc_hh[RS_MAX_LAYERS][2], bridge, ua;
+    /* layer 0's W_ih in its two column blocks: the embedding's (G, E) and
+     * the context's (G, H·D); see step() */
+    rs_linear_weight ih0_emb, ih0_ctx;
     int layers, directions;
 };
 
@@ -59,6 +71,8 @@ rs_beam_packed *rs_beam_pack(const rs_s2s_config *cfg, const rs_s2s_params *p)
                  rs_linear_pack(&pk->enc_hh[l][d], p->enc[l][d].weight_hh, G, H, (size_t)H) == 0;
         pk->layers = l + 1;
     }
+    ok = ok && rs_linear_pack(&pk->ih0_emb, p->dec[0].weight_ih, G, E, (size_t)(E + HD)) == 0 &&
+         rs_linear_pack(&pk->ih0_ctx, p->dec[0].weight_ih + E, G, HD, (size_t)(E + HD)) == 0;
     ok = ok && rs_linear_pack(&pk->ua, p->ua_weight, H, HD, (size_t)HD) == 0 &&
          (D == 1 || rs_linear_pack(&pk->bridge, p->bridge_weight, H, 2 * H, (size_t)2 * H) == 0);
     if (!ok) {
@@ -84,6 +98,8 @@ void rs_beam_packed_free(rs_beam_packed *pk)
     }
     rs_linear_weight_free(&pk->bridge);
     rs_linear_weight_free(&pk->ua);
+    rs_linear_weight_free(&pk->ih0_emb);
+    rs_linear_weight_free(&pk->ih0_ctx);
     free(pk);
 }
 
@@ -108,6 +124,7 @@ struct rs_beam {
     rs_real *probs;                                 /* (V) scratch */
     rs_real *lse;                                   /* (K) log Σ exp of each row's logits */
     rs_real *tanh_buf;                              /* (H) attention scratch */
+    rs_real *ctx_gates; /* (max_src, G) layer 0's W_ih,ctx K_s for this search's sentence */
     /* this search's output layer when it is restricted to a shortlist
      * (beam.h): the rows of its extra ids, packed, and their biases */
     rs_linear_weight sub_head;
@@ -156,6 +173,7 @@ rs_beam *rs_beam_create(const rs_s2s_config *cfg, int max_beam, int max_src, int
     bs->probs = zalloc(V, sizeof(rs_real), &f);
     bs->lse = zalloc(K, sizeof(rs_real), &f);
     bs->tanh_buf = zalloc(H, sizeof(rs_real), &f);
+    bs->ctx_gates = zalloc((size_t)max_src * G, sizeof(rs_real), &f);
     bs->sub_bias = zalloc(V, sizeof(rs_real), &f);
     bs->tokens = zalloc(K * (size_t)max_length, sizeof(int32_t), &f);
     bs->ntokens = zalloc(K * (size_t)max_length, sizeof(int32_t), &f);
@@ -190,6 +208,7 @@ void rs_beam_destroy(rs_beam *bs)
     free(bs->probs);
     free(bs->lse);
     free(bs->tanh_buf);
+    free(bs->ctx_gates);
     free(bs->sub_bias);
     rs_linear_weight_free(&bs->sub_head);
     free(bs->tokens);
@@ -254,6 +273,8 @@ static void step(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
             a[s] = (float)((double)a[s] / sum);
         rs_real *x = bs->x + (size_t)r * In0;
         memcpy(x, p->dec_embedding + (size_t)y[r] * E, (size_t)E * sizeof *x);
+        if (pk) /* the context enters layer 0 through bs->ctx_gates */
+            continue;
         rs_real *ctx = x + E;
         memset(ctx, 0, (size_t)HD * sizeof *ctx);
         for (int s = 0; s < len; s++) {
@@ -267,7 +288,22 @@ static void step(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
         const rs_rnn_weights *w = &p->dec[l];
         int In = l == 0 ? In0 : H;
         const rs_real *in = l == 0 ? bs->x : bs->nh[l - 1];
-        if (pk) {
+        if (pk && l == 0) {
+            /* W_ih [e; c] = W_ih,emb e + Σ_s a_s (W_ih,ctx K_s): the context's
+             * product per source token once per sentence (bs->ctx_gates),
+             * not per hypothesis and step (G·H·D multiply-adds each) */
+            rs_linear_team(team, &pk->ih0_emb, k, in, (size_t)In, NULL, bs->gates, (size_t)G);
+            for (int r = 0; r < k; r++) {
+                rs_real *g = bs->gates + (size_t)r * G;
+                const float *a = att_rows + (size_t)r * att_stride;
+                for (int s = 0; s < len; s++) {
+                    const rs_real *cg = bs->ctx_gates + (size_t)s * G;
+                    for (int j = 0; j < G; j++)
+                        g[j] += a[s] * cg[j];
+                }
+            }
+            rs_linear_team(team, &pk->hh[l], k, bs->h[l], (size_t)H, NULL, bs->recur, (size_t)G);
+        } else if (pk) {
             rs_linear_team(team, &pk->ih[l], k, in, (size_t)In, NULL, bs->gates, (size_t)G);
             rs_linear_team(team, &pk->hh[l], k, bs->h[l], (size_t)H, NULL, bs->recur, (size_t)G);
         } else {
@@ -369,6 +405,11 @@ int rs_beam_search(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk
         for (int v = 0; v < n_extra; v++)
             bs->sub_bias[v] = p->head_bias[extra[v]];
     }
+    /* layer 0's context products for each source token (step()) */
+    if (pk)
+        rs_linear_team(o->team, &pk->ih0_ctx, S, enc->keys + (size_t)b * HD0(cfg),
+                       (size_t)enc->B * HD0(cfg), NULL, bs->ctx_gates,
+                       (size_t)rs_cell_gates(cfg->cell) * H);
     /* one live row: the initial state, reading <bos> */
     for (int l = 0; l < L; l++) {
         memcpy(bs->h[l], enc->h0[l] + (size_t)b * BH, BH * sizeof(rs_real));

@@ -7,4 +7,9 @@
 #define RS_MR        3
 #define RS_CB        4
 
+#include <immintrin.h>
+
+/* acc + x·w rounded once: the fma written out (see linear_avx512.c) */
+#define RS_FMA(acc, x, w) ((rs_vec)_mm256_fmadd_ps((__m256)(x), (__m256)(w), (__m256)(acc)))
+
 #include "linear_kernel.h"

@@ -8,18 +8,24 @@
  *   RS_LANES      floats per vector (16, 8, 4)
  *   RS_MR         rows of X per tile
  *   RS_CB         vectors of a panel per tile (divides PANEL / LANES)
+ *   RS_FMA(a,x,w) optional: a + x·w as one fused multiply-add of vectors
+ *                 (the fused kernels; an intrinsic, so that every compiler
+ *                 fuses); without it a rounded multiply and a rounded add
  *
  * A tile holds RS_MR × RS_CB vector accumulators in registers.  Every
  * output element is one lane of one accumulator and is summed in k order
  * from 0, whatever the tile, so results do not depend on M or on the row's
- * position (see linear.h).  `acc += x * w` becomes an fma where the file is
- * compiled with -ffp-contract=fast on a processor that has one.
+ * position (see linear.h).
  */
 #include <string.h>
 
 #include "linear.h"
 
 typedef float rs_vec __attribute__((vector_size(RS_LANES * sizeof(float))));
+
+#ifndef RS_FMA
+#define RS_FMA(acc, x, w) ((acc) + (x) * (w))
+#endif
 
 #define RS_VPP (RS_LINEAR_PANEL / RS_LANES) /* vectors per panel */
 
@@ -40,7 +46,7 @@ static inline __attribute__((always_inline)) void tile(const int mr, int K, cons
             float xs = X[(size_t)i * ldx + k];
             rs_vec x = (rs_vec){0} + xs;
             for (int j = 0; j < RS_CB; j++)
-                acc[i][j] += x * wk[j];
+                acc[i][j] = RS_FMA(acc[i][j], x, wk[j]);
         }
     }
     for (int i = 0; i < mr; i++) {
