@@ -7,7 +7,10 @@
  *   - bit for bit: a row computed alone equals the same row computed in a
  *     batch, at any position, next to any other rows (the property the
  *     daemon's batching relies on: a seeded answer does not depend on load);
- *   - bit for bit: the fused kernels (AVX-512, AVX2) agree with each other;
+ *   - bit for bit: the fused kernels (AVX-512, AVX2) agree with each other
+ *     and with fmaf summed in k order (so that a compiler that does not
+ *     fuse cannot pass them off as fused), the generic kernel with a
+ *     rounded multiply and add in k order;
  *   - the bias is added, columns past N and rows past M are not written.
  */
 #include <math.h>
@@ -112,6 +115,44 @@ static void check_kernel(const rs_linear_kernel *kern)
     }
 }
 
+/* Every kernel against the scalar sum it promises (linear.h): y[m][n] =
+ * fma(x[m][K−1], W[n][K−1], … x[m][0]·W[n][0]) + b[n] in k order, with fmaf
+ * when fused, a rounded multiply and add otherwise.  Bit for bit. */
+static void check_k_order(const rs_linear_kernel *kern)
+{
+    int N = 70, K = 131, M = 5;
+    float *W = random_floats((size_t)N * K), *X = random_floats((size_t)M * K);
+    float *bias = random_floats((size_t)N), *Y = malloc((size_t)M * N * 4);
+    rs_linear_weight w;
+    ASSERT_EQ(0, rs_linear_pack(&w, W, N, K, (size_t)K));
+    kern->run(&w, M, X, (size_t)K, bias, Y, (size_t)N);
+    int bad = 0;
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            volatile float acc = 0.0f; /* volatile: no contraction of the unfused sum */
+            for (int k = 0; k < K; k++) {
+                float x = X[(size_t)m * K + k], wk = W[(size_t)n * K + k];
+                if (kern->fused) {
+                    acc = fmaf(x, wk, acc);
+                } else {
+                    volatile float prod = x * wk;
+                    acc = acc + prod;
+                }
+            }
+            float want = acc + bias[n];
+            bad += memcmp(&want, &Y[(size_t)m * N + n], 4) != 0;
+        }
+    if (bad)
+        TEST_FAIL_("%s: %d of %d outputs are not the %s k-order sum", kern->name, bad, M * N,
+                   kern->fused ? "fused" : "unfused");
+    test_checks_++;
+    rs_linear_weight_free(&w);
+    free(W);
+    free(X);
+    free(bias);
+    free(Y);
+}
+
 /* The fused kernels sum in the same order with the same fma: equal bits. */
 static void check_fused_agree(const rs_linear_kernel *a, const rs_linear_kernel *b)
 {
@@ -187,6 +228,7 @@ int main(void)
         }
         fprintf(stderr, "kernel %s\n", kernels[i].name);
         check_kernel(&kernels[i]);
+        check_k_order(&kernels[i]);
         if (kernels[i].fused) {
             if (fused)
                 check_fused_agree(fused, &kernels[i]);
