@@ -228,6 +228,49 @@ void rs_hypothesis_free(rs_hypothesis *h)
     memset(h, 0, sizeof *h);
 }
 
+/* Σ x[j]·y[j] and Σ x[j] in double, in four interleaved partial sums
+ * (j mod 4) added at the end: four chains of additions instead of one, in
+ * a fixed order (the same result on every run and with any batch). */
+static double dot4(const rs_real *x, const rs_real *y, int n)
+{
+    double s[4] = {0, 0, 0, 0};
+    int j = 0;
+    for (; j + 4 <= n; j += 4)
+        for (int l = 0; l < 4; l++)
+            s[l] += (double)x[j + l] * (double)y[j + l];
+    for (; j < n; j++)
+        s[0] += (double)x[j] * (double)y[j];
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+static double sum4(const rs_real *x, int n)
+{
+    double s[4] = {0, 0, 0, 0};
+    int j = 0;
+    for (; j + 4 <= n; j += 4)
+        for (int l = 0; l < 4; l++)
+            s[l] += (double)x[j + l];
+    for (; j < n; j++)
+        s[0] += (double)x[j];
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+/* out[j] = tanh(q[j] + b[j] + k[j]), the attention's inner loop (S·H per
+ * hypothesis and step): apart, in a loop that vectorises (this file is
+ * built with gate_math_args, meson.build), compiled for the widest vectors
+ * the processor has (target_clones; chosen once, at load).  The same values
+ * as the inline scalar tanh in every clone: lane-wise float arithmetic,
+ * nothing contracted (-ffp-contract=off). */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void attention_tanh(int H, const rs_real *q, const rs_real *b, const rs_real *k,
+                           rs_real *out)
+{
+    for (int j = 0; j < H; j++)
+        out[j] = RS_CELL_TANH(q[j] + b[j] + k[j]);
+}
+
 /* One decoder step for the k live rows reading tokens y: attention rows
  * into att_rows (k, S), the new states into nh/nc, the logits of the next
  * token into bs->logits (k, Vs) and their log Σ exp into bs->lse (k): over
@@ -254,13 +297,8 @@ static void step(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
         double max = -1e300, sum = 0;
         for (int s = 0; s < len; s++) {
             const rs_real *uk = enc->uk + ((size_t)s * B + b) * H;
-            /* the tanh apart, in a loop that vectorises (this file is built
-             * with gate_math_args, meson.build); the same values as inline */
-            for (int j = 0; j < H; j++)
-                th[j] = RS_CELL_TANH(q[j] + p->wa_bias[j] + uk[j]);
-            double v = (double)p->va_bias[0];
-            for (int j = 0; j < H; j++)
-                v += (double)p->va_weight[j] * th[j];
+            attention_tanh(H, q, p->wa_bias, uk, th);
+            double v = (double)p->va_bias[0] + dot4(p->va_weight, th, H);
             a[s] = (float)v;
             max = v > max ? v : max;
         }
@@ -318,7 +356,8 @@ static void step(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
     }
     /* the head (logits + bias, the bias added after the sum on every path)
      * and each row's log Σ exp, with the vectorised exp of the training
-     * softmax: libm's exp over V words for K rows was most of a step */
+     * softmax (libm's exp over V words for K rows was most of a step) and a
+     * sum in four chains (sum4) */
     if (pk) { /* the first N outputs of the packed layer: its first panels */
         rs_linear_weight head = pk->head;
         head.N = N;
@@ -334,9 +373,13 @@ static void step(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
         rs_linear_team(team, &bs->sub_head, k, bs->nh[L - 1], (size_t)H, bs->sub_bias,
                        bs->logits + N, (size_t)V);
     for (int r = 0; r < k; r++) {
-        rs_real mx;
-        double sum = rs_softmax_exp(bs->logits + (size_t)r * V, bs->probs, V, &mx);
-        bs->lse[r] = mx + (rs_real)log(sum);
+        const rs_real *z = bs->logits + (size_t)r * V;
+        rs_real mx = z[0];
+        for (int v = 1; v < V; v++)
+            mx = z[v] > mx ? z[v] : mx;
+        for (int v = 0; v < V; v++)
+            bs->probs[v] = RS_CELL_EXP(z[v] - mx);
+        bs->lse[r] = mx + (rs_real)log(sum4(bs->probs, V));
     }
 }
 
