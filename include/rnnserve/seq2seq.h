@@ -106,6 +106,7 @@ struct rs_linear_weight;
 typedef struct rs_s2s_encoder_packed {
     const struct rs_linear_weight *ih[RS_MAX_LAYERS][2], *hh[RS_MAX_LAYERS][2];
     const struct rs_linear_weight *bridge, *ua; /* bridge NULL when unidirectional */
+    struct rs_team *team; /* a second core for the products (infer.h), or NULL */
 } rs_s2s_encoder_packed;
 /* rs_s2s_encode through pk. */
 void rs_s2s_encode_packed(rs_s2s_workspace *ws, const rs_s2s_params *p,

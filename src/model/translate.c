@@ -201,6 +201,7 @@ int rs_translate(const rs_translator *t, const char *const *texts, const size_t 
         rs_pair_batch batch = {.B = B, .S = S, .src = src, .src_len = len};
         rs_s2s_encoder_packed encoder;
         rs_beam_packed_encoder(rs_translator_packed(t), &encoder);
+        encoder.team = o->team;
         rs_s2s_encode_packed(ws, rs_translator_params(t), &encoder, &batch);
         rs_s2s_encoded enc;
         rs_s2s_encoded_get(ws, &enc);

@@ -403,13 +403,13 @@ static void dropout(rs_real *x, rs_real *mask, size_t n, rs_real p, rs_rng *rng)
 /* rs_linear on rs_real.  Only the float build packs matrices: the double
  * build of the gradient checks encodes without them (rs_s2s_encode_packed
  * passes none there), so this is never called in it. */
-static void packed_linear(const rs_linear_weight *w, int M, const rs_real *X, size_t ldx,
-                          const rs_real *bias, rs_real *Y, size_t ldy)
+static void packed_linear(struct rs_team *team, const rs_linear_weight *w, int M, const rs_real *X,
+                          size_t ldx, const rs_real *bias, rs_real *Y, size_t ldy)
 {
 #ifdef RS_REAL_IS_DOUBLE
-    (void)w, (void)M, (void)X, (void)ldx, (void)bias, (void)Y, (void)ldy;
+    (void)team, (void)w, (void)M, (void)X, (void)ldx, (void)bias, (void)Y, (void)ldy;
 #else
-    rs_linear(w, M, X, ldx, bias, Y, ldy);
+    rs_linear_team(team, w, M, X, ldx, bias, Y, ldy);
 #endif
 }
 
@@ -417,7 +417,8 @@ static void packed_linear(const rs_linear_weight *w, int M, const rs_real *X, si
  * packed matrices ih and hh when not NULL (serving), else OpenBLAS. */
 static void encoder_direction(rs_s2s_workspace *ws, const rs_rnn_weights *w, int l, int dir,
                               const rs_real *in, int In, const rs_pair_batch *batch,
-                              const rs_linear_weight *ih, const rs_linear_weight *hh)
+                              const rs_linear_weight *ih, const rs_linear_weight *hh,
+                              struct rs_team *team)
 {
     const rs_s2s_config *cfg = &ws->cfg;
     int B = batch->B, S = batch->S, H = cfg->hidden_size, HD = H * directions(cfg);
@@ -426,7 +427,7 @@ static void encoder_direction(rs_s2s_workspace *ws, const rs_rnn_weights *w, int
     rs_real *out = ws->enc_out[l];
     /* every step's input projection at once: (S·B, In) × (In, G) */
     if (ih)
-        packed_linear(ih, S * B, in, (size_t)In, w->bias_ih, e->gates, (size_t)G);
+        packed_linear(team, ih, S * B, in, (size_t)In, w->bias_ih, e->gates, (size_t)G);
     else {
         rs_gemm(0, 1, S * B, G, In, 1, in, In, w->weight_ih, In, 0, e->gates, G);
         for (int i = 0; i < S * B; i++)
@@ -452,7 +453,7 @@ static void encoder_direction(rs_s2s_workspace *ws, const rs_rnn_weights *w, int
         }
         rs_real *a = e->gates + (size_t)s * B * G;
         if (hh)
-            packed_linear(hh, B, hp, (size_t)H, NULL, ws->recur, (size_t)G);
+            packed_linear(team, hh, B, hp, (size_t)H, NULL, ws->recur, (size_t)G);
         else
             rs_gemm(0, 1, B, G, H, 1, hp, H, w->weight_hh, H, 0, ws->recur, G);
         rs_real *h = ws->q; /* (B, H) the new state, then scattered into out */
@@ -474,7 +475,8 @@ static void encoder_direction(rs_s2s_workspace *ws, const rs_rnn_weights *w, int
 
 /* The decoder's initial state of layer l from the encoder's final states. */
 static void bridge_forward(rs_s2s_workspace *ws, const rs_s2s_params *p, int l,
-                           const rs_pair_batch *batch, const rs_linear_weight *packed)
+                           const rs_pair_batch *batch, const rs_linear_weight *packed,
+                           struct rs_team *team)
 {
     const rs_s2s_config *cfg = &ws->cfg;
     int B = batch->B, S = batch->S, H = cfg->hidden_size, D = directions(cfg), HD = H * D;
@@ -499,7 +501,7 @@ static void bridge_forward(rs_s2s_workspace *ws, const rs_s2s_params *p, int l,
         }
         if (D == 2) {
             if (packed)
-                packed_linear(packed, B, bin, (size_t)2 * H, NULL, init, (size_t)H);
+                packed_linear(team, packed, B, bin, (size_t)2 * H, NULL, init, (size_t)H);
             else
                 rs_gemm(0, 1, B, H, 2 * H, 1, bin, 2 * H, p->bridge_weight, 2 * H, 0, init, H);
             for (size_t i = 0; i < BH; i++)
@@ -594,14 +596,15 @@ static void encode(rs_s2s_workspace *ws, const rs_s2s_params *p, const rs_pair_b
         const rs_real *in = l == 0 ? ws->enc_x : ws->enc_out[l - 1];
         for (int d = 0; d < D; d++)
             encoder_direction(ws, &p->enc[l][d], l, d, in, enc_input(cfg, l), batch,
-                              pk ? pk->ih[l][d] : NULL, pk ? pk->hh[l][d] : NULL);
+                              pk ? pk->ih[l][d] : NULL, pk ? pk->hh[l][d] : NULL,
+                              pk ? pk->team : NULL);
     }
     for (int l = 0; l < L; l++)
-        bridge_forward(ws, p, l, batch, pk ? pk->bridge : NULL);
+        bridge_forward(ws, p, l, batch, pk ? pk->bridge : NULL, pk ? pk->team : NULL);
     /* the keys' projection, once per sentence */
     const rs_real *K = ws->enc_out[L - 1];
     if (pk)
-        packed_linear(pk->ua, S * B, K, (size_t)HD, p->ua_bias, ws->uk, (size_t)H);
+        packed_linear(pk->team, pk->ua, S * B, K, (size_t)HD, p->ua_bias, ws->uk, (size_t)H);
     else {
         rs_gemm(0, 1, S * B, H, HD, 1, K, HD, p->ua_weight, HD, 0, ws->uk, H);
         for (size_t i = 0; i < (size_t)S * B; i++)
