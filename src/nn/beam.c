@@ -271,6 +271,37 @@ static void attention_tanh(int H, const rs_real *q, const rs_real *b, const rs_r
         out[j] = RS_CELL_TANH(q[j] + b[j] + k[j]);
 }
 
+/* g[j] += Σ_s a[s] · c[s][j] for s < S (c rows of n): the attention's
+ * context into layer 0's gates (step()); in order of s, as vectors of the
+ * widest kind the processor has (target clones: the same values). */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void add_weighted_rows(int S, int n, const float *a, const rs_real *c, rs_real *g)
+{
+    for (int s = 0; s < S; s++) {
+        const rs_real *cs = c + (size_t)s * n;
+        rs_real w = a[s];
+        for (int j = 0; j < n; j++)
+            g[j] += w * cs[j];
+    }
+}
+
+/* log Σ_v exp(z[v]) over n logits, p scratch (n): the max, then exp(z − max)
+ * in vectors of the widest kind (target clones), summed by sum4. */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static rs_real log_sum_exp(const rs_real *z, rs_real *p, int n)
+{
+    rs_real mx = z[0];
+    for (int v = 1; v < n; v++)
+        mx = z[v] > mx ? z[v] : mx;
+    for (int v = 0; v < n; v++)
+        p[v] = RS_CELL_EXP(z[v] - mx);
+    return mx + (rs_real)log(sum4(p, n));
+}
+
 /* One decoder step for the k live rows reading tokens y: attention rows
  * into att_rows (k, S), the new states into nh/nc, the logits of the next
  * token into bs->logits (k, Vs) and their log Σ exp into bs->lse (k): over
@@ -331,15 +362,9 @@ static void step(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
              * product per source token once per sentence (bs->ctx_gates),
              * not per hypothesis and step (G·H·D multiply-adds each) */
             rs_linear_team(team, &pk->ih0_emb, k, in, (size_t)In, NULL, bs->gates, (size_t)G);
-            for (int r = 0; r < k; r++) {
-                rs_real *g = bs->gates + (size_t)r * G;
-                const float *a = att_rows + (size_t)r * att_stride;
-                for (int s = 0; s < len; s++) {
-                    const rs_real *cg = bs->ctx_gates + (size_t)s * G;
-                    for (int j = 0; j < G; j++)
-                        g[j] += a[s] * cg[j];
-                }
-            }
+            for (int r = 0; r < k; r++)
+                add_weighted_rows(len, G, att_rows + (size_t)r * att_stride, bs->ctx_gates,
+                                  bs->gates + (size_t)r * G);
             rs_linear_team(team, &pk->hh[l], k, bs->h[l], (size_t)H, NULL, bs->recur, (size_t)G);
         } else if (pk) {
             rs_linear_team(team, &pk->ih[l], k, in, (size_t)In, NULL, bs->gates, (size_t)G);
@@ -372,15 +397,8 @@ static void step(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
     if (n_extra > 0)
         rs_linear_team(team, &bs->sub_head, k, bs->nh[L - 1], (size_t)H, bs->sub_bias,
                        bs->logits + N, (size_t)V);
-    for (int r = 0; r < k; r++) {
-        const rs_real *z = bs->logits + (size_t)r * V;
-        rs_real mx = z[0];
-        for (int v = 1; v < V; v++)
-            mx = z[v] > mx ? z[v] : mx;
-        for (int v = 0; v < V; v++)
-            bs->probs[v] = RS_CELL_EXP(z[v] - mx);
-        bs->lse[r] = mx + (rs_real)log(sum4(bs->probs, V));
-    }
+    for (int r = 0; r < k; r++)
+        bs->lse[r] = log_sum_exp(bs->logits + (size_t)r * V, bs->probs, V);
 }
 
 static int by_log_prob(const void *x, const void *y)
