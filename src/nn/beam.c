@@ -264,8 +264,8 @@ static double sum4(const rs_real *x, int n)
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
-static void attention_tanh(int H, const rs_real *q, const rs_real *b, const rs_real *k,
-                           rs_real *out)
+static void
+attention_tanh(int H, const rs_real *q, const rs_real *b, const rs_real *k, rs_real *out)
 {
     for (int j = 0; j < H; j++)
         out[j] = RS_CELL_TANH(q[j] + b[j] + k[j]);
@@ -277,7 +277,8 @@ static void attention_tanh(int H, const rs_real *q, const rs_real *b, const rs_r
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
-static void add_weighted_rows(int S, int n, const float *a, const rs_real *c, rs_real *g)
+static void
+add_weighted_rows(int S, int n, const float *a, const rs_real *c, rs_real *g)
 {
     for (int s = 0; s < S; s++) {
         const rs_real *cs = c + (size_t)s * n;
@@ -292,7 +293,8 @@ static void add_weighted_rows(int S, int n, const float *a, const rs_real *c, rs
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
-static rs_real log_sum_exp(const rs_real *z, rs_real *p, int n)
+static rs_real
+log_sum_exp(const rs_real *z, rs_real *p, int n)
 {
     rs_real mx = z[0];
     for (int v = 1; v < n; v++)
@@ -300,6 +302,19 @@ static rs_real log_sum_exp(const rs_real *z, rs_real *p, int n)
     for (int v = 0; v < n; v++)
         p[v] = RS_CELL_EXP(z[v] - mx);
     return mx + (rs_real)log(sum4(p, n));
+}
+
+/* rs_cell_rows (cells.h) in vectors of the widest kind (target clones; the
+ * same values: lane-wise float arithmetic): the decoder's step here and the
+ * served encoder's (seq2seq.c, with the packed matrices). */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void rs_cell_rows_wide(rs_cell cell, int B, int H, rs_real *a, const rs_real *rh,
+                       const rs_real *bias_hh, const rs_real *hp, const rs_real *cp, rs_real *h,
+                       rs_real *c, rs_real *hn)
+{
+    rs_cell_rows(cell, B, H, a, rh, bias_hh, hp, cp, h, c, hn);
 }
 
 /* One decoder step for the k live rows reading tokens y: attention rows
@@ -376,8 +391,8 @@ static void step(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk,
         for (int r = 0; r < k; r++)
             for (int j = 0; j < G; j++)
                 bs->gates[(size_t)r * G + j] += w->bias_ih[j];
-        rs_cell_rows(cfg->cell, k, H, bs->gates, bs->recur, w->bias_hh, bs->h[l], bs->c[l],
-                     bs->nh[l], bs->nc[l], bs->hn);
+        rs_cell_rows_wide(cfg->cell, k, H, bs->gates, bs->recur, w->bias_hh, bs->h[l], bs->c[l],
+                          bs->nh[l], bs->nc[l], bs->hn);
     }
     /* the head (logits + bias, the bias added after the sum on every path)
      * and each row's log Σ exp, with the vectorised exp of the training

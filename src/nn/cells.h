@@ -96,6 +96,12 @@ static inline void rs_cell_rows(rs_cell cell, int B, int H, rs_real *a, const rs
     }
 }
 
+/* rs_cell_rows compiled for the widest vectors of the processor (beam.c):
+ * for inference in float only. */
+void rs_cell_rows_wide(rs_cell cell, int B, int H, rs_real *a, const rs_real *rh,
+                       const rs_real *bias_hh, const rs_real *hp, const rs_real *cp, rs_real *h,
+                       rs_real *c, rs_real *hn);
+
 /*
  * Backward: dh holds dL/dh_t on entry and, on return, the part of
  * dL/dh_{t−1} that does not go through W_hh (z⊙dh for GRU, 0 otherwise);

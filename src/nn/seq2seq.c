@@ -457,8 +457,14 @@ static void encoder_direction(rs_s2s_workspace *ws, const rs_rnn_weights *w, int
         else
             rs_gemm(0, 1, B, G, H, 1, hp, H, w->weight_hh, H, 0, ws->recur, G);
         rs_real *h = ws->q; /* (B, H) the new state, then scattered into out */
-        rs_cell_rows(cfg->cell, B, H, a, ws->recur, w->bias_hh, hp, cp, h,
-                     lstm ? e->c + (size_t)s * BH : NULL, e->hn ? e->hn + (size_t)s * BH : NULL);
+        rs_real *c_out = lstm ? e->c + (size_t)s * BH : NULL;
+        rs_real *hn_out = e->hn ? e->hn + (size_t)s * BH : NULL;
+#ifndef RS_REAL_IS_DOUBLE
+        if (hh) /* served: the gates in the widest vectors (beam.c) */
+            rs_cell_rows_wide(cfg->cell, B, H, a, ws->recur, w->bias_hh, hp, cp, h, c_out, hn_out);
+        else
+#endif
+            rs_cell_rows(cfg->cell, B, H, a, ws->recur, w->bias_hh, hp, cp, h, c_out, hn_out);
         for (int b = 0; b < B; b++) {
             rs_real *o = out + ((size_t)s * B + b) * HD + dir * H;
             if (s >= batch->src_len[b]) { /* padding: carry the state */
