@@ -306,15 +306,24 @@ log_sum_exp(const rs_real *z, rs_real *p, int n)
 
 /* rs_cell_rows (cells.h) in vectors of the widest kind (target clones; the
  * same values: lane-wise float arithmetic): the decoder's step here and the
- * served encoder's (seq2seq.c, with the packed matrices). */
+ * served encoder's (seq2seq.c, with the packed matrices).  The clones are
+ * static, behind a plain function: clang 14 emits no symbol of the
+ * function's own name for an external target_clones function. */
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
+static void
+cell_rows_clones(rs_cell cell, int B, int H, rs_real *a, const rs_real *rh, const rs_real *bias_hh,
+                 const rs_real *hp, const rs_real *cp, rs_real *h, rs_real *c, rs_real *hn)
+{
+    rs_cell_rows(cell, B, H, a, rh, bias_hh, hp, cp, h, c, hn);
+}
+
 void rs_cell_rows_wide(rs_cell cell, int B, int H, rs_real *a, const rs_real *rh,
                        const rs_real *bias_hh, const rs_real *hp, const rs_real *cp, rs_real *h,
                        rs_real *c, rs_real *hn)
 {
-    rs_cell_rows(cell, B, H, a, rh, bias_hh, hp, cp, h, c, hn);
+    cell_rows_clones(cell, B, H, a, rh, bias_hh, hp, cp, h, c, hn);
 }
 
 /* One decoder step for the k live rows reading tokens y: attention rows
