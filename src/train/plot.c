@@ -185,14 +185,14 @@ int rs_plot_curves(const char *path, const char *title, const char *y_label,
         escaped(f, series[k].name);
         fprintf(f, "\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s d=\"", c,
                 series[k].right_axis ? " stroke-dasharray=\"5 3\"" : "");
+        /* an epoch without a figure (NaN: a record that kept only some
+         * epochs) gets no point; the line joins the epochs on either side */
         int pen = 0;
         for (int i = 0; i < n; i++) {
             double v = series[k].y[i];
-            if (!isfinite(v)) {
-                pen = 0;
+            if (!isfinite(v))
                 continue;
-            }
-            fprintf(f, "%s%.1f %.1f", pen ? " L" : (i ? " M" : "M"), PX(i + 1),
+            fprintf(f, "%s%.1f %.1f", pen ? " L" : "M", PX(i + 1),
                     series[k].right_axis ? PR(v) : PY(v));
             pen = 1;
         }

@@ -531,6 +531,26 @@ else
 fi
 printf 'epoch,steps\n1,2\n' > "$work/notalog.csv"
 expect_refusal "rnntrain plot: a CSV without the loop's columns" "notalog.csv:1: no column train_loss" plot --log "$work/notalog.csv" --out "$work/no.svg"
+# a record that kept only some epochs' losses (nan for the others): points where there are figures, one line through them
+printf 'epoch,steps,train_loss,valid_loss,valid_accuracy,lr,chars_per_s,elapsed_s\n1,10,2.5,2.0,0,0.003,nan,nan\n2,20,nan,nan,0,0.002,nan,nan\n3,30,1.5,1.8,0,0.001,nan,nan\n4,40,1.2,nan,0,0,nan,nan\n' > "$work/sparse.csv"
+if "$RNNTRAIN" plot --log "$work/sparse.csv" --out "$work/sparse.svg" 2> "$work/log" &&
+   /usr/bin/env python3 - "$work/sparse.svg" <<'PY' 2>> "$work/log"
+import sys
+import xml.etree.ElementTree as ET
+ns = "{http://www.w3.org/2000/svg}"
+root = ET.parse(sys.argv[1]).getroot()
+d = {p.get("data-series"): p.get("d") for p in root.iter(ns + "path") if p.get("class") == "curve"}
+points = {k: [c.find(ns + "title").text for c in root.iter(ns + "circle") if c.find(ns + "title").text.startswith(k + ",")] for k in d}
+assert [v.count("M") for v in d.values()] == [1, 1, 1], d
+assert d["training loss"].count("L") == 2 and d["validation loss"].count("L") == 1 and d["learning rate"].count("L") == 3, d
+assert [t.split(",")[1].split(":")[0] for t in points["training loss"]] == [" epoch 1", " epoch 3", " epoch 4"], points
+assert len(points["validation loss"]) == 2 and len(points["learning rate"]) == 4, points
+PY
+then
+  ok "rnntrain plot: epochs without a figure (nan) get no point, and the line joins the epochs on either side"
+else
+  bad "rnntrain plot of a sparse log: $(tail -5 "$work/log")"
+fi
 expect_refusal "eval --confusion on a generator" "--confusion is for classifiers" eval --model "$work/us.safetensors" --data "$work/us.txt" --confusion "$work/no.svg"
 
 # --- calibration: a classifier's temperature, fitted after training, applied by eval ---
