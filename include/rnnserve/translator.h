@@ -39,6 +39,12 @@ typedef struct rs_translator_spec {
 int rs_translator_write(const char *path, const rs_translator_spec *spec,
                         const rs_s2s_params *params, char *err, size_t errlen);
 
+/* Writes t again to path (atomically, as rs_translator_write), with the
+ * shortlist sl instead of its own (NULL: none): its weights, vocabularies
+ * and metadata unchanged. */
+int rs_translator_write_as(const rs_translator *t, const char *path, const rs_shortlist *sl,
+                           char *err, size_t errlen);
+
 /* 0 and *out, or < 0 with a message naming the file and the fault. */
 int rs_translator_open(const char *path, rs_translator **out, char *err, size_t errlen);
 /* The same on bytes in memory (copied from; label names them in messages). */

@@ -113,6 +113,33 @@ done:
     return status;
 }
 
+int rs_translator_write_as(const rs_translator *t, const char *path, const rs_shortlist *sl,
+                           char *err, size_t errlen)
+{
+    const char **vocab[2] = {malloc((size_t)t->cfg.src_vocab * sizeof(char *)),
+                             malloc((size_t)t->cfg.tgt_vocab * sizeof(char *))};
+    int status = RS_ENOMEM;
+    if (!vocab[0] || !vocab[1]) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto done;
+    }
+    for (int side = 0; side < 2; side++)
+        for (int i = 0; i < t->vocab[side].n; i++)
+            vocab[side][i] = t->vocab[side].str[i];
+    rs_translator_spec spec = {.cfg = t->cfg,
+                               .src_vocab = vocab[0],
+                               .tgt_vocab = vocab[1],
+                               .src_elision = t->elision[0],
+                               .tgt_elision = t->elision[1],
+                               .training_json = rs_translator_metadata(t, "training"),
+                               .shortlist = sl};
+    status = rs_translator_write(path, &spec, &t->params, err, errlen);
+done:
+    free(vocab[0]);
+    free(vocab[1]);
+    return status;
+}
+
 /* ---- reading ------------------------------------------------------------ */
 
 static int fail(char *err, size_t errlen, int status, const char *label, const char *what)

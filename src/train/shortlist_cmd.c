@@ -54,15 +54,6 @@ static int side_ids(const rs_translator *t, int side, const rs_token_table *tabl
     return 0;
 }
 
-/* The opened model's vocabulary of one side as strings (they point into t). */
-static const char **vocab_of(const rs_translator *t, int side, int V)
-{
-    const char **v = malloc((size_t)V * sizeof *v);
-    for (int i = 0; v && i < V; i++)
-        v[i] = rs_translator_token(t, side, i);
-    return v;
-}
-
 /* Appends to the id pairs (*src, *src_off; *tgt, *tgt_off; *n of them) one
  * pair per distinct source sentence of p: its ids and the model's greedy
  * translation.  0, or -1 when memory runs out. */
@@ -177,7 +168,6 @@ int rs_shortlist_main(int argc, char **argv)
     rs_pairs pairs = {0};
     int32_t *src = NULL, *tgt = NULL, *lexical = NULL;
     int *src_off = NULL, *tgt_off = NULL, status = 1;
-    const char **src_vocab = NULL, **tgt_vocab = NULL;
     if (rs_translator_open(model_path, &t, err, sizeof err) != 0 ||
         rs_pairs_load(data, &pairs, err, sizeof err) != 0) {
         fprintf(stderr, "rnntrain shortlist: %s\n", err);
@@ -186,10 +176,8 @@ int rs_shortlist_main(int argc, char **argv)
     const rs_s2s_config *cfg = rs_translator_config(t);
     if (o.common > cfg->tgt_vocab)
         o.common = cfg->tgt_vocab;
-    src_vocab = vocab_of(t, 0, cfg->src_vocab);
-    tgt_vocab = vocab_of(t, 1, cfg->tgt_vocab);
     lexical = malloc((size_t)cfg->src_vocab * (size_t)o.per_word * sizeof *lexical);
-    if (!src_vocab || !tgt_vocab || !lexical ||
+    if (!lexical ||
         side_ids(t, 0, &pairs.src, pairs.src_off, pairs.src_tok, pairs.n, &src, &src_off) != 0 ||
         side_ids(t, 1, &pairs.tgt, pairs.tgt_off, pairs.tgt_tok, pairs.n, &tgt, &tgt_off) != 0) {
         fprintf(stderr, "rnntrain shortlist: out of memory\n");
@@ -219,14 +207,7 @@ int rs_shortlist_main(int argc, char **argv)
                        .per_word = o.per_word,
                        .src_vocab = cfg->src_vocab,
                        .lexical = lexical};
-    rs_translator_spec spec = {.cfg = *cfg,
-                               .src_vocab = src_vocab,
-                               .tgt_vocab = tgt_vocab,
-                               .src_elision = rs_translator_elision(t, 0),
-                               .tgt_elision = rs_translator_elision(t, 1),
-                               .training_json = rs_translator_metadata(t, "training"),
-                               .shortlist = &sl};
-    if (rs_translator_write(out_path, &spec, rs_translator_params(t), err, sizeof err) != 0) {
+    if (rs_translator_write_as(t, out_path, &sl, err, sizeof err) != 0) {
         fprintf(stderr, "rnntrain shortlist: %s\n", err);
         goto done;
     }
@@ -241,8 +222,6 @@ done:
     free(src_off);
     free(tgt_off);
     free(lexical);
-    free(src_vocab);
-    free(tgt_vocab);
     rs_pairs_free(&pairs);
     rs_translator_close(t);
     return status;

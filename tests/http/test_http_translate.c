@@ -43,25 +43,13 @@ static int write_shortlisted(const char *src_path, const char *dst_path)
         return -1;
     }
     const rs_s2s_config *cfg = rs_translator_config(t);
-    const char *sv[64], *tv[64];
-    for (int i = 0; i < cfg->src_vocab && i < 64; i++)
-        sv[i] = rs_translator_token(t, 0, i);
-    for (int i = 0; i < cfg->tgt_vocab && i < 64; i++)
-        tv[i] = rs_translator_token(t, 1, i);
     for (int w = 0; w < cfg->src_vocab && w < 10; w++) {
         sl_lexical[w * 2] = 5 + w % 6;
         sl_lexical[w * 2 + 1] = w % 2 == 0 ? 10 : -1;
     }
     rs_shortlist sl = {
         .common = 5, .per_word = 2, .src_vocab = cfg->src_vocab, .lexical = sl_lexical};
-    rs_translator_spec spec = {.cfg = *cfg,
-                               .src_vocab = sv,
-                               .tgt_vocab = tv,
-                               .src_elision = rs_translator_elision(t, 0),
-                               .tgt_elision = rs_translator_elision(t, 1),
-                               .training_json = rs_translator_metadata(t, "training"),
-                               .shortlist = &sl};
-    int rc = rs_translator_write(dst_path, &spec, rs_translator_params(t), err, sizeof err);
+    int rc = rs_translator_write_as(t, dst_path, &sl, err, sizeof err);
     if (rc != 0)
         TEST_FAIL_("%s", err);
     rs_translator_close(t);
