@@ -27,6 +27,23 @@
 
 enum { PAD = 0, BOS = 1, EOS = 2 };
 
+/* RS_WIDE: a function compiled for AVX-512, AVX2 and the baseline, the
+ * best chosen when the program loads (GCC's and clang's target_clones, an
+ * ifunc).  Not under ThreadSanitizer, whose runtime is not up yet when
+ * the loader runs the ifunc resolvers (the program crashes at start). */
+#if defined(__SANITIZE_THREAD__)
+#define RS_NO_TARGET_CLONES 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RS_NO_TARGET_CLONES 1
+#endif
+#endif
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(RS_NO_TARGET_CLONES)
+#define RS_WIDE __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define RS_WIDE
+#endif
+
 /* H·D: the width of the encoder's outputs, the attention's keys */
 static int HD0(const rs_s2s_config *cfg) { return cfg->hidden_size * (cfg->bidirectional ? 2 : 1); }
 
@@ -261,9 +278,7 @@ static double sum4(const rs_real *x, int n)
  * the processor has (target_clones; chosen once, at load).  The same values
  * as the inline scalar tanh in every clone: lane-wise float arithmetic,
  * nothing contracted (-ffp-contract=off). */
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
+RS_WIDE
 static void
 attention_tanh(int H, const rs_real *q, const rs_real *b, const rs_real *k, rs_real *out)
 {
@@ -274,9 +289,7 @@ attention_tanh(int H, const rs_real *q, const rs_real *b, const rs_real *k, rs_r
 /* g[j] += Σ_s a[s] · c[s][j] for s < S (c rows of n): the attention's
  * context into layer 0's gates (step()); in order of s, as vectors of the
  * widest kind the processor has (target clones: the same values). */
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
+RS_WIDE
 static void
 add_weighted_rows(int S, int n, const float *a, const rs_real *c, rs_real *g)
 {
@@ -290,9 +303,7 @@ add_weighted_rows(int S, int n, const float *a, const rs_real *c, rs_real *g)
 
 /* log Σ_v exp(z[v]) over n logits, p scratch (n): the max, then exp(z − max)
  * in vectors of the widest kind (target clones), summed by sum4. */
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
+RS_WIDE
 static rs_real
 log_sum_exp(const rs_real *z, rs_real *p, int n)
 {
@@ -309,9 +320,7 @@ log_sum_exp(const rs_real *z, rs_real *p, int n)
  * served encoder's (seq2seq.c, with the packed matrices).  The clones are
  * static, behind a plain function: clang 14 emits no symbol of the
  * function's own name for an external target_clones function. */
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
+RS_WIDE
 static void
 cell_rows_clones(rs_cell cell, int B, int H, rs_real *a, const rs_real *rh, const rs_real *bias_hh,
                  const rs_real *hp, const rs_real *cp, rs_real *h, rs_real *c, rs_real *hn)
