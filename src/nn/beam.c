@@ -279,8 +279,8 @@ static double sum4(const rs_real *x, int n)
  * as the inline scalar tanh in every clone: lane-wise float arithmetic,
  * nothing contracted (-ffp-contract=off). */
 RS_WIDE
-static void
-attention_tanh(int H, const rs_real *q, const rs_real *b, const rs_real *k, rs_real *out)
+static void attention_tanh(int H, const rs_real *q, const rs_real *b, const rs_real *k,
+                           rs_real *out)
 {
     for (int j = 0; j < H; j++)
         out[j] = RS_CELL_TANH(q[j] + b[j] + k[j]);
@@ -290,8 +290,7 @@ attention_tanh(int H, const rs_real *q, const rs_real *b, const rs_real *k, rs_r
  * context into layer 0's gates (step()); in order of s, as vectors of the
  * widest kind the processor has (target clones: the same values). */
 RS_WIDE
-static void
-add_weighted_rows(int S, int n, const float *a, const rs_real *c, rs_real *g)
+static void add_weighted_rows(int S, int n, const float *a, const rs_real *c, rs_real *g)
 {
     for (int s = 0; s < S; s++) {
         const rs_real *cs = c + (size_t)s * n;
@@ -304,8 +303,7 @@ add_weighted_rows(int S, int n, const float *a, const rs_real *c, rs_real *g)
 /* log Σ_v exp(z[v]) over n logits, p scratch (n): the max, then exp(z − max)
  * in vectors of the widest kind (target clones), summed by sum4. */
 RS_WIDE
-static rs_real
-log_sum_exp(const rs_real *z, rs_real *p, int n)
+static rs_real log_sum_exp(const rs_real *z, rs_real *p, int n)
 {
     rs_real mx = z[0];
     for (int v = 1; v < n; v++)
@@ -321,9 +319,9 @@ log_sum_exp(const rs_real *z, rs_real *p, int n)
  * static, behind a plain function: clang 14 emits no symbol of the
  * function's own name for an external target_clones function. */
 RS_WIDE
-static void
-cell_rows_clones(rs_cell cell, int B, int H, rs_real *a, const rs_real *rh, const rs_real *bias_hh,
-                 const rs_real *hp, const rs_real *cp, rs_real *h, rs_real *c, rs_real *hn)
+static void cell_rows_clones(rs_cell cell, int B, int H, rs_real *a, const rs_real *rh,
+                             const rs_real *bias_hh, const rs_real *hp, const rs_real *cp,
+                             rs_real *h, rs_real *c, rs_real *hn)
 {
     rs_cell_rows(cell, B, H, a, rh, bias_hh, hp, cp, h, c, hn);
 }
