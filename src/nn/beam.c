@@ -80,7 +80,8 @@ rs_beam_packed *rs_beam_pack(const rs_s2s_config *cfg, const rs_s2s_params *p)
     pk->directions = D;
     for (int l = 0; ok && l < cfg->num_layers; l++) {
         int In = l == 0 ? E + HD : H, EIn = l == 0 ? E : HD;
-        ok = rs_linear_pack(&pk->ih[l], p->dec[l].weight_ih, G, In, (size_t)In) == 0 &&
+        /* layer 0's W_ih is packed as its two column blocks (below) */
+        ok = (l == 0 || rs_linear_pack(&pk->ih[l], p->dec[l].weight_ih, G, In, (size_t)In) == 0) &&
              rs_linear_pack(&pk->hh[l], p->dec[l].weight_hh, G, H, (size_t)H) == 0;
         for (int d = 0; ok && d < D; d++)
             ok = rs_linear_pack(&pk->enc_ih[l][d], p->enc[l][d].weight_ih, G, EIn, (size_t)EIn) ==
