@@ -44,9 +44,6 @@ enum { PAD = 0, BOS = 1, EOS = 2 };
 #define RS_WIDE
 #endif
 
-/* H·D: the width of the encoder's outputs, the attention's keys */
-static int HD0(const rs_s2s_config *cfg) { return cfg->hidden_size * (cfg->bidirectional ? 2 : 1); }
-
 typedef struct candidate {
     double log_prob;
     int parent, token;
@@ -498,11 +495,11 @@ int rs_beam_search(rs_beam *bs, const rs_s2s_params *p, const rs_beam_packed *pk
         for (int v = 0; v < n_extra; v++)
             bs->sub_bias[v] = p->head_bias[extra[v]];
     }
-    /* layer 0's context products for each source token (step()) */
+    /* layer 0's context products for each source token (step()): K_s rows
+     * of H·D (ih0_ctx.K) with stride B·H·D, into (S, G) */
     if (pk)
-        rs_linear_team(o->team, &pk->ih0_ctx, S, enc->keys + (size_t)b * HD0(cfg),
-                       (size_t)enc->B * HD0(cfg), NULL, bs->ctx_gates,
-                       (size_t)rs_cell_gates(cfg->cell) * H);
+        rs_linear_team(o->team, &pk->ih0_ctx, S, enc->keys + (size_t)b * pk->ih0_ctx.K,
+                       (size_t)enc->B * pk->ih0_ctx.K, NULL, bs->ctx_gates, (size_t)pk->ih0_ctx.N);
     /* one live row: the initial state, reading <bos> */
     for (int l = 0; l < L; l++) {
         memcpy(bs->h[l], enc->h0[l] + (size_t)b * BH, BH * sizeof(rs_real));

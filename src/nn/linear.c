@@ -8,11 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int rs_linear_pack(rs_linear_weight *out, const float *W, int N, int K, size_t ldw)
-{
-    return rs_linear_pack_rows(out, W, NULL, N, K, ldw);
-}
-
 /* Writes W's rows (rows NULL: 0..N) into panels buf of
  * ceil(N / PANEL) · K · PANEL floats. */
 static void pack_into(float *buf, const float *W, const int32_t *rows, int N, int K, size_t ldw)
@@ -39,14 +34,13 @@ static size_t packed_bytes(int N, int K)
     return bytes > 0 ? bytes : 64;
 }
 
-int rs_linear_pack_rows(rs_linear_weight *out, const float *W, const int32_t *rows, int N, int K,
-                        size_t ldw)
+int rs_linear_pack(rs_linear_weight *out, const float *W, int N, int K, size_t ldw)
 {
     memset(out, 0, sizeof *out);
     float *buf = aligned_alloc(64, packed_bytes(N, K));
     if (!buf)
         return -1;
-    pack_into(buf, W, rows, N, K, ldw);
+    pack_into(buf, W, NULL, N, K, ldw);
     out->N = N;
     out->K = K;
     out->panels = buf;

@@ -41,14 +41,12 @@ typedef struct rs_linear_weight {
 /* Packs W (N, K) with row stride ldw into *out.  -1 on allocation failure
  * (nothing to free).  Free with rs_linear_weight_free. */
 int rs_linear_pack(rs_linear_weight *out, const float *W, int N, int K, size_t ldw);
-/* The same for the rows rows[0..N) of W (rows NULL: 0..N), in that order:
- * output n of the packed matrix is row rows[n] of W. */
-int rs_linear_pack_rows(rs_linear_weight *out, const float *W, const int32_t *rows, int N, int K,
-                        size_t ldw);
-/* The same into out's own buffer when it holds enough (*cap bytes; out
- * zeroed and *cap 0 the first time), else into a larger one: a matrix
- * packed anew for every request without allocating (and faulting in) its
- * memory each time.  -1 on allocation failure (out keeps its old buffer). */
+/* Packs the rows rows[0..N) of W, in that order (output n of the packed
+ * matrix is row rows[n] of W), into out's own buffer when it holds enough
+ * (*cap bytes; out zeroed and *cap 0 the first time), else into a larger
+ * one: a matrix packed anew for every request without allocating (and
+ * faulting in) its memory each time.  -1 on allocation failure (out keeps
+ * its old buffer). */
 int rs_linear_repack_rows(rs_linear_weight *out, size_t *cap, const float *W, const int32_t *rows,
                           int N, int K, size_t ldw);
 void rs_linear_weight_free(rs_linear_weight *w);

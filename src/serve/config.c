@@ -100,8 +100,8 @@ static void settings(rs_serve_config *c, int *level, flag out[N_SETTINGS])
         {"batch-rows", NULL, FLAG_INT, &c->batch_rows, 1, 1024, NULL,
          "sequences of one model the engine steps together", 0, "RNNSERVE_BATCH_ROWS"},
         {"step-threads", NULL, FLAG_INT, &c->step_threads, 1, 2, NULL,
-         "threads that compute a step of one or two sequences (2: a helper shares each product; "
-         "the same numbers)",
+         "threads that compute a step of one or two sequences, and one translation at a time (2: a "
+         "helper shares each product; the same numbers)",
          0, "RNNSERVE_STEP_THREADS"},
         {"connection-memory-bytes", NULL, FLAG_INT, &c->connection_memory_bytes, 8192, 1024 * 1024,
          NULL, "per-connection buffer; request headers larger than about this get 431", 0,

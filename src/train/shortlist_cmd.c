@@ -7,7 +7,7 @@
  * translations.  The weights and every other metadata key are copied
  * unchanged; the file is replaced atomically (or --out is written).
  *
- * With --self-translate 1, Model 1 also reads each distinct
+ * With --self-translate, Model 1 also reads each distinct
  * source sentence paired with the model's own greedy translation of it
  * (over the whole vocabulary): the table then also holds the words the
  * model itself produces for a source word (a verb's inflected forms, "aide-
@@ -143,8 +143,8 @@ int rs_shortlist_main(int argc, char **argv)
          "translations with a lower p(target | source) are not kept", 0, NULL},
         {"iterations", NULL, FLAG_INT, &o.iterations, 1, 100, NULL, "EM iterations of IBM Model 1",
          0, NULL},
-        {"self-translate", NULL, FLAG_INT, &self_translate, 0, 1, NULL,
-         "1: also fit on the model's own greedy translations of the sources", 0, NULL},
+        {"self-translate", NULL, FLAG_BOOL, &self_translate, 0, 0, NULL,
+         "also fit on the model's own greedy translations of the sources", 0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
     for (int i = 0; i < argc; i++)
