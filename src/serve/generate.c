@@ -536,8 +536,7 @@ static int stream_generate(rs_job *job, rs_stream_cursor *cur, char **chunk, siz
     /* the sample running now; its forced prefix only once the engine has
      * read all of it, so that it goes out as one event however the polls
      * fall (a poll between two of the prefix's steps split "Ak" in two) */
-    if (!done && cur->sample < job->n_samples && current > cur->token &&
-        current >= job->n_forced) {
+    if (!done && cur->sample < job->n_samples && current > cur->token && current >= job->n_forced) {
         add_text(&e, m, cur->sample, job->samples[cur->sample].tokens,
                  cur->token > first ? cur->token : first, current, job->n_forced);
         cur->token = current;
