@@ -30,8 +30,10 @@ int rs_translate(const rs_translator *t, const char *const *texts, const size_t 
 void rs_translation_free(rs_translation *tr);
 
 /* Hypothesis h's target tokens as strings (count h->n): with
- * replace_unknown an <unk> becomes the source word its attention weighs
- * most (needs the attention).  The strings point into the model or the
+ * replace_unknown an <unk> is replaced from the source word w its
+ * attention weighs most (needs the attention): by w's first entry in the
+ * model's shortlist table (its most probable translation outside the common
+ * words) when there is one, else by w itself.  The strings point into the model or the
  * translation; the array is the caller's to free. */
 const char **rs_translation_tokens(const rs_translator *t, const rs_translation *tr,
                                    const rs_hypothesis *h, int replace_unknown);

@@ -235,6 +235,22 @@ done:
     return status;
 }
 
+/* What an <unk> attending most to source word w becomes: with a
+ * shortlist, w's most probable translation in its lexical table (IBM
+ * Model 1, shortlist.h; its row lists the words outside the common ones,
+ * which an <unk> stands for), as Luong et al. (2015) replace rare words
+ * from a dictionary; else, or for a word outside the source vocabulary (a
+ * name, a number) or without an entry, w itself. */
+static const char *unknown_replacement(const rs_translator *t, const char *w)
+{
+    const rs_shortlist *sl = rs_translator_shortlist(t);
+    int id = rs_translator_token_id(t, 0, w, strlen(w));
+    if (!sl || id <= RS_S2S_UNK || id >= sl->src_vocab)
+        return w;
+    int32_t f = sl->lexical[(size_t)id * (size_t)sl->per_word];
+    return f > RS_S2S_UNK ? rs_translator_token(t, 1, f) : w;
+}
+
 const char **rs_translation_tokens(const rs_translator *t, const rs_translation *tr,
                                    const rs_hypothesis *h, int replace_unknown)
 {
@@ -250,7 +266,7 @@ const char **rs_translation_tokens(const rs_translator *t, const rs_translation 
             for (int s = 1; s < tr->n_src - 1; s++)
                 if (a[s] > a[best])
                     best = s;
-            tok[i] = tr->src_tokens[best];
+            tok[i] = unknown_replacement(t, tr->src_tokens[best]);
         }
     }
     return tok;

@@ -11,8 +11,9 @@
  *   attention       false: true adds each hypothesis's weights, a row per
  *                   output token (<eos> included), a column per source token
  *                   (<eos> included), each row summing to 1
- *   replace_unknown false: an <unk> in the output becomes the source word
- *                   its attention weighs most
+ *   replace_unknown false: an <unk> in the output is replaced from the
+ *                   source word its attention weighs most (its lexical
+ *                   entry or itself: translate.h)
  *   shortlist       true: search the model's shortlist of target words
  *                   (shortlist.h) when it has one; false: the whole
  *                   vocabulary

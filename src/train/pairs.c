@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lines_out.h"
 #include "rnnserve/rng.h"
 #include "rnnserve/sentence.h"
 #include "rnnserve/strtab.h"
@@ -80,6 +81,30 @@ static void on_token(const char *token, size_t len, void *arg)
         return;
     }
     s->table->count[id]++;
+}
+
+static int by_index(const void *x, const void *y) { return *(const int *)x - *(const int *)y; }
+
+/* A pair's line as the file had it. */
+static int emit_pair(const void *ctx, int item, FILE *fp)
+{
+    const rs_pairs *p = ctx;
+    return fprintf(fp, "%s\n", p->text[item]);
+}
+
+int rs_pairs_write(const rs_pairs *p, const int *idx, int n, const char *path, char *err,
+                   size_t errlen)
+{
+    int *sorted = malloc((size_t)(n > 0 ? n : 1) * sizeof *sorted);
+    if (!sorted) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(sorted, idx, (size_t)n * sizeof *sorted);
+    qsort(sorted, (size_t)n, sizeof *sorted, by_index);
+    int status = rs_write_lines_atomically(path, p, emit_pair, sorted, n, err, errlen);
+    free(sorted);
+    return status;
 }
 
 int rs_pairs_load(const char *path, rs_pairs *out, char *err, size_t errlen)

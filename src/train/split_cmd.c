@@ -5,55 +5,15 @@
  * rows stay as the file has them unless --dedupe.  Both files are written
  * atomically.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "dataset.h"
 #include "flags.h"
+#include "lines_out.h"
 #include "pairs.h"
 #include "train.h"
-
-static int by_index(const void *x, const void *y) { return *(const int *)x - *(const int *)y; }
-
-/* Writes n lines, line k by emit(ctx, idx[k], fp), to path atomically: a
- * temporary file beside it, fsynced, renamed over it. */
-typedef int (*emit_line)(const void *ctx, int item, FILE *fp);
-
-static int write_atomically(const char *path, const void *ctx, emit_line emit, const int *idx,
-                            int n, char *err, size_t errlen)
-{
-    size_t plen = strlen(path) + 32;
-    char *tmp = malloc(plen);
-    if (!tmp) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
-    FILE *fp = fopen(tmp, "w");
-    if (!fp) {
-        snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    int bad = 0;
-    for (int k = 0; k < n && !bad; k++)
-        bad = emit(ctx, idx[k], fp) < 0;
-    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0)
-        bad = 1;
-    if (fclose(fp) != 0)
-        bad = 1;
-    if (bad || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
-    return 0;
-}
 
 /* A dataset row: text<TAB>label, or the text alone. */
 static int emit_row(const void *ctx, int item, FILE *fp)
@@ -62,13 +22,6 @@ static int emit_row(const void *ctx, int item, FILE *fp)
     const rs_item *it = &d->items[item];
     return d->tsv ? fprintf(fp, "%s\t%s\n", it->text, d->labels[it->label])
                   : fprintf(fp, "%s\n", it->text);
-}
-
-/* A sentence pair's line as the file had it. */
-static int emit_pair(const void *ctx, int item, FILE *fp)
-{
-    const rs_pairs *p = ctx;
-    return fprintf(fp, "%s\n", p->text[item]);
 }
 
 /* --pairs: sentence pairs grouped by source sentence (pairs.h). */
@@ -93,11 +46,8 @@ static int split_pairs(const char *data, const char *train_out, const char *test
         fprintf(stderr, "rnntrain split: out of memory\n");
         goto done;
     }
-    /* file order on both sides */
-    qsort(a, (size_t)na, sizeof *a, by_index);
-    qsort(b, (size_t)nb, sizeof *b, by_index);
-    if (write_atomically(train_out, &p, emit_pair, a, na, err, sizeof err) != 0 ||
-        write_atomically(test_out, &p, emit_pair, b, nb, err, sizeof err) != 0) {
+    if (rs_pairs_write(&p, a, na, train_out, err, sizeof err) != 0 ||
+        rs_pairs_write(&p, b, nb, test_out, err, sizeof err) != 0) {
         fprintf(stderr, "rnntrain split: %s\n", err);
         goto done;
     }
@@ -169,8 +119,8 @@ int rs_split_main(int argc, char **argv)
         fprintf(stderr, "rnntrain split: out of memory\n");
         goto done;
     }
-    if (write_atomically(train_out, &d, emit_row, a, na, err, sizeof err) != 0 ||
-        write_atomically(test_out, &d, emit_row, b, nb, err, sizeof err) != 0) {
+    if (rs_write_lines_atomically(train_out, &d, emit_row, a, na, err, sizeof err) != 0 ||
+        rs_write_lines_atomically(test_out, &d, emit_row, b, nb, err, sizeof err) != 0) {
         fprintf(stderr, "rnntrain split: %s\n", err);
         goto done;
     }

@@ -45,7 +45,9 @@ static int add_decode_flags(decode_flags *d, flag *table, int n)
         {"length-penalty", NULL, FLAG_DOUBLE, &d->length_penalty, 0, 10, NULL,
          "alpha: hypotheses ranked by log_prob / length^alpha", 0, NULL},
         {"replace-unknown", NULL, FLAG_BOOL, &d->replace_unknown, 0, 0, NULL,
-         "an <unk> in a translation becomes the source word it attends to most", 0, NULL},
+         "an <unk> in a translation becomes the shortlist's translation of the source word it "
+         "attends to most, or that word",
+         0, NULL},
         {"max-source", NULL, FLAG_INT, &d->max_src, 1, 100000, NULL,
          "longest source sentence in words", 0, NULL},
         {"full-vocabulary", NULL, FLAG_BOOL, &d->full_vocabulary, 0, 0, NULL,

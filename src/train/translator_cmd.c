@@ -38,7 +38,7 @@
 #define BUCKET_RUN 64 /* batches sorted by length together */
 
 typedef struct translator_opts {
-    const char *data, *out;
+    const char *data, *out, *valid_out;
     int cell, layers, hidden, embed, bidirectional;
     double dropout, teacher_forcing, valid_fraction;
     int batch_size, min_count, max_length, threads;
@@ -356,11 +356,13 @@ int rs_translator_main(int argc, char **argv)
          "skip pairs with more tokens than this on either side", 0, NULL},
         {"valid-fraction", NULL, FLAG_DOUBLE, &o.valid_fraction, 0.001, 0.5, NULL,
          "share of the pairs held out for validation, grouped by source sentence", 0, NULL},
+        {"valid-out", NULL, FLAG_STRING, &o.valid_out, 0, 0, NULL,
+         "also write the validation pairs (lines of --data) to this file", 0, NULL},
         {"seed", NULL, FLAG_U64, &o.seed, 0, 0, NULL, "random seed", 0, NULL},
         {"threads", NULL, FLAG_INT, &o.threads, 0, 256, NULL, "BLAS threads, 0 = all cores", 0,
          NULL},
     };
-    int n_flags = 15;
+    int n_flags = 16;
     if (rs_loop_flags(&lo, flags, &n_flags, (int)(sizeof flags / sizeof flags[0])) != 0)
         return 2;
     for (int i = 0; i < argc; i++)
@@ -427,6 +429,11 @@ int rs_translator_main(int argc, char **argv)
                 "rnntrain translator: %s: too few distinct source sentences to hold out a "
                 "validation set\n",
                 o.data);
+        goto done;
+    }
+    if (o.valid_out &&
+        rs_pairs_write(&pairs, R.valid_idx, R.n_valid, o.valid_out, err, sizeof err) != 0) {
+        fprintf(stderr, "rnntrain translator: %s\n", err);
         goto done;
     }
     if (build_vocab(&pairs.src, pairs.src_off, pairs.src_tok, R.train_idx, R.n_train, o.min_count,

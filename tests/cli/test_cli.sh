@@ -433,6 +433,18 @@ if SOURCE_DATE_EPOCH=0 "$RNNTRAIN" translator --data "$work/pairs.tsv" --out "$w
 else
   bad "translator trains: $(tail -3 "$work/log")"
 fi
+# --valid-out: the validation pairs (as many as the log says, lines of the file, in its
+# order), and the same model as without it
+nvalid=$(grep -o '[0-9]* valid;' "$work/log" | grep -o '[0-9]*')
+SOURCE_DATE_EPOCH=0 "$RNNTRAIN" translator --data "$work/pairs.tsv" --out "$work/tr3.safetensors" "${tr0[@]}" --epochs 2 --bidirectional --seed 3 \
+  --valid-out "$work/valid.tsv" 2> "$work/vlog"
+if [ -n "$nvalid" ] && [ "$(wc -l < "$work/valid.tsv")" -eq "$nvalid" ] && cmp -s "$work/tr1.safetensors" "$work/tr3.safetensors" &&
+   [ "$(grep -Fxf "$work/valid.tsv" "$work/pairs.tsv" | wc -l)" -ge "$nvalid" ] &&
+   grep -Fxf "$work/valid.tsv" "$work/pairs.tsv" | cmp -s - "$work/valid.tsv"; then
+  ok "translator --valid-out: the $nvalid validation pairs, lines of the file in its order; the same model bytes"
+else
+  bad "translator --valid-out: $(wc -l < "$work/valid.tsv" 2>/dev/null) lines for $nvalid valid; $(tail -2 "$work/vlog")"
+fi
 # stopped by --time-budget again and again and resumed: the bytes of an unstopped run
 rm -f "$work/trck.safetensors" "$work/tr2.safetensors"
 tstops=0

@@ -4,7 +4,8 @@
  * PyTorch-made golden files open; a file with a fault is refused with a
  * message naming it (truncated, a tensor missing or of the wrong shape, a
  * NaN, vocabularies without the specials); sentences encode with <eos> and
- * <unk> counted, and detokenise as French writes them.
+ * <unk> counted, and detokenise as French writes them; an <unk> replaced
+ * becomes its source word's lexical entry, or the word.
  * Usage: test_translator_model [golden-dir]
  */
 #include <math.h>
@@ -16,6 +17,7 @@
 #include "../test.h"
 #include "rnnserve/safetensors.h"
 #include "rnnserve/status.h"
+#include "rnnserve/translate.h"
 #include "rnnserve/translator.h"
 
 static const char *golden_dir = "tests/parity/golden";
@@ -273,6 +275,71 @@ static void test_refusals(void)
     expect_refusal("truncated", "", -1, NULL, -1, 4);
 }
 
+/* replace_unknown (translate.h): an <unk> output token becomes the first
+ * lexical entry of the source word it attends to most when the model has
+ * a shortlist and the word an entry; else the source word itself. */
+static const char *const *replaced(const rs_translator *t)
+{
+    /* "you zebra cold <eos>": "you" is source id 8, "zebra" unknown, "cold" 6 */
+    static char you[] = "you", zebra[] = "zebra", cold[] = "cold", eos[] = "<eos>";
+    static char *src[] = {you, zebra, cold, eos};
+    /* <unk> froid <unk> <unk>, attending to you, -, zebra, cold */
+    static int32_t ids[] = {RS_S2S_UNK, 6, RS_S2S_UNK, RS_S2S_UNK};
+    static float att[4 * 4] = {0.7f, 0.1f, 0.1f, 0.1f, 0.25f, 0.25f, 0.25f, 0.25f,
+                               0.1f, 0.6f, 0.2f, 0.1f, 0.1f,  0.2f,  0.6f,  0.1f};
+    rs_translation tr = {.n_src = 4, .src_tokens = src, .n_hyp = 1};
+    tr.hyp[0] = (rs_hypothesis){.ids = ids, .n = 4, .attention = att};
+    static const char *out[4];
+    const char **tok = rs_translation_tokens(t, &tr, &tr.hyp[0], 1);
+    ASSERT_TRUE(tok != NULL);
+    for (int i = 0; i < 4; i++)
+        out[i] = tok ? tok[i] : "";
+    free(tok);
+    /* without replace_unknown the <unk> stays */
+    tok = rs_translation_tokens(t, &tr, &tr.hyp[0], 0);
+    if (tok)
+        ASSERT_STREQ("<unk>", tok[0]);
+    free(tok);
+    return out;
+}
+
+static void test_unknown_replacement(void)
+{
+    /* row of "you" (8): entries 16, 17 -> 4 + 16 % 6 = 8 ("tu"), 9; of
+     * "cold" (6): entry 12 is -1 (test_shortlist's table) */
+    int32_t lexical[10 * 2];
+    for (int i = 0; i < 20; i++)
+        lexical[i] = i % 3 == 0 ? -1 : 4 + i % 6;
+    const char *path = temp_path("unk.safetensors");
+    write_with_shortlist(path, lexical, 6, 0);
+    rs_translator *t = NULL;
+    char err[256];
+    ASSERT_EQ(0, rs_translator_open(path, &t, err, sizeof err));
+    if (t) {
+        const char *const *tok = replaced(t);
+        ASSERT_STREQ("tu", tok[0]);    /* you's lexical entry */
+        ASSERT_STREQ("froid", tok[1]); /* not an <unk>: as it was */
+        ASSERT_STREQ("zebra", tok[2]); /* outside the source vocabulary: copied */
+        ASSERT_STREQ("cold", tok[3]);  /* no entry: copied */
+        rs_translator_close(t);
+    }
+    /* the same model without a shortlist copies every source word */
+    rs_s2s_config cfg = small_config();
+    float *theta = malloc(rs_s2s_param_count(&cfg) * sizeof *theta);
+    rs_s2s_params p;
+    write_small(path, theta, &p);
+    free(theta);
+    ASSERT_EQ(0, rs_translator_open(path, &t, err, sizeof err));
+    if (t) {
+        const char *const *tok = replaced(t);
+        ASSERT_STREQ("you", tok[0]);
+        ASSERT_STREQ("zebra", tok[2]);
+        ASSERT_STREQ("cold", tok[3]);
+        rs_translator_close(t);
+    }
+    unlink(path);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -281,5 +348,6 @@ int main(int argc, char **argv)
     RUN_TEST(test_golden_files_open);
     RUN_TEST(test_refusals);
     RUN_TEST(test_shortlist);
+    RUN_TEST(test_unknown_replacement);
     TEST_MAIN_END();
 }
