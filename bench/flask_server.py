@@ -170,6 +170,7 @@ class TranslatorModel:
         self.src_vocab = json.loads(meta["src_vocab"])
         self.tgt_vocab = json.loads(meta["tgt_vocab"])
         self.src_elision = meta.get("src_elision", "false") == "true"
+        self.tgt_elision = meta.get("tgt_elision", "false") == "true"
         self.net = tt.Translator(self.cell, int(meta["num_layers"]),
                                  meta.get("bidirectional", "false") == "true",
                                  len(self.src_vocab), len(self.tgt_vocab),
@@ -425,7 +426,7 @@ def translate_one(m, text, field, beam, n_best, max_length, penalty, shortlist):
     translations = []
     for h in hyps:
         toks = [m.tgt_vocab[i] for i in h["ids"]]
-        translations.append({"text": tt.detokenize(toks), "tokens": toks, "log_prob": h["log_prob"],
+        translations.append({"text": tt.detokenize(toks, m.tgt_elision), "tokens": toks, "log_prob": h["log_prob"],
                              "score": h["score"], "finished": h["finished"]})
     return {"source_tokens": words + ["<eos>"], "unknown_words": unknown,
             "translations": translations}

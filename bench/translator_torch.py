@@ -150,10 +150,18 @@ def space_between(a, b):
     return True
 
 
-def detokenize(tokens):
+def space_between_french(a, b):
+    """rs_words_space_between_french: a space before a lone ? ! : ; too."""
+    if len(b) == 1 and b in "?!:;" and a:
+        return a[-1] != "\n" and not (len(a) == 1 and (a in "?!:;" or _attaches_right(a)))
+    return space_between(a, b)
+
+
+def detokenize(tokens, french=False):
+    join = space_between_french if french else space_between
     out = []
     for i, t in enumerate(tokens):
-        if i > 0 and space_between(tokens[i - 1], t):
+        if i > 0 and join(tokens[i - 1], t):
             out.append(" ")
         out.append(t)
     return "".join(out)

@@ -37,7 +37,8 @@ void rs_translation_free(rs_translation *tr);
  * translation; the array is the caller's to free. */
 const char **rs_translation_tokens(const rs_translator *t, const rs_translation *tr,
                                    const rs_hypothesis *h, int replace_unknown);
-/* The tokens joined as the target language writes them; caller frees. */
-char *rs_translation_text(const char *const *tokens, int n);
+/* The tokens joined as t's target language writes them (French, a side
+ * with elision: "j'ai froid ?"; words.h); caller frees. */
+char *rs_translation_text(const rs_translator *t, const char *const *tokens, int n);
 
 #endif

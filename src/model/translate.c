@@ -272,7 +272,7 @@ const char **rs_translation_tokens(const rs_translator *t, const rs_translation 
     return tok;
 }
 
-char *rs_translation_text(const char *const *tokens, int n)
+char *rs_translation_text(const rs_translator *t, const char *const *tokens, int n)
 {
     size_t cap = 1;
     for (int i = 0; i < n; i++)
@@ -282,7 +282,9 @@ char *rs_translation_text(const char *const *tokens, int n)
         return NULL;
     for (int i = 0; i < n; i++) {
         size_t len = strlen(tokens[i]);
-        if (i > 0 && rs_words_space_between(tokens[i - 1], strlen(tokens[i - 1]), tokens[i], len))
+        if (i > 0 &&
+            (rs_translator_elision(t, 1) ? rs_words_space_between_french : rs_words_space_between)(
+                tokens[i - 1], strlen(tokens[i - 1]), tokens[i], len))
             *at++ = ' ';
         memcpy(at, tokens[i], len);
         at += len;

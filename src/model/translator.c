@@ -564,7 +564,8 @@ char *rs_translator_detokenize(const rs_translator *t, const int32_t *ids, int n
         if (!s || ids[i] < RS_S2S_UNK)
             continue;
         size_t len = strlen(s);
-        if (prev && rs_words_space_between(prev, strlen(prev), s, len))
+        if (prev && (t->elision[1] ? rs_words_space_between_french
+                                   : rs_words_space_between)(prev, strlen(prev), s, len))
             *at++ = ' ';
         memcpy(at, s, len);
         at += len;

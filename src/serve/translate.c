@@ -70,7 +70,7 @@ static cJSON *hypothesis_json(const rs_translator *t, const rs_translation *tr,
                               const rs_hypothesis *h, int attention, int replace_unknown)
 {
     const char **tok = rs_translation_tokens(t, tr, h, replace_unknown);
-    char *text = tok ? rs_translation_text(tok, h->n) : NULL;
+    char *text = tok ? rs_translation_text(t, tok, h->n) : NULL;
     cJSON *j = cJSON_CreateObject();
     if (!tok || !text || !j) {
         free(tok);

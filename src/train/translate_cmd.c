@@ -103,7 +103,7 @@ static int flush_chunk(const rs_translator *t, char **lines, size_t *lens, int n
         }
         for (int h = 0; h < tr[i].n_hyp; h++) {
             const char **tok = rs_translation_tokens(t, &tr[i], &tr[i].hyp[h], d->replace_unknown);
-            char *text = tok ? rs_translation_text(tok, tr[i].hyp[h].n) : NULL;
+            char *text = tok ? rs_translation_text(t, tok, tr[i].hyp[h].n) : NULL;
             if (o.n_best > 1)
                 printf("%.4f\t%s\n", tr[i].hyp[h].log_prob, text ? text : "");
             else

@@ -200,3 +200,13 @@ int rs_words_space_between(const char *a, size_t alen, const char *b, size_t ble
         return 0;
     return 1;
 }
+
+static int high_punct(uint32_t c) { return c == '?' || c == '!' || c == ':' || c == ';'; }
+
+int rs_words_space_between_french(const char *a, size_t alen, const char *b, size_t blen)
+{
+    uint32_t x = last_cp(a, alen), y = first_cp(b, blen);
+    if (single(b, blen) && high_punct(y))
+        return x != '\n' && !(single(a, alen) && (high_punct(x) || attaches_right(x)));
+    return rs_words_space_between(a, alen, b, blen);
+}

@@ -109,7 +109,7 @@ static void exercise_translator(const rs_translator *t)
     if (rs_translate(t, texts, lens, 1, 16, &o, 1, &tr) == 0) {
         for (int h = 0; h < tr.n_hyp; h++) {
             const char **tok = rs_translation_tokens(t, &tr, &tr.hyp[h], 1);
-            char *s = tok ? rs_translation_text(tok, tr.hyp[h].n) : NULL;
+            char *s = tok ? rs_translation_text(t, tok, tr.hyp[h].n) : NULL;
             free(s);
             free(tok);
         }

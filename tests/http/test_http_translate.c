@@ -118,7 +118,7 @@ static void compare_result_with(const rs_translator *t, const cJSON *got, const 
         const cJSON *x = cJSON_GetArrayItem(list, h);
         const rs_hypothesis *want = &tr.hyp[h];
         const char **tok = rs_translation_tokens(t, &tr, want, replace);
-        char *wtext = rs_translation_text(tok, want->n);
+        char *wtext = rs_translation_text(t, tok, want->n);
         ASSERT_STREQ(wtext, jstr(x, "text"));
         const cJSON *toks = jget(x, "tokens");
         ASSERT_EQ(want->n, cJSON_GetArraySize(toks));

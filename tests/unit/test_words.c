@@ -1,7 +1,8 @@
 /*
  * test_words.c — the word tokenizer (src/util/words.c): what it cuts a
  * text into, which pieces are CJK runs, and that joining the tokens with
- * rs_words_space_between writes the text back as the language writes it.
+ * rs_words_space_between writes the text back as the language writes it
+ * (and rs_words_space_between_french as French does).
  */
 #include <stdio.h>
 #include <string.h>
@@ -47,8 +48,30 @@ static void check(const char *text, const char *want_tokens, const char *want_jo
         ASSERT_STREQ(want_cjk, flags);
 }
 
+/* tokens joined in French typography */
+static void check_french(const char *const *tokens, int n, const char *want)
+{
+    char joined[256] = "";
+    for (int i = 0; i < n; i++) {
+        if (i && rs_words_space_between_french(tokens[i - 1], strlen(tokens[i - 1]), tokens[i],
+                                               strlen(tokens[i])))
+            strcat(joined, " ");
+        strcat(joined, tokens[i]);
+    }
+    ASSERT_STREQ(want, joined);
+}
+
 int main(void)
 {
+    /* French: a space before ? ! : ; but not between two of them, nor
+     * after an opening bracket; the rest as in English */
+    static const char *const fr1[] = {"où", "est", "la", "gare", "?"};
+    check_french(fr1, 5, "où est la gare ?");
+    static const char *const fr2[] = {"quoi", "?",   "!", "j'", "ai", "froid", ":", "oui",
+                                      ";",    "non", ",", "(",  "?",  ")",     "."};
+    check_french(fr2, 15, "quoi ?! j'ai froid : oui ; non, (?).");
+    static const char *const fr3[] = {"?", "bien", "!"};
+    check_french(fr3, 3, "? bien !");
     check("ROMEO:\nIs the day so young?", "ROMEO|:|\\n|Is|the|day|so|young|?",
           "ROMEO:\nIs the day so young?", NULL);
     check("Don't,  'tis well-met -- sir!", "Don't|,|'tis|well-met|-|-|sir|!",
