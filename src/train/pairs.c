@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lines_out.h"
+#include "atomic_out.h"
 #include "rnnserve/rng.h"
 #include "rnnserve/sentence.h"
 #include "rnnserve/strtab.h"

@@ -52,7 +52,7 @@ int rs_pairs_split_grouped(const rs_pairs *p, const int *keep, int n_keep, doubl
                            uint64_t seed, int **train, int *n_train, int **valid, int *n_valid);
 
 /* Writes the lines of pairs idx[0..n), in file order, to path atomically
- * (lines_out.h).  0, or -1 with a message in err. */
+ * (atomic_out.h).  0, or -1 with a message in err. */
 int rs_pairs_write(const rs_pairs *p, const int *idx, int n, const char *path, char *err,
                    size_t errlen);
 

@@ -9,12 +9,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "plot.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "atomic_out.h"
 
 #define W      720
 #define H      420
@@ -45,30 +45,6 @@ static void escaped(FILE *f, const char *s)
             fputc(*s, f);
         }
     }
-}
-
-/* Writes the in-memory file to path atomically. */
-static int commit(const char *path, const char *buf, size_t len, char *err, size_t errlen)
-{
-    size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
-    if (!tmp) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        return -1;
-    }
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    int ok = f && fwrite(buf, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (f && fclose(f) != 0)
-        ok = 0;
-    if (!ok || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "%s: cannot write the plot: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
-    return 0;
 }
 
 /* A "nice" step for about `want` ticks over [lo, hi]. */
@@ -225,7 +201,7 @@ int rs_plot_curves(const char *path, const char *title, const char *y_label,
         snprintf(err, errlen, "%s: out of memory", path);
         return -1;
     }
-    int rc = commit(path, buf, len, err, errlen);
+    int rc = rs_write_bytes_atomically(path, buf, len, err, errlen);
     free(buf);
     return rc;
 }
@@ -306,7 +282,7 @@ int rs_plot_confusion(const char *path, const char *title, const char *const *la
         snprintf(err, errlen, "%s: out of memory", path);
         return -1;
     }
-    int rc = commit(path, buf, len, err, errlen);
+    int rc = rs_write_bytes_atomically(path, buf, len, err, errlen);
     free(buf);
     return rc;
 }

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic_out.h"
 #include "dataset.h"
 #include "flags.h"
-#include "lines_out.h"
 #include "pairs.h"
 #include "train.h"
 

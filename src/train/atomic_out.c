@@ -1,8 +1,8 @@
 /*
- * lines_out.c — lines to a file through a temporary file and a rename
- * (lines_out.h).
+ * atomic_out.c — a file written through a temporary file and a rename
+ * (atomic_out.h).
  */
-#include "lines_out.h"
+#include "atomic_out.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -40,4 +40,24 @@ int rs_write_lines_atomically(const char *path, const void *ctx, rs_emit_line em
     }
     free(tmp);
     return 0;
+}
+
+typedef struct bytes {
+    const char *buf;
+    size_t len;
+} bytes;
+
+static int emit_bytes(const void *ctx, int item, FILE *fp)
+{
+    (void)item;
+    const bytes *b = ctx;
+    return fwrite(b->buf, 1, b->len, fp) == b->len ? 0 : -1;
+}
+
+int rs_write_bytes_atomically(const char *path, const char *buf, size_t len, char *err,
+                              size_t errlen)
+{
+    const bytes b = {buf, len};
+    const int one = 0;
+    return rs_write_lines_atomically(path, &b, emit_bytes, &one, 1, err, errlen);
 }
