@@ -129,11 +129,18 @@ static void write_with_shortlist(const char *path, const int32_t *lexical, int c
     }
 }
 
+/* A table of 2 entries per source word (10): entry i is -1 when i % 3 ==
+ * 0, else target id 4 + i % 6. */
+static void fill_lexical(int32_t lexical[20])
+{
+    for (int i = 0; i < 20; i++)
+        lexical[i] = i % 3 == 0 ? -1 : 4 + i % 6;
+}
+
 static void test_shortlist(void)
 {
     int32_t lexical[10 * 2];
-    for (int i = 0; i < 20; i++)
-        lexical[i] = i % 3 == 0 ? -1 : 4 + i % 6;
+    fill_lexical(lexical);
     const char *path = temp_path("sl.safetensors");
     write_with_shortlist(path, lexical, 6, 1);
     rs_translator *t = NULL;
@@ -306,10 +313,9 @@ static const char *const *replaced(const rs_translator *t)
 static void test_unknown_replacement(void)
 {
     /* row of "you" (8): entries 16, 17 -> 4 + 16 % 6 = 8 ("tu"), 9; of
-     * "cold" (6): entry 12 is -1 (test_shortlist's table) */
+     * "cold" (6): entry 12 is -1 */
     int32_t lexical[10 * 2];
-    for (int i = 0; i < 20; i++)
-        lexical[i] = i % 3 == 0 ? -1 : 4 + i % 6;
+    fill_lexical(lexical);
     const char *path = temp_path("unk.safetensors");
     write_with_shortlist(path, lexical, 6, 0);
     rs_translator *t = NULL;
