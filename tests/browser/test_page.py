@@ -21,7 +21,8 @@ what the API answers for the same request:
     a name the model cannot read; a bad line of the batch);
   - score: one coloured span per scored token, as many as the API counts;
   - translate: the heat map has a row per output token and a column per
-    source token, as the API's attention;
+    source token, as the API's attention; "Replace unknown words" gives
+    the API's replace_unknown translation;
   - tabs by keyboard (arrows, Home, End) with their ARIA roles; every
     control has a label; focus is outlined; every piece of text on each
     tab, results included, contrasts 4.5:1 or more with its background;
@@ -639,6 +640,27 @@ def check_translate(driver, d, name, shot_dir, small, shot):
     expect_contrast(driver, "translate")
     if shot:
         screenshot(driver, shot_dir, "playground-translate", small=small)
+    # "Replace unknown words" sends replace_unknown: the page's translation
+    # of a sentence with an unknown word is the API's with and without it
+    # (and for a shipped translator the two differ: <unk>, then the word)
+    unknown = "I love Zanzibar."
+    set_value(driver, "tr-text", unknown)
+    texts = []
+    for replace in (False, True):
+        box = driver.find_element("id", "tr-replace_unknown")
+        if box.is_selected() != replace:
+            box.click()
+        expect(submit(driver, "form-translate", "tr-output") == "done", "translate did not finish")
+        status, api = d.api("/translate", {"model": name, "text": unknown, "beam_size": 4,
+                                           "attention": True, "replace_unknown": replace})
+        expect(status == 200, f"API {status} {api}")
+        want = api["translations"][0]["text"].strip()
+        result = driver.find_element("id", "tr-result").text
+        expect(result == want, f"replace_unknown {replace}: translation {result!r}, API {want!r}")
+        texts.append(want)
+    if name != "toy-translator":
+        expect(texts[0] != texts[1] and "zanzibar" in texts[1],
+               f"replace_unknown changed nothing: {texts}")
 
 
 def check_keyboard_and_labels(driver, d):

@@ -622,6 +622,7 @@ async function onTranslate(e) {
   const req = { model: $("tr-model").value, text: fieldValue(form, "text", "string"), attention: true };
   const beam = fieldValue(form, "beam_size", "number");
   if (beam !== undefined) req.beam_size = beam;
+  if ($("tr-replace_unknown").checked) req.replace_unknown = true;
   setBusy(form, out, true);
   let state = "done";
   try {
