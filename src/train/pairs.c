@@ -107,22 +107,30 @@ int rs_pairs_write(const rs_pairs *p, const int *idx, int n, const char *path, c
     return status;
 }
 
-int rs_pairs_load(const char *path, rs_pairs *out, char *err, size_t errlen)
+/* One of rs_pairs' arrays as a growing one (its capacity its length). */
+static ints ints_of(int *v, size_t n) { return (ints){.v = v, .n = n, .cap = n}; }
+
+int rs_pairs_append(const char *path, rs_pairs *out, char *err, size_t errlen)
 {
-    memset(out, 0, sizeof *out);
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "%s: cannot open", path);
+        rs_pairs_free(out);
         return -1;
     }
-    ints src = {0}, tgt = {0}, src_off = {0}, tgt_off = {0}, lines = {0};
-    char **text = NULL;
-    size_t text_cap = 0;
+    /* out's arrays taken over while they grow, handed back at the end */
+    size_t n0 = (size_t)out->n;
+    ints src = ints_of(out->src_tok, n0 ? (size_t)out->src_off[n0] : 0),
+         tgt = ints_of(out->tgt_tok, n0 ? (size_t)out->tgt_off[n0] : 0),
+         src_off = ints_of(out->src_off, n0 ? n0 + 1 : 0),
+         tgt_off = ints_of(out->tgt_off, n0 ? n0 + 1 : 0), lines = ints_of(out->line, n0);
+    char **text = out->text;
+    size_t text_cap = n0;
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
     int line_no = 0, status = -1;
-    if (ints_push(&src_off, 0) || ints_push(&tgt_off, 0))
+    if (n0 == 0 && (ints_push(&src_off, 0) || ints_push(&tgt_off, 0)))
         goto nomem;
     while ((got = getline(&line, &cap, f)) >= 0) {
         line_no++;
@@ -179,10 +187,15 @@ int rs_pairs_load(const char *path, rs_pairs *out, char *err, size_t errlen)
         snprintf(err, errlen, "%s: read error", path);
         goto done;
     }
-    if (lines.n == 0) {
+    if (lines.n == n0) {
         snprintf(err, errlen, "%s: no sentence pairs", path);
         goto done;
     }
+    status = 0;
+    goto done;
+nomem:
+    snprintf(err, errlen, "%s: out of memory", path);
+done:
     out->n = (int)lines.n;
     out->src_off = src_off.v;
     out->tgt_off = tgt_off.v;
@@ -190,29 +203,17 @@ int rs_pairs_load(const char *path, rs_pairs *out, char *err, size_t errlen)
     out->tgt_tok = tgt.v;
     out->line = lines.v;
     out->text = text;
-    text = NULL;
-    src_off.v = tgt_off.v = src.v = tgt.v = lines.v = NULL;
-    status = 0;
-    goto done;
-nomem:
-    snprintf(err, errlen, "%s: out of memory", path);
-done:
-    if (status != 0) {
-        table_free(&out->src);
-        table_free(&out->tgt);
-    }
-    free(src.v);
-    free(tgt.v);
-    free(src_off.v);
-    free(tgt_off.v);
-    if (text)
-        for (size_t i = 0; i < lines.n; i++)
-            free(text[i]);
-    free(text);
-    free(lines.v);
     free(line);
     fclose(f);
+    if (status != 0)
+        rs_pairs_free(out);
     return status;
+}
+
+int rs_pairs_load(const char *path, rs_pairs *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    return rs_pairs_append(path, out, err, errlen);
 }
 
 void rs_pairs_free(rs_pairs *p)

@@ -58,6 +58,12 @@ int rs_pairs_write(const rs_pairs *p, const int *idx, int n, const char *path, c
 
 /* Reads path.  0, or -1 with a one-line message in err. */
 int rs_pairs_load(const char *path, rs_pairs *out, char *err, size_t errlen);
+
+/* Reads path's pairs after those p holds (rs_pairs_load's, or a zeroed
+ * rs_pairs), into the same token tables: pair p->n (before the call) is
+ * the file's first; `line` stays the line within path.  0, or -1 with a
+ * one-line message in err and p freed. */
+int rs_pairs_append(const char *path, rs_pairs *p, char *err, size_t errlen);
 void rs_pairs_free(rs_pairs *p);
 
 #endif

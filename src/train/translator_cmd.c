@@ -38,7 +38,7 @@
 #define BUCKET_RUN 64 /* batches sorted by length together */
 
 typedef struct translator_opts {
-    const char *data, *out, *valid_out;
+    const char *data, *out, *valid_out, *valid_data;
     int cell, layers, hidden, embed, bidirectional;
     double dropout, teacher_forcing, valid_fraction;
     int batch_size, min_count, max_length, threads;
@@ -68,7 +68,7 @@ typedef struct run {
     rs_s2s_opts fopts;
     int32_t *src, *src_len, *tgt_in, *tgt_out; /* one batch */
     char **src_vocab, **tgt_vocab;
-    const char *sha;
+    const char *sha, *valid_sha; /* valid_sha: --valid-data's, or NULL */
     int skipped, n_pairs;
 } run;
 
@@ -252,6 +252,11 @@ static char *training_json(const run *R, const rs_loop_result *r)
     cJSON_AddNumberToObject(j, "pairs_over_max_length", R->skipped);
     cJSON_AddNumberToObject(j, "train_pairs", R->n_train);
     cJSON_AddNumberToObject(j, "valid_pairs", R->n_valid);
+    if (o->valid_data) {
+        const char *vslash = strrchr(o->valid_data, '/');
+        cJSON_AddStringToObject(j, "valid_dataset", vslash ? vslash + 1 : o->valid_data);
+        cJSON_AddStringToObject(j, "valid_dataset_sha256", R->valid_sha);
+    }
     cJSON *h = cJSON_AddObjectToObject(j, "hyperparameters");
     cJSON_AddStringToObject(h, "optimizer", optim_choices[lo->optimizer]);
     cJSON_AddNumberToObject(h, "lr", lo->lr);
@@ -264,7 +269,8 @@ static char *training_json(const run *R, const rs_loop_result *r)
     cJSON_AddNumberToObject(h, "epochs", lo->epochs);
     cJSON_AddNumberToObject(h, "min_count", o->min_count);
     cJSON_AddNumberToObject(h, "max_length", o->max_length);
-    cJSON_AddNumberToObject(h, "valid_fraction", o->valid_fraction);
+    if (!o->valid_data)
+        cJSON_AddNumberToObject(h, "valid_fraction", o->valid_fraction);
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
     cJSON_AddNumberToObject(j, "epochs_run", r->epochs_run);
     cJSON_AddNumberToObject(j, "best_epoch", r->best_epoch);
@@ -302,15 +308,59 @@ static int tr_write(void *ctx, const float *theta, const rs_loop_result *r, char
 
 /* ---- the command -------------------------------------------------------- */
 
-static char *signature(const translator_opts *o, const char *sha)
+/* --valid-data: the kept pairs keep[0..n_keep) of --data (index below
+ * n_data) train, those of --valid-data validate.  Source sentences in both
+ * are counted and reported: the validation loss of those would flatter the
+ * model.  0, or -1 when memory runs out. */
+static int split_at(const rs_pairs *pairs, const int *keep, int n_keep, int n_data, run *R)
+{
+    R->train_idx = malloc((size_t)n_keep * sizeof *R->train_idx);
+    R->valid_idx = malloc((size_t)n_keep * sizeof *R->valid_idx);
+    int *order = malloc((size_t)n_keep * sizeof *order);
+    int *group = malloc(((size_t)n_keep + 1) * sizeof *group);
+    int n_groups = 0, status = -1;
+    if (!R->train_idx || !R->valid_idx || !order || !group)
+        goto done;
+    R->n_train = R->n_valid = 0;
+    for (int i = 0; i < n_keep; i++) {
+        if (keep[i] < n_data)
+            R->train_idx[R->n_train++] = keep[i];
+        else
+            R->valid_idx[R->n_valid++] = keep[i];
+    }
+    if (rs_pairs_group_by_source(pairs, keep, n_keep, order, group, &n_groups) != 0)
+        goto done;
+    int shared = 0;
+    for (int g = 0; g < n_groups; g++) {
+        int in_data = 0, in_valid = 0;
+        for (int k = group[g]; k < group[g + 1]; k++) {
+            in_data |= order[k] < n_data;
+            in_valid |= order[k] >= n_data;
+        }
+        shared += in_data && in_valid;
+    }
+    if (shared)
+        fprintf(stderr,
+                "rnntrain translator: warning: %d source sentence%s of --valid-data also in "
+                "--data (their validation loss flatters the model)\n",
+                shared, shared == 1 ? "" : "s");
+    status = 0;
+done:
+    free(order);
+    free(group);
+    return status;
+}
+
+static char *signature(const translator_opts *o, const char *sha, const char *valid_sha)
 {
     char buf[1024];
     snprintf(buf, sizeof buf,
              "task=translator data=%s cell=%s layers=%d hidden=%d embed=%d bi=%d dropout=%.17g "
-             "tf=%.17g valid=%.17g batch=%d min_count=%d max_length=%d seed=%llu",
+             "tf=%.17g valid=%.17g%s%s batch=%d min_count=%d max_length=%d seed=%llu",
              sha, cell_choices[o->cell], o->layers, o->hidden, o->embed, o->bidirectional,
-             o->dropout, o->teacher_forcing, o->valid_fraction, o->batch_size, o->min_count,
-             o->max_length, (unsigned long long)o->seed);
+             o->dropout, o->teacher_forcing, o->valid_fraction, valid_sha ? " valid_data=" : "",
+             valid_sha ? valid_sha : "", o->batch_size, o->min_count, o->max_length,
+             (unsigned long long)o->seed);
     return strdup(buf);
 }
 
@@ -356,13 +406,17 @@ int rs_translator_main(int argc, char **argv)
          "skip pairs with more tokens than this on either side", 0, NULL},
         {"valid-fraction", NULL, FLAG_DOUBLE, &o.valid_fraction, 0.001, 0.5, NULL,
          "share of the pairs held out for validation, grouped by source sentence", 0, NULL},
+        {"valid-data", NULL, FLAG_STRING, &o.valid_data, 0, 0, NULL,
+         "validate on these pairs instead of holding out --valid-fraction of --data (e.g. "
+         "the real references when --data is a teacher's translations)",
+         0, NULL},
         {"valid-out", NULL, FLAG_STRING, &o.valid_out, 0, 0, NULL,
-         "also write the validation pairs (lines of --data) to this file", 0, NULL},
+         "also write the validation pairs (lines of --data or --valid-data) to this file", 0, NULL},
         {"seed", NULL, FLAG_U64, &o.seed, 0, 0, NULL, "random seed", 0, NULL},
         {"threads", NULL, FLAG_INT, &o.threads, 0, 256, NULL, "BLAS threads, 0 = all cores", 0,
          NULL},
     };
-    int n_flags = 16;
+    int n_flags = 17;
     if (rs_loop_flags(&lo, flags, &n_flags, (int)(sizeof flags / sizeof flags[0])) != 0)
         return 2;
     for (int i = 0; i < argc; i++)
@@ -393,7 +447,7 @@ int rs_translator_main(int argc, char **argv)
     run R = {.o = &o, .lo = &lo};
     int *keep = NULL, *src_map = NULL, *tgt_map = NULL;
     float *theta = NULL, *grad = NULL;
-    char *sig = NULL, sha[65];
+    char *sig = NULL, sha[65], valid_sha[65];
     if (rs_pairs_load(o.data, &pairs, err, sizeof err) != 0) {
         fprintf(stderr, "rnntrain translator: %s\n", err);
         goto done;
@@ -403,6 +457,13 @@ int rs_translator_main(int argc, char **argv)
         goto done;
     }
     R.sha = sha;
+    int n_data = pairs.n; /* pairs [n_data, pairs.n) are --valid-data's */
+    if (o.valid_data && (rs_pairs_append(o.valid_data, &pairs, err, sizeof err) != 0 ||
+                         rs_sha256_file(o.valid_data, valid_sha, err, sizeof err) != 0)) {
+        fprintf(stderr, "rnntrain translator: %s\n", err);
+        goto done;
+    }
+    R.valid_sha = valid_sha;
     R.n_pairs = pairs.n;
     keep = malloc((size_t)pairs.n * sizeof *keep);
     if (!keep)
@@ -421,9 +482,17 @@ int rs_translator_main(int argc, char **argv)
                 o.data, n_keep, n_keep == 1 ? "" : "s", o.max_length, R.skipped);
         goto done;
     }
-    if (rs_pairs_split_grouped(&pairs, keep, n_keep, o.valid_fraction, o.seed ^ 0x5eedULL,
-                               &R.train_idx, &R.n_train, &R.valid_idx, &R.n_valid) != 0)
+    if (o.valid_data) {
+        if (split_at(&pairs, keep, n_keep, n_data, &R) != 0)
+            goto nomem;
+    } else if (rs_pairs_split_grouped(&pairs, keep, n_keep, o.valid_fraction, o.seed ^ 0x5eedULL,
+                                      &R.train_idx, &R.n_train, &R.valid_idx, &R.n_valid) != 0)
         goto nomem;
+    if (o.valid_data && (R.n_train == 0 || R.n_valid == 0)) {
+        fprintf(stderr, "rnntrain translator: %s: no pair within --max-length %d\n",
+                R.n_train == 0 ? o.data : o.valid_data, o.max_length);
+        goto done;
+    }
     if (R.n_train == 0 || R.n_valid == 0) {
         fprintf(stderr,
                 "rnntrain translator: %s: too few distinct source sentences to hold out a "
@@ -487,7 +556,7 @@ int rs_translator_main(int argc, char **argv)
     R.ws = rs_s2s_workspace_create(&R.cfg, B, L, L);
     theta = malloc(n_params * sizeof *theta);
     grad = malloc(n_params * sizeof *grad);
-    sig = signature(&o, sha);
+    sig = signature(&o, sha, o.valid_data ? valid_sha : NULL);
     if (!R.batch_order || !R.src || !R.src_len || !R.tgt_in || !R.tgt_out || !R.ws || !theta ||
         !grad || !sig)
         goto nomem;

@@ -445,6 +445,35 @@ if [ -n "$nvalid" ] && [ "$(wc -l < "$work/valid.tsv")" -eq "$nvalid" ] && cmp -
 else
   bad "translator --valid-out: $(wc -l < "$work/valid.tsv" 2>/dev/null) lines for $nvalid valid; $(tail -2 "$work/vlog")"
 fi
+# --valid-data: validation from another file (the split above, given back): the same
+# counts, no warning; a file sharing source sentences with --data is reported; a bad
+# line of it names that file and writes no model
+ntrain=$(grep -o '[0-9]* train,' "$work/log" | grep -o '[0-9]*')
+grep -vxFf "$work/valid.tsv" "$work/pairs.tsv" > "$work/train-only.tsv"
+if "$RNNTRAIN" translator --data "$work/train-only.tsv" --valid-data "$work/valid.tsv" --out "$work/trv.safetensors" "${tr0[@]}" --epochs 1 --seed 3 2> "$work/vdlog" &&
+   grep -q " $ntrain train, $nvalid valid;" "$work/vdlog" && ! grep -q warning "$work/vdlog" &&
+   grep -aqF 'valid_dataset\":\"valid.tsv' "$work/trv.safetensors"; then
+  ok "translator --valid-data: $ntrain train, $nvalid valid pairs as the split had them, no warning, named in the model's training metadata"
+else
+  bad "translator --valid-data: $(head -3 "$work/vdlog")"
+fi
+head -40 "$work/valid.tsv" > "$work/valid-shared.tsv"
+head -40 "$work/pairs.tsv" >> "$work/valid-shared.tsv"
+nshared=$(head -40 "$work/pairs.tsv" | cut -f1 | sort -u | wc -l)
+if "$RNNTRAIN" translator --data "$work/train-only.tsv" --valid-data "$work/valid-shared.tsv" --out "$work/trv2.safetensors" "${tr0[@]}" --epochs 1 --seed 3 2> "$work/vdlog2" &&
+   grep -q "warning: $nshared source sentences of --valid-data also in --data" "$work/vdlog2"; then
+  ok "translator --valid-data sharing $nshared source sentences with --data: $(grep warning "$work/vdlog2")"
+else
+  bad "translator --valid-data shared sources (expected $nshared): $(head -3 "$work/vdlog2")"
+fi
+{ head -5 "$work/valid.tsv"; printf 'no tab here\n'; } > "$work/valid-bad.tsv"
+rm -f "$work/trv3.safetensors"
+if ! "$RNNTRAIN" translator --data "$work/train-only.tsv" --valid-data "$work/valid-bad.tsv" --out "$work/trv3.safetensors" "${tr0[@]}" --epochs 1 2> "$work/vdlog3" &&
+   grep -q "valid-bad.tsv:6: no tab" "$work/vdlog3" && [ ! -e "$work/trv3.safetensors" ]; then
+  ok "translator --valid-data with a bad line: $(cat "$work/vdlog3"), no model"
+else
+  bad "translator --valid-data bad line: $(cat "$work/vdlog3")"
+fi
 # stopped by --time-budget again and again and resumed: the bytes of an unstopped run
 rm -f "$work/trck.safetensors" "$work/tr2.safetensors"
 tstops=0

@@ -2,7 +2,8 @@
  * test_pairs.c — sentence pairs for the translator (src/train/pairs.c):
  * lower-casing, the typographic apostrophe, French elision, and the
  * one-line refusals of a bad file (no tab, an empty side, invalid UTF-8,
- * no pair at all) naming file and line.
+ * no pair at all) naming file and line; a second file appended after the
+ * first (rnntrain translator --valid-data) into the same token tables.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,9 +98,45 @@ static void test_file(void)
     expect_refusal("\n\n", ": no sentence pairs");
 }
 
+static void test_append(void)
+{
+    char err[512], second[80];
+    rs_pairs p;
+    const char *path = write_file("Go.\tVa !\nI'm cold.\tJ'ai froid.\n");
+    ASSERT_EQ(0, rs_pairs_load(path, &p, err, sizeof err));
+    snprintf(second, sizeof second, "%s.2", path);
+    FILE *f = fopen(second, "wb");
+    fputs("\nGo!\tAllez !\nHot.\tChaud.\n", f);
+    fclose(f);
+    ASSERT_EQ(0, rs_pairs_append(second, &p, err, sizeof err));
+    ASSERT_EQ(4, p.n);
+    ASSERT_EQ(2, p.line[2]); /* lines of the second file */
+    ASSERT_EQ(3, p.line[3]);
+    ASSERT_STREQ("Hot.\tChaud.", p.text[3]);
+    ASSERT_EQ(p.src_off[2], p.src_off[1] + 3); /* offsets run on */
+    /* "go" of both files is one token; "!" on both target sides too */
+    ASSERT_EQ(p.src_tok[p.src_off[0]], p.src_tok[p.src_off[2]]);
+    ASSERT_EQ(2, p.src.count[p.src_tok[p.src_off[0]]]);
+    ASSERT_STREQ("chaud", p.tgt.token[p.tgt_tok[p.tgt_off[3]]]);
+    ASSERT_EQ(p.tgt_off[4], p.tgt_off[3] + 2);
+    /* a bad second file: its own name and line, and p freed */
+    f = fopen(second, "wb");
+    fputs("Go!\tAllez !\nno tab\n", f);
+    fclose(f);
+    ASSERT_EQ(-1, rs_pairs_append(second, &p, err, sizeof err));
+    char want[160];
+    snprintf(want, sizeof want, "%s:2: no tab between the source and the target sentence", second);
+    ASSERT_STREQ(want, err);
+    ASSERT_EQ(0, p.n);
+    ASSERT_TRUE(p.text == NULL && p.src_tok == NULL);
+    unlink(second);
+    unlink(path);
+}
+
 int main(void)
 {
     RUN_TEST(test_sentences);
     RUN_TEST(test_file);
+    RUN_TEST(test_append);
     TEST_MAIN_END();
 }
