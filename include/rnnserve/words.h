@@ -40,4 +40,9 @@ int rs_words_space_between(const char *a, size_t alen, const char *b, size_t ble
  * "!" after a word have a space or a no-break space before them). */
 int rs_words_space_between_french(const char *a, size_t alen, const char *b, size_t blen);
 
+/* tokens[0..n) (non-empty, NUL-terminated) joined into one malloc'd
+ * string by the rules above, French typography when `french`; NULL when
+ * memory runs out. */
+char *rs_words_join(const char *const *tokens, int n, int french);
+
 #endif

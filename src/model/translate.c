@@ -274,21 +274,5 @@ const char **rs_translation_tokens(const rs_translator *t, const rs_translation 
 
 char *rs_translation_text(const rs_translator *t, const char *const *tokens, int n)
 {
-    size_t cap = 1;
-    for (int i = 0; i < n; i++)
-        cap += strlen(tokens[i]) + 1;
-    char *out = malloc(cap), *at = out;
-    if (!out)
-        return NULL;
-    for (int i = 0; i < n; i++) {
-        size_t len = strlen(tokens[i]);
-        if (i > 0 &&
-            (rs_translator_elision(t, 1) ? rs_words_space_between_french : rs_words_space_between)(
-                tokens[i - 1], strlen(tokens[i - 1]), tokens[i], len))
-            *at++ = ' ';
-        memcpy(at, tokens[i], len);
-        at += len;
-    }
-    *at = '\0';
-    return out;
+    return rs_words_join(tokens, n, rs_translator_elision(t, 1));
 }

@@ -550,27 +550,17 @@ int rs_translator_encode(const rs_translator *t, const char *text, size_t len, i
 
 char *rs_translator_detokenize(const rs_translator *t, const int32_t *ids, int n)
 {
-    size_t cap = 1;
-    for (int i = 0; i < n; i++) {
-        const char *s = rs_translator_token(t, 1, ids[i]);
-        cap += (s ? strlen(s) : 0) + 1;
-    }
-    char *out = malloc(cap), *at = out;
-    if (!out)
+    /* the words (specials and ids outside the vocabulary dropped), joined */
+    const char **words = malloc(((size_t)n + 1) * sizeof *words);
+    if (!words)
         return NULL;
-    const char *prev = NULL;
+    int k = 0;
     for (int i = 0; i < n; i++) {
         const char *s = rs_translator_token(t, 1, ids[i]);
-        if (!s || ids[i] < RS_S2S_UNK)
-            continue;
-        size_t len = strlen(s);
-        if (prev && (t->elision[1] ? rs_words_space_between_french
-                                   : rs_words_space_between)(prev, strlen(prev), s, len))
-            *at++ = ' ';
-        memcpy(at, s, len);
-        at += len;
-        prev = s;
+        if (s && ids[i] >= RS_S2S_UNK)
+            words[k++] = s;
     }
-    *at = '\0';
+    char *out = rs_words_join(words, k, t->elision[1]);
+    free(words);
     return out;
 }

@@ -6,6 +6,8 @@
 #include "rnnserve/words.h"
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <utf8proc.h>
 
 #include "rnnserve/text.h"
@@ -209,4 +211,25 @@ int rs_words_space_between_french(const char *a, size_t alen, const char *b, siz
     if (single(b, blen) && high_punct(y))
         return x != '\n' && !(single(a, alen) && (high_punct(x) || attaches_right(x)));
     return rs_words_space_between(a, alen, b, blen);
+}
+
+char *rs_words_join(const char *const *tokens, int n, int french)
+{
+    int (*space)(const char *, size_t, const char *, size_t) =
+        french ? rs_words_space_between_french : rs_words_space_between;
+    size_t cap = 1;
+    for (int i = 0; i < n; i++)
+        cap += strlen(tokens[i]) + 1;
+    char *out = malloc(cap), *at = out;
+    if (!out)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(tokens[i]);
+        if (i > 0 && space(tokens[i - 1], strlen(tokens[i - 1]), tokens[i], len))
+            *at++ = ' ';
+        memcpy(at, tokens[i], len);
+        at += len;
+    }
+    *at = '\0';
+    return out;
 }

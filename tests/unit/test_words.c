@@ -2,9 +2,10 @@
  * test_words.c — the word tokenizer (src/util/words.c): what it cuts a
  * text into, which pieces are CJK runs, and that joining the tokens with
  * rs_words_space_between writes the text back as the language writes it
- * (and rs_words_space_between_french as French does).
+ * (and rs_words_join in French typography as French does).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../test.h"
@@ -48,19 +49,13 @@ static void check(const char *text, const char *want_tokens, const char *want_jo
         ASSERT_STREQ(want_cjk, flags);
 }
 
-/* tokens joined in French typography */
+/* tokens joined in French typography (rs_words_join), and in English */
 static void check_french(const char *const *tokens, int n, const char *want)
 {
-    char joined[256] = "";
-    for (int i = 0; i < n; i++) {
-        if (i && rs_words_space_between_french(tokens[i - 1], strlen(tokens[i - 1]), tokens[i],
-                                               strlen(tokens[i])))
-            strcat(joined, " ");
-        strcat(joined, tokens[i]);
-    }
+    char *joined = rs_words_join(tokens, n, 1);
     ASSERT_STREQ(want, joined);
+    free(joined);
 }
-
 int main(void)
 {
     /* French: a space before ? ! : ; but not between two of them, nor
@@ -72,6 +67,12 @@ int main(void)
     check_french(fr2, 15, "quoi ?! j'ai froid : oui ; non, (?).");
     static const char *const fr3[] = {"?", "bien", "!"};
     check_french(fr3, 3, "? bien !");
+    char *english = rs_words_join(fr2, 15, 0);
+    ASSERT_STREQ("quoi?! j'ai froid: oui; non, (?).", english);
+    free(english);
+    char *none = rs_words_join(fr2, 0, 1);
+    ASSERT_STREQ("", none);
+    free(none);
     check("ROMEO:\nIs the day so young?", "ROMEO|:|\\n|Is|the|day|so|young|?",
           "ROMEO:\nIs the day so young?", NULL);
     check("Don't,  'tis well-met -- sir!", "Don't|,|'tis|well-met|-|-|sir|!",
