@@ -137,15 +137,34 @@ static void fill_lexical(int32_t lexical[20])
         lexical[i] = i % 3 == 0 ? -1 : 4 + i % 6;
 }
 
+/* path rewritten as the small model without a shortlist */
+static void write_plain(const char *path)
+{
+    rs_s2s_config cfg = small_config();
+    float *theta = malloc(rs_s2s_param_count(&cfg) * sizeof *theta);
+    rs_s2s_params p;
+    write_small(path, theta, &p);
+    free(theta);
+}
+
+/* path written with the table lexical (common words first) and opened */
+static rs_translator *open_with_table(const char *path, const int32_t *lexical, int common,
+                                      int check_metadata)
+{
+    write_with_shortlist(path, lexical, common, check_metadata);
+    rs_translator *t = NULL;
+    char err[256];
+    ASSERT_EQ(0, rs_translator_open(path, &t, err, sizeof err));
+    return t;
+}
+
 static void test_shortlist(void)
 {
     int32_t lexical[10 * 2];
     fill_lexical(lexical);
     const char *path = temp_path("sl.safetensors");
-    write_with_shortlist(path, lexical, 6, 1);
-    rs_translator *t = NULL;
+    rs_translator *t = open_with_table(path, lexical, 6, 1);
     char err[256];
-    ASSERT_EQ(0, rs_translator_open(path, &t, err, sizeof err));
     const rs_shortlist *sl = t ? rs_translator_shortlist(t) : NULL;
     ASSERT_TRUE(sl != NULL);
     if (sl) {
@@ -176,11 +195,7 @@ static void test_shortlist(void)
     ASSERT_TRUE(rs_translator_open(path, &t, err, sizeof err) != 0);
     ASSERT_TRUE(strstr(err, "shortlist_common") != NULL);
     /* a model without one has none, and says so */
-    rs_s2s_config cfg = small_config();
-    float *theta = malloc(rs_s2s_param_count(&cfg) * sizeof *theta);
-    rs_s2s_params p;
-    write_small(path, theta, &p);
-    free(theta);
+    write_plain(path);
     ASSERT_EQ(0, rs_translator_open(path, &t, err, sizeof err));
     ASSERT_TRUE(t && rs_translator_shortlist(t) == NULL);
     rs_translator_close(t);
@@ -317,10 +332,8 @@ static void test_unknown_replacement(void)
     int32_t lexical[10 * 2];
     fill_lexical(lexical);
     const char *path = temp_path("unk.safetensors");
-    write_with_shortlist(path, lexical, 6, 0);
-    rs_translator *t = NULL;
+    rs_translator *t = open_with_table(path, lexical, 6, 0);
     char err[256];
-    ASSERT_EQ(0, rs_translator_open(path, &t, err, sizeof err));
     if (t) {
         const char *const *tok = replaced(t);
         ASSERT_STREQ("tu", tok[0]);    /* you's lexical entry */
@@ -330,11 +343,7 @@ static void test_unknown_replacement(void)
         rs_translator_close(t);
     }
     /* the same model without a shortlist copies every source word */
-    rs_s2s_config cfg = small_config();
-    float *theta = malloc(rs_s2s_param_count(&cfg) * sizeof *theta);
-    rs_s2s_params p;
-    write_small(path, theta, &p);
-    free(theta);
+    write_plain(path);
     ASSERT_EQ(0, rs_translator_open(path, &t, err, sizeof err));
     if (t) {
         const char *const *tok = replaced(t);
