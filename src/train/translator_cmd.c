@@ -463,7 +463,7 @@ int rs_translator_main(int argc, char **argv)
         fprintf(stderr, "rnntrain translator: %s\n", err);
         goto done;
     }
-    R.valid_sha = valid_sha;
+    R.valid_sha = o.valid_data ? valid_sha : NULL;
     R.n_pairs = pairs.n;
     keep = malloc((size_t)pairs.n * sizeof *keep);
     if (!keep)
@@ -556,7 +556,7 @@ int rs_translator_main(int argc, char **argv)
     R.ws = rs_s2s_workspace_create(&R.cfg, B, L, L);
     theta = malloc(n_params * sizeof *theta);
     grad = malloc(n_params * sizeof *grad);
-    sig = signature(&o, sha, o.valid_data ? valid_sha : NULL);
+    sig = signature(&o, sha, R.valid_sha);
     if (!R.batch_order || !R.src || !R.src_len || !R.tgt_in || !R.tgt_out || !R.ws || !theta ||
         !grad || !sig)
         goto nomem;
