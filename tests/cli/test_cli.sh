@@ -503,6 +503,24 @@ if "$RNNTRAIN" eval --model "$work/tr1.safetensors" --data "$work/pairs.tsv" --j
 else
   bad "eval on a translator: $(cat "$work/tr.json") $(tail -2 "$work/log")"
 fi
+# info on a translator: the daemon's checks, both vocabularies, the metadata
+if "$RNNTRAIN" info --model "$work/tr1.safetensors" > "$work/tinfo" 2>&1 &&
+   grep -q "^task *translator$" "$work/tinfo" && grep -q "^network *bidirectional gru encoder, gru decoder with attention" "$work/tinfo" &&
+   grep -q "^source *[0-9]* words: <pad> <bos> <eos> <unk>" "$work/tinfo" && grep -q "^checks *ok" "$work/tinfo" &&
+   "$RNNTRAIN" info --model "$work/tr1.safetensors" --json | /usr/bin/env python3 -c 'import json,sys; j=json.load(sys.stdin); assert j["task"]=="translator" and j["name"]=="tr1" and j["bidirectional"] is True and j["src_vocab_size"]>4 and j["training"]["pairs"]==3000 and j["checks"]=="ok" and j["shortlist"] is None'; then
+  ok "info on a translator: $(grep '^network' "$work/tinfo")"
+else
+  bad "info on a translator: $(cat "$work/tinfo")"
+fi
+# cut 100 bytes into the tensor data: the header (and its task) still reads
+n=$(/usr/bin/env python3 -c 'import struct,sys; print(8 + struct.unpack("<Q", open(sys.argv[1], "rb").read(8))[0] + 100)' "$work/tr1.safetensors")
+head -c "$n" "$work/tr1.safetensors" > "$work/trtrunc.safetensors"
+msg=$("$RNNTRAIN" info --model "$work/trtrunc.safetensors" 2>&1); code=$?
+if [ $code -eq 1 ] && echo "$msg" | grep -q "trtrunc.safetensors: tensor '.*' has data_offsets .* outside the data buffer of 100 bytes"; then
+  ok "info on a truncated translator: $msg"
+else
+  bad "info on a truncated translator (exit $code): $msg"
+fi
 # shortlist: IBM Model 1 on the pairs, written beside the model or over it
 # (atomically); the shortlisted model translates over it by default and as
 # before with --full-vocabulary
