@@ -69,7 +69,8 @@ typedef struct run {
     int32_t *src, *src_len, *tgt_in, *tgt_out; /* one batch */
     char **src_vocab, **tgt_vocab;
     const char *sha, *valid_sha; /* valid_sha: --valid-data's, or NULL */
-    int skipped, n_pairs;
+    int skipped, n_pairs; /* of --data alone when --valid-data is given */
+    int valid_file_pairs, valid_skipped; /* --valid-data's */
 } run;
 
 /* ---- vocabularies ------------------------------------------------------- */
@@ -256,6 +257,8 @@ static char *training_json(const run *R, const rs_loop_result *r)
         const char *vslash = strrchr(o->valid_data, '/');
         cJSON_AddStringToObject(j, "valid_dataset", vslash ? vslash + 1 : o->valid_data);
         cJSON_AddStringToObject(j, "valid_dataset_sha256", R->valid_sha);
+        cJSON_AddNumberToObject(j, "valid_dataset_pairs", R->valid_file_pairs);
+        cJSON_AddNumberToObject(j, "valid_dataset_pairs_over_max_length", R->valid_skipped);
     }
     cJSON *h = cJSON_AddObjectToObject(j, "hyperparameters");
     cJSON_AddStringToObject(h, "optimizer", optim_choices[lo->optimizer]);
@@ -464,7 +467,8 @@ int rs_translator_main(int argc, char **argv)
         goto done;
     }
     R.valid_sha = o.valid_data ? valid_sha : NULL;
-    R.n_pairs = pairs.n;
+    R.n_pairs = n_data;
+    R.valid_file_pairs = pairs.n - n_data;
     keep = malloc((size_t)pairs.n * sizeof *keep);
     if (!keep)
         goto nomem;
@@ -475,11 +479,15 @@ int rs_translator_main(int argc, char **argv)
         if (s <= o.max_length && t <= o.max_length)
             keep[n_keep++] = i;
     }
-    R.skipped = pairs.n - n_keep;
+    int kept_of_data = 0;
+    while (kept_of_data < n_keep && keep[kept_of_data] < n_data)
+        kept_of_data++;
+    R.skipped = n_data - kept_of_data;
+    R.valid_skipped = R.valid_file_pairs - (n_keep - kept_of_data);
     if (n_keep < 2) {
         fprintf(stderr,
                 "rnntrain translator: %s: %d pair%s left after --max-length %d (%d over it)\n",
-                o.data, n_keep, n_keep == 1 ? "" : "s", o.max_length, R.skipped);
+                o.data, n_keep, n_keep == 1 ? "" : "s", o.max_length, pairs.n - n_keep);
         goto done;
     }
     if (o.valid_data) {
@@ -570,7 +578,7 @@ int rs_translator_main(int argc, char **argv)
     fprintf(stderr,
             "rnntrain translator: %d pairs (%d over --max-length %d skipped), %d train, %d valid; "
             "vocab %d source, %d target; %s%s %dx%d, %zu parameters\n",
-            pairs.n, R.skipped, o.max_length, R.n_train, R.n_valid, src_V, tgt_V,
+            pairs.n, pairs.n - n_keep, o.max_length, R.n_train, R.n_valid, src_V, tgt_V,
             o.bidirectional ? "bidirectional " : "", cell_choices[o.cell], o.layers, o.hidden,
             n_params);
     rs_loop_state orders[2] = {

@@ -452,8 +452,14 @@ ntrain=$(grep -o '[0-9]* train,' "$work/log" | grep -o '[0-9]*')
 grep -vxFf "$work/valid.tsv" "$work/pairs.tsv" > "$work/train-only.tsv"
 if "$RNNTRAIN" translator --data "$work/train-only.tsv" --valid-data "$work/valid.tsv" --out "$work/trv.safetensors" "${tr0[@]}" --epochs 1 --seed 3 2> "$work/vdlog" &&
    grep -q " $ntrain train, $nvalid valid;" "$work/vdlog" && ! grep -q warning "$work/vdlog" &&
-   grep -aqF 'valid_dataset\":\"valid.tsv' "$work/trv.safetensors"; then
-  ok "translator --valid-data: $ntrain train, $nvalid valid pairs as the split had them, no warning, named in the model's training metadata"
+   "$RNNTRAIN" info --model "$work/trv.safetensors" --json | /usr/bin/env python3 -c '
+import json, sys
+t = json.load(sys.stdin)["training"]
+assert t["valid_dataset"] == "valid.tsv" and len(t["valid_dataset_sha256"]) == 64, t
+assert t["pairs"] == int(sys.argv[1]) and t["valid_dataset_pairs"] == int(sys.argv[2]), t
+assert t["pairs_over_max_length"] == int(sys.argv[3]) and t["valid_dataset_pairs_over_max_length"] == 0, t
+' "$(wc -l < "$work/train-only.tsv")" "$(wc -l < "$work/valid.tsv")" "$(grep -o '([0-9]* over' "$work/log" | grep -o '[0-9]*')"; then
+  ok "translator --valid-data: $ntrain train, $nvalid valid pairs as the split had them, no warning; the training metadata names the file and counts each file's pairs apart"
 else
   bad "translator --valid-data: $(head -3 "$work/vdlog")"
 fi
