@@ -11,6 +11,12 @@
  * tokens of the training pairs seen at least --min-count times, most
  * frequent first (ties in byte order); other tokens read as <unk>.
  *
+ * --init-from.  Fine-tuning: the run takes a translator file's shape, both
+ * its vocabularies (the new pairs' words outside them read as <unk>) and
+ * its weights instead of random ones; the optimiser starts afresh.  Its
+ * shortlist is not carried over: it was made for the old weights and data
+ * (`rnntrain shortlist` makes one for the new model).
+ *
  * Batches.  The source reads x1 … xn <eos>; the decoder reads <bos> y1 …
  * ym and predicts y1 … ym <eos>.  Each epoch shuffles the pairs, sorts
  * runs of 64 batches by length (little padding) and takes the batches in
@@ -38,7 +44,7 @@
 #define BUCKET_RUN 64 /* batches sorted by length together */
 
 typedef struct translator_opts {
-    const char *data, *out, *valid_out, *valid_data;
+    const char *data, *out, *valid_out, *valid_data, *init_from;
     int cell, layers, hidden, embed, bidirectional;
     double dropout, teacher_forcing, valid_fraction;
     int batch_size, min_count, max_length, threads;
@@ -68,8 +74,9 @@ typedef struct run {
     rs_s2s_opts fopts;
     int32_t *src, *src_len, *tgt_in, *tgt_out; /* one batch */
     char **src_vocab, **tgt_vocab;
-    const char *sha, *valid_sha; /* valid_sha: --valid-data's, or NULL */
-    int skipped, n_pairs; /* of --data alone when --valid-data is given */
+    const char *sha, *valid_sha;         /* valid_sha: --valid-data's, or NULL */
+    const char *init_sha;                /* --init-from's, or NULL */
+    int skipped, n_pairs;                /* of --data alone when --valid-data is given */
     int valid_file_pairs, valid_skipped; /* --valid-data's */
 } run;
 
@@ -137,6 +144,76 @@ static void free_vocab(char **v, int n)
     for (int i = 0; i < n; i++)
         free(v[i]);
     free(v);
+}
+
+/* --init-from's side of the vocabularies: *vocab copies the model's
+ * tokens, map[table id] = the model's id of that token (<unk> when it has
+ * none, and for a data token spelt like one of the specials). */
+static int vocab_of_model(const rs_translator *t, int side, const rs_token_table *table,
+                          char ***vocab, int *V, int **map)
+{
+    const rs_s2s_config *c = rs_translator_config(t);
+    *V = side ? c->tgt_vocab : c->src_vocab;
+    *vocab = calloc((size_t)*V, sizeof **vocab);
+    *map = malloc(((size_t)table->n + 1) * sizeof **map);
+    if (!*vocab || !*map)
+        return -1;
+    for (int i = 0; i < *V; i++)
+        if (!((*vocab)[i] = strdup(rs_translator_token(t, side, i))))
+            return -1;
+    for (int id = 0; id < table->n; id++) {
+        int m = rs_translator_token_id(t, side, table->token[id], strlen(table->token[id]));
+        (*map)[id] = m > RS_S2S_UNK ? m : RS_S2S_UNK;
+    }
+    return 0;
+}
+
+/* --init-from: the model's shape replaces the flags' (a shape flag given
+ * with another value, or --min-count, is refused: the run could not honour
+ * it).  0, or -1 with a message. */
+static int shape_of_model(const rs_translator *t, translator_opts *o, const flag *flags,
+                          int n_flags, char *err, size_t errlen)
+{
+    const rs_s2s_config *c = rs_translator_config(t);
+    struct {
+        const char *name;
+        int given, model;
+    } shape[] = {{"cell", o->cell, (int)c->cell},
+                 {"layers", o->layers, c->num_layers},
+                 {"hidden", o->hidden, c->hidden_size},
+                 {"embed", o->embed, c->embedding_dim},
+                 {"bidirectional", o->bidirectional, c->bidirectional}};
+    for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++) {
+        if (!flags_find(flags, n_flags, shape[i].name)->seen || shape[i].given == shape[i].model)
+            continue;
+        char value[16];
+        if (strcmp(shape[i].name, "cell") == 0)
+            snprintf(value, sizeof value, "%s", cell_choices[shape[i].model]);
+        else if (strcmp(shape[i].name, "bidirectional") == 0)
+            snprintf(value, sizeof value, "%s", shape[i].model ? "true" : "false");
+        else
+            snprintf(value, sizeof value, "%d", shape[i].model);
+        snprintf(err, errlen, "--%s: the --init-from model has %s %s", shape[i].name, shape[i].name,
+                 value);
+        return -1;
+    }
+    if (flags_find(flags, n_flags, "min-count")->seen) {
+        snprintf(err, errlen, "--min-count: the vocabularies are the --init-from model's");
+        return -1;
+    }
+    if (rs_translator_elision(t, 0) != 0 || rs_translator_elision(t, 1) != 1) {
+        snprintf(err, errlen,
+                 "--init-from: its tokenizer cuts elided articles off %s, this one off the "
+                 "target (French) side only",
+                 rs_translator_elision(t, 0) ? "the source side" : "neither side");
+        return -1;
+    }
+    o->cell = (int)c->cell;
+    o->layers = c->num_layers;
+    o->hidden = c->hidden_size;
+    o->embed = c->embedding_dim;
+    o->bidirectional = c->bidirectional;
+    return 0;
 }
 
 /* ---- batches ------------------------------------------------------------ */
@@ -260,6 +337,12 @@ static char *training_json(const run *R, const rs_loop_result *r)
         cJSON_AddNumberToObject(j, "valid_dataset_pairs", R->valid_file_pairs);
         cJSON_AddNumberToObject(j, "valid_dataset_pairs_over_max_length", R->valid_skipped);
     }
+    if (o->init_from) {
+        const char *islash = strrchr(o->init_from, '/');
+        cJSON *init = cJSON_AddObjectToObject(j, "init_from");
+        cJSON_AddStringToObject(init, "model", islash ? islash + 1 : o->init_from);
+        cJSON_AddStringToObject(init, "sha256", R->init_sha);
+    }
     cJSON *h = cJSON_AddObjectToObject(j, "hyperparameters");
     cJSON_AddStringToObject(h, "optimizer", optim_choices[lo->optimizer]);
     cJSON_AddNumberToObject(h, "lr", lo->lr);
@@ -270,7 +353,8 @@ static char *training_json(const run *R, const rs_loop_result *r)
     cJSON_AddNumberToObject(h, "clip", lo->clip);
     cJSON_AddStringToObject(h, "schedule", schedule_choices[lo->schedule]);
     cJSON_AddNumberToObject(h, "epochs", lo->epochs);
-    cJSON_AddNumberToObject(h, "min_count", o->min_count);
+    if (!o->init_from)
+        cJSON_AddNumberToObject(h, "min_count", o->min_count);
     cJSON_AddNumberToObject(h, "max_length", o->max_length);
     if (!o->valid_data)
         cJSON_AddNumberToObject(h, "valid_fraction", o->valid_fraction);
@@ -354,16 +438,17 @@ done:
     return status;
 }
 
-static char *signature(const translator_opts *o, const char *sha, const char *valid_sha)
+static char *signature(const translator_opts *o, const char *sha, const char *valid_sha,
+                       const char *init_sha)
 {
     char buf[1024];
     snprintf(buf, sizeof buf,
              "task=translator data=%s cell=%s layers=%d hidden=%d embed=%d bi=%d dropout=%.17g "
-             "tf=%.17g valid=%.17g%s%s batch=%d min_count=%d max_length=%d seed=%llu",
+             "tf=%.17g valid=%.17g%s%s batch=%d min_count=%d max_length=%d seed=%llu%s%s",
              sha, cell_choices[o->cell], o->layers, o->hidden, o->embed, o->bidirectional,
              o->dropout, o->teacher_forcing, o->valid_fraction, valid_sha ? " valid_data=" : "",
              valid_sha ? valid_sha : "", o->batch_size, o->min_count, o->max_length,
-             (unsigned long long)o->seed);
+             (unsigned long long)o->seed, init_sha ? " init=" : "", init_sha ? init_sha : "");
     return strdup(buf);
 }
 
@@ -418,8 +503,13 @@ int rs_translator_main(int argc, char **argv)
         {"seed", NULL, FLAG_U64, &o.seed, 0, 0, NULL, "random seed", 0, NULL},
         {"threads", NULL, FLAG_INT, &o.threads, 0, 256, NULL, "BLAS threads, 0 = all cores", 0,
          NULL},
+        {"init-from", NULL, FLAG_STRING, &o.init_from, 0, 0, NULL,
+         "fine-tune this translator: its shape, vocabularies and weights instead of the shape "
+         "flags, --min-count and random ones (the optimiser starts afresh; no shortlist is "
+         "carried over)",
+         0, NULL},
     };
-    int n_flags = 17;
+    int n_flags = 18;
     if (rs_loop_flags(&lo, flags, &n_flags, (int)(sizeof flags / sizeof flags[0])) != 0)
         return 2;
     for (int i = 0; i < argc; i++)
@@ -450,7 +540,17 @@ int rs_translator_main(int argc, char **argv)
     run R = {.o = &o, .lo = &lo};
     int *keep = NULL, *src_map = NULL, *tgt_map = NULL;
     float *theta = NULL, *grad = NULL;
-    char *sig = NULL, sha[65], valid_sha[65];
+    char *sig = NULL, sha[65], valid_sha[65], init_sha[65];
+    rs_translator *init = NULL;
+    if (o.init_from) {
+        if (rs_translator_open(o.init_from, &init, err, sizeof err) != 0 ||
+            rs_sha256_file(o.init_from, init_sha, err, sizeof err) != 0 ||
+            shape_of_model(init, &o, flags, n_flags, err, sizeof err) != 0) {
+            fprintf(stderr, "rnntrain translator: %s\n", err);
+            goto done;
+        }
+        R.init_sha = init_sha;
+    }
     if (rs_pairs_load(o.data, &pairs, err, sizeof err) != 0) {
         fprintf(stderr, "rnntrain translator: %s\n", err);
         goto done;
@@ -513,10 +613,14 @@ int rs_translator_main(int argc, char **argv)
         fprintf(stderr, "rnntrain translator: %s\n", err);
         goto done;
     }
-    if (build_vocab(&pairs.src, pairs.src_off, pairs.src_tok, R.train_idx, R.n_train, o.min_count,
-                    &R.src_vocab, &src_V, &src_map) != 0 ||
-        build_vocab(&pairs.tgt, pairs.tgt_off, pairs.tgt_tok, R.train_idx, R.n_train, o.min_count,
-                    &R.tgt_vocab, &tgt_V, &tgt_map) != 0)
+    if (init) {
+        if (vocab_of_model(init, 0, &pairs.src, &R.src_vocab, &src_V, &src_map) != 0 ||
+            vocab_of_model(init, 1, &pairs.tgt, &R.tgt_vocab, &tgt_V, &tgt_map) != 0)
+            goto nomem;
+    } else if (build_vocab(&pairs.src, pairs.src_off, pairs.src_tok, R.train_idx, R.n_train,
+                           o.min_count, &R.src_vocab, &src_V, &src_map) != 0 ||
+               build_vocab(&pairs.tgt, pairs.tgt_off, pairs.tgt_tok, R.train_idx, R.n_train,
+                           o.min_count, &R.tgt_vocab, &tgt_V, &tgt_map) != 0)
         goto nomem;
     /* every pair's ids; the pair indices stay those of the file */
     encoded_pairs *e = &R.e;
@@ -564,7 +668,7 @@ int rs_translator_main(int argc, char **argv)
     R.ws = rs_s2s_workspace_create(&R.cfg, B, L, L);
     theta = malloc(n_params * sizeof *theta);
     grad = malloc(n_params * sizeof *grad);
-    sig = signature(&o, sha, R.valid_sha);
+    sig = signature(&o, sha, R.valid_sha, R.init_sha);
     if (!R.batch_order || !R.src || !R.src_len || !R.tgt_in || !R.tgt_out || !R.ws || !theta ||
         !grad || !sig)
         goto nomem;
@@ -573,6 +677,17 @@ int rs_translator_main(int argc, char **argv)
     rs_rng rng;
     rs_rng_seed(&rng, o.seed);
     rs_s2s_params_init(&R.cfg, &R.p, &rng);
+    if (init) { /* the same configuration: every tensor copied as it is */
+        rs_s2s_params from = *rs_translator_params(init);
+        for (int i = 0; i < rs_s2s_tensor_count(&R.cfg); i++) {
+            rs_tensor_desc d;
+            rs_s2s_tensor_describe(&R.cfg, i, &d);
+            memcpy(*rs_s2s_params_slot(&R.cfg, &R.p, i), *rs_s2s_params_slot(&R.cfg, &from, i),
+                   d.numel * sizeof(float));
+        }
+        rs_translator_close(init);
+        init = NULL;
+    }
     R.fopts = (rs_s2s_opts){
         .dropout = (rs_real)o.dropout, .teacher_forcing = o.teacher_forcing, .rng = &rng};
     fprintf(stderr,
@@ -604,6 +719,7 @@ int rs_translator_main(int argc, char **argv)
 nomem:
     fprintf(stderr, "rnntrain translator: out of memory\n");
 done:
+    rs_translator_close(init);
     rs_pairs_free(&pairs);
     free(keep);
     free(src_map);

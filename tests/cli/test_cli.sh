@@ -527,6 +527,31 @@ if [ $code -eq 1 ] && echo "$msg" | grep -q "trtrunc.safetensors: tensor '.*' ha
 else
   bad "info on a truncated translator (exit $code): $msg"
 fi
+# --init-from: fine-tuning keeps the model's shape and vocabularies (new words are
+# <unk>) and starts from its weights: with a learning rate of 1e-7 the result scores
+# as the model does (a random start would be near ln V nats a token)
+sed -n '3001,3600p' "$DATA/eng_fra.tsv" > "$work/more.tsv"
+if "$RNNTRAIN" translator --data "$work/more.tsv" --out "$work/ft.safetensors" --batch-size 16 --threads 1 --max-length 8 \
+     --epochs 1 --seed 3 --lr 1e-7 --init-from "$work/tr1.safetensors" 2> "$work/ftlog" &&
+   "$RNNTRAIN" eval --model "$work/tr1.safetensors" --data "$work/more.tsv" --json > "$work/ev1.json" 2>/dev/null &&
+   "$RNNTRAIN" eval --model "$work/ft.safetensors" --data "$work/more.tsv" --json > "$work/ev2.json" 2>/dev/null &&
+   "$RNNTRAIN" info --model "$work/tr1.safetensors" --json > "$work/i1.json" && "$RNNTRAIN" info --model "$work/ft.safetensors" --json > "$work/i2.json" &&
+   /usr/bin/env python3 -c '
+import json, sys
+e1, e2, i1, i2 = (json.load(open(f)) for f in sys.argv[1:5])
+assert abs(e1["nll_per_token"] - e2["nll_per_token"]) < 1e-3, (e1, e2)
+for k in ("cell", "hidden_size", "embedding_dim", "bidirectional", "src_vocab_size", "tgt_vocab_size"):
+    assert i1[k] == i2[k], k
+assert i2["training"]["init_from"]["model"] == "tr1.safetensors" and len(i2["training"]["init_from"]["sha256"]) == 64
+assert "min_count" not in i2["training"]["hyperparameters"]
+' "$work/ev1.json" "$work/ev2.json" "$work/i1.json" "$work/i2.json"; then
+  ok "translator --init-from: the model's shape, vocabularies and weights (nll $(grep -o '"nll_per_token":[0-9.]*' "$work/ev2.json" | cut -c17-24) as before), named in the metadata"
+else
+  bad "translator --init-from: $(tail -2 "$work/ftlog") $(cat "$work/ev1.json" "$work/ev2.json" 2>/dev/null)"
+fi
+expect_refusal "translator --init-from with another shape" "--hidden: the --init-from model has hidden 16" translator --data "$work/more.tsv" --out "$work/keep.safetensors" --init-from "$work/tr1.safetensors" --hidden 32
+expect_refusal "translator --init-from with --min-count" "--min-count: the vocabularies are the --init-from model's" translator --data "$work/more.tsv" --out "$work/keep.safetensors" --init-from "$work/tr1.safetensors" --min-count 2
+expect_refusal "translator --init-from a model that is not a translator" "metadata 'task' is not translator" translator --data "$work/more.tsv" --out "$work/keep.safetensors" --init-from "$work/keep.safetensors"
 # shortlist: IBM Model 1 on the pairs, written beside the model or over it
 # (atomically); the shortlisted model translates over it by default and as
 # before with --full-vocabulary
