@@ -55,15 +55,17 @@ static void make_model(model *m, rs_cell cell, int layers, int bidi, uint64_t se
     m->p.head_bias[0] = m->p.head_bias[1] = -40.0f;
 }
 
-/* −ln p of tgt (n ids, then <eos> when eos) for source src, teacher-forced;
- * the attention rows into att (n + eos, S) when not NULL. */
-static double teacher_forced(const model *m, const int32_t *src, int S, const int32_t *tgt, int n,
-                             int eos, float *att)
+/* The teacher-forced forward pass of tgt (n ids, then <eos> when eos) for
+ * source src: its workspace (the caller destroys it; NULL when T = 0), the
+ * targets it predicted into tout (T), −ln p of them into *nll. */
+static rs_s2s_workspace *forced(const model *m, const int32_t *src, int S, const int32_t *tgt,
+                                int n, int eos, int32_t *tout, double *nll)
 {
     int T = n + eos;
+    *nll = 0;
     if (T == 0)
-        return 0;
-    int32_t len = S, tin[MAXLEN + 1], tout[MAXLEN + 1];
+        return NULL;
+    int32_t len = S, tin[MAXLEN + 1];
     for (int t = 0; t < T; t++) {
         tin[t] = t == 0 ? 1 : tgt[t - 1];
         tout[t] = t < n ? tgt[t] : 2;
@@ -71,9 +73,20 @@ static double teacher_forced(const model *m, const int32_t *src, int S, const in
     rs_pair_batch b = {
         .B = 1, .S = S, .T = T, .src = src, .src_len = &len, .tgt_in = tin, .tgt_out = tout};
     rs_s2s_workspace *ws = rs_s2s_workspace_create(&m->cfg, 1, S, T);
-    double nll = rs_s2s_forward(ws, &m->p, &b, NULL) * T;
-    if (att)
-        memcpy(att, rs_s2s_attention(ws), (size_t)T * S * sizeof *att);
+    *nll = rs_s2s_forward(ws, &m->p, &b, NULL) * T;
+    return ws;
+}
+
+/* −ln p of tgt (n ids, then <eos> when eos) for source src, teacher-forced;
+ * the attention rows into att (n + eos, S) when not NULL. */
+static double teacher_forced(const model *m, const int32_t *src, int S, const int32_t *tgt, int n,
+                             int eos, float *att)
+{
+    int32_t tout[MAXLEN + 1];
+    double nll;
+    rs_s2s_workspace *ws = forced(m, src, S, tgt, n, eos, tout, &nll);
+    if (ws && att)
+        memcpy(att, rs_s2s_attention(ws), (size_t)(n + eos) * S * sizeof *att);
     rs_s2s_workspace_destroy(ws);
     return nll;
 }
@@ -83,21 +96,14 @@ static double teacher_forced(const model *m, const int32_t *src, int S, const in
 static double teacher_forced_sub(const model *m, const int32_t *src, int S, const int32_t *tgt,
                                  int n, int eos, const int32_t *vocab, int nv)
 {
-    int T = n + eos;
-    if (T == 0)
+    int32_t tout[MAXLEN + 1];
+    double nll;
+    rs_s2s_workspace *ws = forced(m, src, S, tgt, n, eos, tout, &nll);
+    if (!ws)
         return 0;
-    int32_t len = S, tin[MAXLEN + 1], tout[MAXLEN + 1];
-    for (int t = 0; t < T; t++) {
-        tin[t] = t == 0 ? 1 : tgt[t - 1];
-        tout[t] = t < n ? tgt[t] : 2;
-    }
-    rs_pair_batch b = {
-        .B = 1, .S = S, .T = T, .src = src, .src_len = &len, .tgt_in = tin, .tgt_out = tout};
-    rs_s2s_workspace *ws = rs_s2s_workspace_create(&m->cfg, 1, S, T);
-    rs_s2s_forward(ws, &m->p, &b, NULL);
     const float *logits = rs_s2s_logits(ws);
     double lp = 0;
-    for (int t = 0; t < T; t++) {
+    for (int t = 0; t < n + eos; t++) {
         const float *z = logits + (size_t)t * V_TGT;
         double mx = -1e300, sum = 0;
         for (int i = 0; i < nv; i++)
