@@ -16,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,15 @@ static int flush_chunk(const rs_translator *t, char **lines, size_t *lens, int n
     return 0;
 }
 
+/* 1 when stdin has input to read now (or its end): more lines for the
+ * chunk.  stdio may hold lines already read from the descriptor, so a 0
+ * here only answers a chunk early. */
+static int input_waiting(void)
+{
+    struct pollfd in = {.fd = 0, .events = POLLIN};
+    return poll(&in, 1, 0) > 0;
+}
+
 int rs_translate_main(int argc, char **argv)
 {
     const char *model_path = NULL;
@@ -155,14 +165,17 @@ int rs_translate_main(int argc, char **argv)
     int n = 0, status = 0;
     long line_no = 0, first = 1;
     ssize_t got;
-    /* a chunk at a time, but a terminal gets each line's answer at once */
+    /* A chunk at a time, for a file or a fast pipe; but whenever no more
+     * input is waiting (a terminal, a script that writes a line and reads
+     * its answer) the lines read so far are answered at once, or both
+     * sides would wait for each other. */
     while ((got = getline(&lines[n], &caps[n], stdin)) >= 0) {
         line_no++;
         size_t len = (size_t)got;
         while (len > 0 && (lines[n][len - 1] == '\n' || lines[n][len - 1] == '\r'))
             len--;
         lens[n++] = len;
-        if (n == CHUNK || isatty(0)) {
+        if (n == CHUNK || !input_waiting()) {
             if (flush_chunk(t, lines, lens, n, first, &d) != 0) {
                 status = 1;
                 break;

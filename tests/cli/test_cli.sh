@@ -502,6 +502,17 @@ if [ "$(wc -l < "$work/tout")" -eq 3 ] && grep -q "line 3: no word to translate"
 else
   bad "translate: $(wc -l < "$work/tout") lines / $(cat "$work/tlog") / n-best lines $nb"
 fi
+# translate as a script's coprocess: a line written, its answer read while stdin stays
+# open (a chunked reader that waited for more lines would leave both sides waiting)
+coproc TRC { "$RNNTRAIN" translate --model "$work/tr1.safetensors" 2>/dev/null; }
+echo "I am cold." >&"${TRC[1]}"
+if read -t 20 -r a1 <&"${TRC[0]}" && echo "Go." >&"${TRC[1]}" && read -t 20 -r a2 <&"${TRC[0]}"; then
+  ok "translate answers each line while its input stays open (\"$a1\", \"$a2\")"
+else
+  bad "translate held a line of an open pipe unanswered for 20 s"
+fi
+exec {TRC[1]}>&-
+wait "$TRC_PID" 2>/dev/null
 # eval: nll and BLEU as JSON
 if "$RNNTRAIN" eval --model "$work/tr1.safetensors" --data "$work/pairs.tsv" --json > "$work/tr.json" 2> "$work/log" &&
    /usr/bin/env python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["task"]=="translator" and j["pairs"]==3000 and 0<=j["bleu"]<=100 and j["nll_per_token"]>0' "$work/tr.json"; then
