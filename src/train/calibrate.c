@@ -139,19 +139,15 @@ int rs_calibrate_main(int argc, char **argv)
          "the calibrated model to write (default: --model, rewritten atomically)", 0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: rnntrain calibrate --model M --data VALID.tsv [--out M2]\n\n"
-                   "Fits the temperature T of softmax(logits / T) that minimises the negative\n"
-                   "log-likelihood of the rows and writes it into the model's metadata.\n\n");
-            flags_print(flags, n_flags);
-            return 0;
-        }
+    int parsed =
+        flags_command("rnntrain calibrate",
+                      "usage: rnntrain calibrate --model M --data VALID.tsv [--out M2]\n\n"
+                      "Fits the temperature T of softmax(logits / T) that minimises the negative\n"
+                      "log-likelihood of the rows and writes it into the model's metadata.\n\n",
+                      flags, n_flags, argc, argv);
+    if (parsed != 0)
+        return parsed > 0 ? 0 : 2;
     char err[512];
-    if (flags_parse(flags, n_flags, argc, argv, err, sizeof err) != 0) {
-        fprintf(stderr, "rnntrain calibrate: %s\n", err);
-        return 2;
-    }
     if (!model_path || !data) {
         fprintf(stderr, "rnntrain calibrate: --model and --data are required\n");
         return 2;

@@ -425,17 +425,12 @@ int rs_eval_main(int argc, char **argv)
          "classifier: draw the confusion matrix, row-normalised, as an SVG", 0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: rnntrain eval --model M --data FILE [--json]\n\n");
-            flags_print(flags, n_flags);
-            return 0;
-        }
+    int parsed =
+        flags_command("rnntrain eval", "usage: rnntrain eval --model M --data FILE [--json]\n\n",
+                      flags, n_flags, argc, argv);
+    if (parsed != 0)
+        return parsed > 0 ? 0 : 2;
     char err[512];
-    if (flags_parse(flags, n_flags, argc, argv, err, sizeof err) != 0) {
-        fprintf(stderr, "rnntrain eval: %s\n", err);
-        return 2;
-    }
     if (!model_path || !data) {
         fprintf(stderr, "rnntrain eval: --model and --data are required\n");
         return 2;

@@ -112,17 +112,11 @@ int rs_info_main(int argc, char **argv)
         {"json", NULL, FLAG_BOOL, &json, 0, 0, NULL, "print one JSON object", 0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: rnntrain info --model M [--json]\n\n");
-            flags_print(flags, n_flags);
-            return 0;
-        }
+    int parsed = flags_command("rnntrain info", "usage: rnntrain info --model M [--json]\n\n",
+                               flags, n_flags, argc, argv);
+    if (parsed != 0)
+        return parsed > 0 ? 0 : 2;
     char err[512];
-    if (flags_parse(flags, n_flags, argc, argv, err, sizeof err) != 0) {
-        fprintf(stderr, "rnntrain info: %s\n", err);
-        return 2;
-    }
     if (!model_path) {
         fprintf(stderr, "rnntrain info: --model is required\n");
         return 2;

@@ -34,17 +34,12 @@ int rs_plot_main(int argc, char **argv)
         {"title", NULL, FLAG_STRING, &title, 0, 0, NULL, "the picture's title", 0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: rnntrain plot --log RUN.csv --out CURVES.svg [--title T]\n\n");
-            flags_print(flags, n_flags);
-            return 0;
-        }
+    int parsed = flags_command(
+        "rnntrain plot", "usage: rnntrain plot --log RUN.csv --out CURVES.svg [--title T]\n\n",
+        flags, n_flags, argc, argv);
+    if (parsed != 0)
+        return parsed > 0 ? 0 : 2;
     char err[512];
-    if (flags_parse(flags, n_flags, argc, argv, err, sizeof err) != 0) {
-        fprintf(stderr, "rnntrain plot: %s\n", err);
-        return 2;
-    }
     if (!log || !out) {
         fprintf(stderr, "rnntrain plot: --log and --out are required\n");
         return 2;

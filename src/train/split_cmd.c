@@ -87,18 +87,13 @@ int rs_split_main(int argc, char **argv)
          0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: rnntrain split --data FILE --train-out A --test-out B "
-                   "[--test-fraction F] [--seed S]\n\n");
-            flags_print(flags, n_flags);
-            return 0;
-        }
+    int parsed = flags_command("rnntrain split",
+                               "usage: rnntrain split --data FILE --train-out A --test-out B "
+                               "[--test-fraction F] [--seed S]\n\n",
+                               flags, n_flags, argc, argv);
+    if (parsed != 0)
+        return parsed > 0 ? 0 : 2;
     char err[512];
-    if (flags_parse(flags, n_flags, argc, argv, err, sizeof err) != 0) {
-        fprintf(stderr, "rnntrain split: %s\n", err);
-        return 2;
-    }
     if (!data || !train_out || !test_out) {
         fprintf(stderr, "rnntrain split: --data, --train-out and --test-out are required\n");
         return 2;

@@ -364,20 +364,16 @@ int rs_textlm_main(int argc, char **argv)
     int n_flags = 17;
     if (rs_loop_flags(&lo, flags, &n_flags, (int)(sizeof flags / sizeof flags[0])) != 0)
         return 2;
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: rnntrain textlm --data FILE.txt --out MODEL.safetensors [options]\n\n"
-                   "Trains a language model on one running text (truncated BPTT over contiguous\n"
-                   "streams, state carried between windows) and keeps the parameters with the\n"
-                   "lowest validation loss on the text's tail.\n\noptions:\n");
-            flags_print(flags, n_flags);
-            return 0;
-        }
+    int parsed = flags_command(
+        "rnntrain textlm",
+        "usage: rnntrain textlm --data FILE.txt --out MODEL.safetensors [options]\n\n"
+        "Trains a language model on one running text (truncated BPTT over contiguous\n"
+        "streams, state carried between windows) and keeps the parameters with the\n"
+        "lowest validation loss on the text's tail.\n\noptions:\n",
+        flags, n_flags, argc, argv);
+    if (parsed != 0)
+        return parsed > 0 ? 0 : 2;
     char err[1024];
-    if (flags_parse(flags, n_flags, argc, argv, err, sizeof err) != 0) {
-        fprintf(stderr, "rnntrain textlm: %s\n", err);
-        return 2;
-    }
     if (!o.data || !o.out) {
         fprintf(stderr, "rnntrain textlm: --data and --out are required (see --help)\n");
         return 2;

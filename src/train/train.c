@@ -304,16 +304,6 @@ static const char *const schedule_choices[] = {"constant", "cosine", NULL};
 static const char *const optim_choices[] = {"adam", "sgd", NULL};
 static const char *const normalize_choices[] = {"none", "ascii-fold", NULL};
 
-static void usage(const char *cmd, const flag *flags, int n)
-{
-    printf("usage: rnntrain %s --data FILE --out MODEL.safetensors [options]\n\n", cmd);
-    printf("Trains a %s and writes the parameters of the epoch with the lowest validation "
-           "loss.\n\noptions:\n",
-           strcmp(cmd, "classifier") == 0 ? "classifier (TSV: name<TAB>label)"
-                                          : "generator (TSV or one item per line)");
-    flags_print(flags, n);
-}
-
 static char *training_json(const train_opts *o, const rs_loop_opts *lo, const rs_dataset *d,
                            const char *sha, int n_train, int n_valid, int epochs_run,
                            int best_epoch, double valid_loss, double valid_acc, int generator,
@@ -633,16 +623,19 @@ int rs_train_main(rs_task task, int argc, char **argv)
     if (rs_loop_flags(&lo, flags, &n_flags, (int)(sizeof flags / sizeof flags[0])) != 0)
         return 2;
     const char *cmd = generator ? "generator" : "classifier";
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(cmd, flags, n_flags);
-            return 0;
-        }
+    char prog[32], usage[256];
+    snprintf(prog, sizeof prog, "rnntrain %s", cmd);
+    snprintf(usage, sizeof usage,
+             "usage: rnntrain %s --data FILE --out MODEL.safetensors [options]\n\n"
+             "Trains a %s and writes the parameters of the epoch with the lowest validation "
+             "loss.\n\noptions:\n",
+             cmd,
+             generator ? "generator (TSV or one item per line)"
+                       : "classifier (TSV: name<TAB>label)");
+    int parsed = flags_command(prog, usage, flags, n_flags, argc, argv);
+    if (parsed != 0)
+        return parsed > 0 ? 0 : 2;
     char err[512];
-    if (flags_parse(flags, n_flags, argc, argv, err, sizeof err) != 0) {
-        fprintf(stderr, "rnntrain %s: %s\n", cmd, err);
-        return 2;
-    }
     if (!o.data || !o.out) {
         fprintf(stderr, "rnntrain %s: --data and --out are required (see --help)\n", cmd);
         return 2;

@@ -140,17 +140,12 @@ int rs_translate_main(int argc, char **argv)
          "hypotheses per sentence (at most --beam-size)", 0, NULL},
     };
     int n_flags = add_decode_flags(&d, flags, 2);
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: rnntrain translate --model M [options] < sentences.txt\n\n");
-            flags_print(flags, n_flags);
-            return 0;
-        }
+    int parsed = flags_command("rnntrain translate",
+                               "usage: rnntrain translate --model M [options] < sentences.txt\n\n",
+                               flags, n_flags, argc, argv);
+    if (parsed != 0)
+        return parsed > 0 ? 0 : 2;
     char err[512];
-    if (flags_parse(flags, n_flags, argc, argv, err, sizeof err) != 0) {
-        fprintf(stderr, "rnntrain translate: %s\n", err);
-        return 2;
-    }
     if (!model_path) {
         fprintf(stderr, "rnntrain translate: --model is required\n");
         return 2;

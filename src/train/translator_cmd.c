@@ -512,20 +512,16 @@ int rs_translator_main(int argc, char **argv)
     int n_flags = 18;
     if (rs_loop_flags(&lo, flags, &n_flags, (int)(sizeof flags / sizeof flags[0])) != 0)
         return 2;
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: rnntrain translator --data PAIRS.tsv --out MODEL.safetensors "
-                   "[options]\n\nTrains an encoder-decoder with attention (DESIGN.md, "
-                   "translator) with teacher forcing\nand keeps the parameters with the lowest "
-                   "validation loss.\n\noptions:\n");
-            flags_print(flags, n_flags);
-            return 0;
-        }
+    int parsed =
+        flags_command("rnntrain translator",
+                      "usage: rnntrain translator --data PAIRS.tsv --out MODEL.safetensors "
+                      "[options]\n\nTrains an encoder-decoder with attention (DESIGN.md, "
+                      "translator) with teacher forcing\nand keeps the parameters with the lowest "
+                      "validation loss.\n\noptions:\n",
+                      flags, n_flags, argc, argv);
+    if (parsed != 0)
+        return parsed > 0 ? 0 : 2;
     char err[1024];
-    if (flags_parse(flags, n_flags, argc, argv, err, sizeof err) != 0) {
-        fprintf(stderr, "rnntrain translator: %s\n", err);
-        return 2;
-    }
     if (!o.data || !o.out) {
         fprintf(stderr, "rnntrain translator: --data and --out are required (see --help)\n");
         return 2;

@@ -197,3 +197,19 @@ void flags_print(const flag *flags, int n)
             printf("  %-22s (%s)\n", "", f->env);
     }
 }
+
+int flags_command(const char *prog, const char *usage, flag *flags, int n, int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            flags_print(flags, n);
+            return 1;
+        }
+    char err[1024];
+    if (flags_parse(flags, n, argc, argv, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        return -1;
+    }
+    return 0;
+}

@@ -36,6 +36,11 @@ int flags_parse(flag *flags, int n, int argc, char **argv, char *err, size_t err
 /* Prints one line per flag with its default (and its variable and range,
  * when it has a variable). */
 void flags_print(const flag *flags, int n);
+/* The start every command shares: with --help or -h in argv, prints usage
+ * and the flags on stdout and returns 1 (the command exits 0); else parses
+ * argv, and returns 0, or -1 after printing "prog: message" on stderr (the
+ * command exits 2). */
+int flags_command(const char *prog, const char *usage, flag *flags, int n, int argc, char **argv);
 /* The flag named name, for checking `seen`. */
 const flag *flags_find(const flag *flags, int n, const char *name);
 

@@ -18,6 +18,19 @@ for n in Japanese Russian Italian Czech Greek; do grep -P "\t$n\$" "$DATA/names_
 head -400 "$DATA/us_baby_names.txt" > "$work/us.txt"
 small=(--hidden 16 --embed 8 --epochs 3 --batch-size 16 --threads 1 --seed 5)
 
+# every subcommand: --help prints its usage and flags on stdout and exits 0; an
+# unknown flag exits 2 with one line naming it
+for c in classifier generator textlm translator translate eval sample info split plot shortlist calibrate; do
+  out=$("$RNNTRAIN" "$c" --help 2>/dev/null); code=$?
+  msg=$("$RNNTRAIN" "$c" --no-such-flag 1 2>&1 >/dev/null); code2=$?
+  if [ $code -eq 0 ] && echo "$out" | head -1 | grep -q "^usage: rnntrain $c " && echo "$out" | grep -q "^  --" &&
+     [ $code2 -eq 2 ] && [ "$msg" = "rnntrain $c: unknown flag \"--no-such-flag\" (see --help)" ]; then
+    ok "$c --help and an unknown flag"
+  else
+    bad "$c --help (exit $code: $(echo "$out" | head -2)) / unknown flag (exit $code2: $msg)"
+  fi
+done
+
 # --- success paths ---
 if "$RNNTRAIN" classifier --data "$work/names.tsv" --out "$work/c.safetensors" --cell gru --bidirectional "${small[@]}" 2> "$work/log" && [ -s "$work/c.safetensors" ]; then
   ok "classifier trains and writes a model"
