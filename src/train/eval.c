@@ -426,7 +426,9 @@ int rs_eval_main(int argc, char **argv)
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
     int parsed =
-        flags_command("rnntrain eval", "usage: rnntrain eval --model M --data FILE [--json]\n\n",
+        flags_command("rnntrain eval",
+                      "usage: rnntrain eval --model M --data FILE [--json]\n\n(a translator "
+                      "model has decoding flags of its own: rnntrain eval --model T --help)\n\n",
                       flags, n_flags, argc, argv);
     if (parsed != 0)
         return parsed > 0 ? 0 : 2;

@@ -286,11 +286,14 @@ int rs_translator_eval(int argc, char **argv)
         {"json", NULL, FLAG_BOOL, &json, 0, 0, NULL, "print one JSON object", 0, NULL},
     };
     int n_flags = add_decode_flags(&d, flags, 3);
+    int parsed = flags_command("rnntrain eval",
+                               "usage: rnntrain eval --model TRANSLATOR --data PAIRS.tsv [--json] "
+                               "[options]\n\nnll_per_token (teacher-forced) and corpus BLEU "
+                               "against every reference of a source sentence.\n\n",
+                               flags, n_flags, argc, argv);
+    if (parsed != 0)
+        return parsed > 0 ? 0 : 2;
     char err[512];
-    if (flags_parse(flags, n_flags, argc, argv, err, sizeof err) != 0) {
-        fprintf(stderr, "rnntrain eval: %s\n", err);
-        return 2;
-    }
     if (!model_path || !data) {
         fprintf(stderr, "rnntrain eval: --model and --data are required\n");
         return 2;

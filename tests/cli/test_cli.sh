@@ -576,6 +576,11 @@ fi
 expect_refusal "translator --init-from with another shape" "--hidden: the --init-from model has hidden 16" translator --data "$work/more.tsv" --out "$work/keep.safetensors" --init-from "$work/tr1.safetensors" --hidden 32
 expect_refusal "translator --init-from with --min-count" "--min-count: the vocabularies are the --init-from model's" translator --data "$work/more.tsv" --out "$work/keep.safetensors" --init-from "$work/tr1.safetensors" --min-count 2
 expect_refusal "translator --init-from a model that is not a translator" "metadata 'task' is not translator" translator --data "$work/more.tsv" --out "$work/keep.safetensors" --init-from "$work/keep.safetensors"
+if "$RNNTRAIN" eval --model "$work/tr1.safetensors" --help 2>&1 | grep -q "^  --beam-size"; then
+  ok "eval --help with a translator lists its decoding flags"
+else
+  bad "eval --help with a translator: $("$RNNTRAIN" eval --model "$work/tr1.safetensors" --help 2>&1 | head -2)"
+fi
 # shortlist: IBM Model 1 on the pairs, written beside the model or over it
 # (atomically); the shortlisted model translates over it by default and as
 # before with --full-vocabulary
