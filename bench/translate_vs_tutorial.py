@@ -9,6 +9,13 @@ seq2seq tutorial's model (issue 11's quality bar), side by side, in one run.
 TRAIN/TEST are `rnntrain split --pairs --data data/eng_fra.tsv --test-fraction
 0.05 --seed 1` (grouped by source sentence: no test sentence was trained on).
 
+Choosing between candidate models on validation pairs, without the tutorial
+model (no training; the same scores on both sets):
+
+    /usr/bin/python3 bench/translate_vs_tutorial.py --skip-tutorial \
+        --test build/models/eng-fra-valid.tsv --model A.safetensors --model B.safetensors \
+        [--full-vocabulary] [--replace-unknown]
+
 The tutorial model (pytorch.org/tutorials/intermediate/seq2seq_translation_tutorial,
 English -> French here): normalizeString (ASCII-folded, lower-cased, "."
 "!" "?" split off, every other non-letter a space), the filter (English
@@ -220,9 +227,16 @@ def bleu(groups, hyps):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--train", required=True)
+    ap.add_argument("--train")
     ap.add_argument("--test", required=True)
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--model", required=True, action="append",
+                    help="a translator file; again for more (each scored on the same pairs)")
+    ap.add_argument("--skip-tutorial", action="store_true",
+                    help="score only --model (no tutorial model, no --train needed)")
+    ap.add_argument("--full-vocabulary", action="store_true",
+                    help="rnntrain translate --full-vocabulary (search every target word)")
+    ap.add_argument("--replace-unknown", action="store_true",
+                    help="rnntrain translate --replace-unknown")
     ap.add_argument("--rnntrain", default="build/src/train/rnntrain")
     ap.add_argument("--epochs", type=int, default=80)
     ap.add_argument("--time-budget", type=float, default=0)
@@ -232,10 +246,12 @@ def main():
                     help="a file for the trained tutorial model: loaded if it exists (with the same "
                          "data and epochs), else written after training")
     a = ap.parse_args()
+    if not a.skip_tutorial and not a.train:
+        ap.error("--train is required unless --skip-tutorial")
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
 
-    train = [(normalize_string(e), normalize_string(f)) for e, f in read_pairs(a.train)]
+    train = [(normalize_string(e), normalize_string(f)) for e, f in read_pairs(a.train or os.devnull)]
     train = [p for p in train if keep(*p)]
     test = read_pairs(a.test)
     # distinct source sentences (raw), with every reference
@@ -244,59 +260,74 @@ def main():
         whole.setdefault(e, []).append(f)
         if keep(normalize_string(e), normalize_string(f)):
             subset.setdefault(e, []).append(f)
-    print("tutorial subset: %d training pairs; test: %d distinct sources in the subset, %d in all"
-          % (len(train), len(subset), len(whole)), flush=True)
+    print("%stest: %d distinct sources in the tutorial's subset, %d in all"
+          % ("" if a.skip_tutorial else "tutorial subset: %d training pairs; " % len(train),
+             len(subset), len(whole)), flush=True)
 
-    key = {"train": os.path.abspath(a.train), "pairs": len(train), "epochs": a.epochs,
-           "budget": a.time_budget, "seed": a.seed}
-    cached = None
-    if a.tutorial_cache and os.path.exists(a.tutorial_cache):
-        cached = torch.load(a.tutorial_cache)
-        if cached.get("key") != key:
-            sys.exit("translate_vs_tutorial.py: %s was trained with %s, not %s"
-                     % (a.tutorial_cache, cached.get("key"), key))
-    if cached:
-        src, tgt = Lang(), Lang()
-        src.words, tgt.words = cached["src"], cached["tgt"]
-        src.index = {w: i for i, w in enumerate(src.words)}
-        tgt.index = {w: i for i, w in enumerate(tgt.words)}
-        enc, dec = EncoderRNN(len(src.words), 128), AttnDecoderRNN(128, len(tgt.words))
-        enc.load_state_dict(cached["enc"])
-        dec.load_state_dict(cached["dec"])
-        enc.eval()
-        dec.eval()
-        model = (enc, dec, src, tgt, cached["epochs_run"], cached["seconds"])
-        print("tutorial model: loaded from %s (trained by this script: %d epochs, %.0f s)"
-              % (a.tutorial_cache, model[4], model[5]), flush=True)
-    else:
-        model = train_tutorial(train, a.epochs, a.time_budget)
-        print("tutorial model: %d epochs, %.0f s" % (model[4], model[5]), flush=True)
-        if a.tutorial_cache:
-            torch.save({"key": key, "src": model[2].words, "tgt": model[3].words,
-                        "enc": model[0].state_dict(), "dec": model[1].state_dict(),
-                        "epochs_run": model[4], "seconds": model[5]}, a.tutorial_cache)
+    model = None
+    if not a.skip_tutorial:
+        key = {"train": os.path.abspath(a.train), "pairs": len(train), "epochs": a.epochs,
+               "budget": a.time_budget, "seed": a.seed}
+        cached = None
+        if a.tutorial_cache and os.path.exists(a.tutorial_cache):
+            cached = torch.load(a.tutorial_cache)
+            if cached.get("key") != key:
+                sys.exit("translate_vs_tutorial.py: %s was trained with %s, not %s"
+                         % (a.tutorial_cache, cached.get("key"), key))
+        if cached:
+            src, tgt = Lang(), Lang()
+            src.words, tgt.words = cached["src"], cached["tgt"]
+            src.index = {w: i for i, w in enumerate(src.words)}
+            tgt.index = {w: i for i, w in enumerate(tgt.words)}
+            enc, dec = EncoderRNN(len(src.words), 128), AttnDecoderRNN(128, len(tgt.words))
+            enc.load_state_dict(cached["enc"])
+            dec.load_state_dict(cached["dec"])
+            enc.eval()
+            dec.eval()
+            model = (enc, dec, src, tgt, cached["epochs_run"], cached["seconds"])
+            print("tutorial model: loaded from %s (trained by this script: %d epochs, %.0f s)"
+                  % (a.tutorial_cache, model[4], model[5]), flush=True)
+        else:
+            model = train_tutorial(train, a.epochs, a.time_budget)
+            print("tutorial model: %d epochs, %.0f s" % (model[4], model[5]), flush=True)
+            if a.tutorial_cache:
+                torch.save({"key": key, "src": model[2].words, "tgt": model[3].words,
+                            "enc": model[0].state_dict(), "dec": model[1].state_dict(),
+                            "epochs_run": model[4], "seconds": model[5]}, a.tutorial_cache)
 
-    def ours(sentences):
-        r = subprocess.run([a.rnntrain, "translate", "--model", a.model, "--beam-size", "1"],
+    flags = (["--full-vocabulary"] if a.full_vocabulary else []) + \
+        (["--replace-unknown"] if a.replace_unknown else [])
+
+    def ours(path, sentences):
+        r = subprocess.run([a.rnntrain, "translate", "--model", path, "--beam-size", "1"] + flags,
                            input="\n".join(sentences) + "\n", capture_output=True, text=True,
                            check=True)
         lines = r.stdout.split("\n")
         return lines[:len(sentences)]
 
+    if a.skip_tutorial:
+        print("\n| model | %s |" % " | ".join("%s (%d sources)" % (name, len(g)) for name, g in
+                                              (("tutorial subset", subset), ("whole file", whole))))
+        print("|---|---|---|")
+        for path in a.model:
+            out = dict(zip(list(whole), ours(path, list(whole))))
+            print("| %s%s | %s |" % (path, " " + " ".join(flags) if flags else "", " | ".join(
+                "%.2f" % bleu(g, [out[s] for s in g]) for g in (subset, whole))))
+        return
     rows = []
     for name, groups in (("tutorial subset", subset), ("whole file", whole)):
         sources = list(groups)
         tut = tutorial_translate(model, [normalize_string(s) for s in sources])
-        our = ours(sources)
-        b_tut, b_our = bleu(groups, tut), bleu(groups, our)
-        rows.append((name, len(sources), b_tut, b_our))
-        for s, t, o in list(zip(sources, tut, our))[:3]:
-            print("  %s\n    tutorial: %s\n    shipped:  %s" % (s, t, o))
-    print("\n| held-out set | sources | tutorial GRU-128 BLEU | shipped BLEU | ratio | difference |")
-    print("|---|---|---|---|---|---|")
-    for name, n, t, o in rows:
-        print("| %s | %d | %.2f | %.2f | %.2fx | %+.2f |" % (name, n, t, o, o / t if t else float("inf"),
-                                                             o - t))
+        for path in a.model:
+            our = ours(path, sources)
+            rows.append((name, len(sources), path, bleu(groups, tut), bleu(groups, our)))
+            for s, t, o in list(zip(sources, tut, our))[:3]:
+                print("  %s\n    tutorial: %s\n    %s:  %s" % (s, t, path, o))
+    print("\n| held-out set | sources | model | tutorial GRU-128 BLEU | its BLEU | ratio | difference |")
+    print("|---|---|---|---|---|---|---|")
+    for name, n, path, t, o in rows:
+        print("| %s | %d | %s | %.2f | %.2f | %.2fx | %+.2f |" % (
+            name, n, path, t, o, o / t if t else float("inf"), o - t))
 
 
 if __name__ == "__main__":
