@@ -1,12 +1,15 @@
 /*
  * translate.c — sentences through a translator model (translate.h).
  *
- * The valid sentences of a call are encoded together (one padded batch,
- * one encoder pass); each is then decoded by beam search alone.  The
- * encoder's workspace and the beam's scratch are kept per thread between
- * calls (grown when a call needs more): allocating and zeroing them for
- * every request of a daemon was a sixth of a short sentence's time, most of
- * it page faults.
+ * The valid sentences of a call are encoded GROUP at a time (one padded
+ * batch, one encoder pass each); each is then decoded by beam search
+ * alone.  The encoder's workspace and the beam's scratch are kept per
+ * thread between calls (grown when a call needs more): allocating and
+ * zeroing them for every request of a daemon was a sixth of a short
+ * sentence's time, most of it page faults.  The group bounds that
+ * workspace, which keeps every activation of the batch (the training
+ * pass's): 64 sentences of 100 words took some 95 MB a thread, 16 take a
+ * quarter of it.
  */
 #include "rnnserve/translate.h"
 
@@ -17,6 +20,8 @@
 #include "rnnserve/sentence.h"
 #include "rnnserve/status.h"
 #include "rnnserve/words.h"
+
+#define GROUP 16 /* sentences encoded together */
 
 typedef struct words_ctx {
     char **words;
@@ -133,7 +138,8 @@ int rs_translate(const rs_translator *t, const char *const *texts, const size_t 
 {
     const rs_s2s_config *cfg = rs_translator_config(t);
     int status = -1, B = 0, S = 1;
-    int *row = calloc((size_t)n + 1, sizeof *row); /* sentence -> batch row, −1 none */
+    int *row =
+        calloc((size_t)n + 1, sizeof *row); /* sentence -> its place among the valid, −1 none */
     for (int i = 0; i < n; i++)
         memset(&out[i], 0, sizeof out[i]);
     if (!row)
@@ -174,40 +180,49 @@ int rs_translate(const rs_translator *t, const char *const *texts, const size_t 
         status = 0;
         goto done;
     }
-    int32_t *src = calloc((size_t)B * S, sizeof *src), *len = calloc((size_t)B, sizeof *len);
-    scratch *sc = scratch_get(cfg, B, S, o->beam_size, o->max_length);
+    int G = B < GROUP ? B : GROUP;
+    int32_t *src = calloc((size_t)G * S, sizeof *src), *len = calloc((size_t)G, sizeof *len);
+    int *member = calloc((size_t)G, sizeof *member); /* group row -> sentence */
+    scratch *sc = scratch_get(cfg, G, S, o->beam_size, o->max_length);
     rs_s2s_workspace *ws = sc ? sc->ws : NULL;
     rs_beam *bs = sc ? sc->bs : NULL;
     const rs_shortlist *sl = use_shortlist ? rs_translator_shortlist(t) : NULL;
     int32_t *vocab = sl ? malloc((size_t)rs_shortlist_capacity(sl, S) * sizeof *vocab) : NULL;
-    int ok = src && len && ws && bs && (!sl || vocab);
-    for (int i = 0; ok && i < n; i++) {
-        if (row[i] < 0)
-            continue;
-        int r = row[i];
-        for (int k = 0; k < out[i].n_src - 1; k++) {
-            const char *word = out[i].src_tokens[k];
-            int id = rs_translator_token_id(t, 0, word, strlen(word));
-            if (id <= RS_S2S_UNK) { /* absent (−1), or a special's spelling */
-                id = RS_S2S_UNK;
-                out[i].n_unknown++;
+    int ok = src && len && member && ws && bs && (!sl || vocab);
+    for (int next = 0; ok && next < n;) {
+        /* the next (up to) G valid sentences, padded to their longest */
+        int g = 0, Sg = 1;
+        for (; next < n && g < G; next++)
+            if (row[next] >= 0) {
+                member[g++] = next;
+                Sg = out[next].n_src > Sg ? out[next].n_src : Sg;
             }
-            src[(size_t)r * S + k] = id;
+        if (g == 0)
+            break;
+        memset(src, 0, (size_t)g * Sg * sizeof *src);
+        for (int r = 0; r < g; r++) {
+            rs_translation *tr = &out[member[r]];
+            for (int k = 0; k < tr->n_src - 1; k++) {
+                const char *word = tr->src_tokens[k];
+                int id = rs_translator_token_id(t, 0, word, strlen(word));
+                if (id <= RS_S2S_UNK) { /* absent (−1), or a special's spelling */
+                    id = RS_S2S_UNK;
+                    tr->n_unknown++;
+                }
+                src[(size_t)r * Sg + k] = id;
+            }
+            src[(size_t)r * Sg + tr->n_src - 1] = RS_S2S_EOS;
+            len[r] = tr->n_src;
         }
-        src[(size_t)r * S + out[i].n_src - 1] = RS_S2S_EOS;
-        len[r] = out[i].n_src;
-    }
-    if (ok) {
-        rs_pair_batch batch = {.B = B, .S = S, .src = src, .src_len = len};
+        rs_pair_batch batch = {.B = g, .S = Sg, .src = src, .src_len = len};
         rs_s2s_encoder_packed encoder;
         rs_beam_packed_encoder(rs_translator_packed(t), &encoder);
         encoder.team = o->team;
         rs_s2s_encode_packed(ws, rs_translator_params(t), &encoder, &batch);
         rs_s2s_encoded enc;
         rs_s2s_encoded_get(ws, &enc);
-        for (int i = 0; ok && i < n; i++) {
-            if (row[i] < 0)
-                continue;
+        for (int r = 0; ok && r < g; r++) {
+            rs_translation *tr = &out[member[r]];
             rs_beam_opts oi = *o;
             oi.vocab_prefix = 0;
             oi.vocab_extra = NULL;
@@ -215,12 +230,13 @@ int rs_translate(const rs_translator *t, const char *const *texts, const size_t 
             if (sl) {
                 oi.vocab_prefix = sl->common;
                 oi.vocab_extra = vocab;
-                oi.n_extra = rs_shortlist_for(sl, src + (size_t)row[i] * S, out[i].n_src, vocab);
+                oi.n_extra = rs_shortlist_for(sl, src + (size_t)r * Sg, tr->n_src, vocab);
             }
-            ok = rs_beam_search(bs, rs_translator_params(t), rs_translator_packed(t), &enc, row[i],
-                                out[i].n_src, &oi, out[i].hyp, &out[i].n_hyp) == 0;
+            ok = rs_beam_search(bs, rs_translator_params(t), rs_translator_packed(t), &enc, r,
+                                tr->n_src, &oi, tr->hyp, &tr->n_hyp) == 0;
         }
     }
+    free(member);
     free(vocab);
     free(src);
     free(len);

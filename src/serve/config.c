@@ -40,6 +40,7 @@ static void defaults(rs_serve_config *cfg)
         .max_sentences = 64,
         .max_source_words = 100,
         .max_translation = 200,
+        .max_attention = 1 << 20,
         .timeout_seconds = 10,
         .max_connections = 1024,
         .max_queue = 2048,
@@ -54,7 +55,7 @@ static void defaults(rs_serve_config *cfg)
 }
 
 /* The single list of settings: parsing, bounds, variables and --help. */
-#define N_SETTINGS 24
+#define N_SETTINGS 25
 static void settings(rs_serve_config *c, int *level, flag out[N_SETTINGS])
 {
     const flag table[N_SETTINGS] = {
@@ -89,6 +90,10 @@ static void settings(rs_serve_config *c, int *level, flag out[N_SETTINGS])
         {"max-translation", NULL, FLAG_INT, &c->max_translation, 1, 4096, NULL,
          "tokens per translation (the bound of /translate's max_length)", 0,
          "RNNSERVE_MAX_TRANSLATION"},
+        {"max-attention", NULL, FLAG_INT, &c->max_attention, 1, 1 << 30, NULL,
+         "attention weights a /translate with attention or replace_unknown may hold: n_best x "
+         "max_length x source tokens, summed over its sentences",
+         0, "RNNSERVE_MAX_ATTENTION"},
         {"timeout-seconds", NULL, FLAG_INT, &c->timeout_seconds, 1, 3600, NULL,
          "idle connection time-out", 0, "RNNSERVE_TIMEOUT_SECONDS"},
         {"max-connections", NULL, FLAG_INT, &c->max_connections, 1, 65536, NULL,

@@ -29,6 +29,7 @@ typedef struct rs_serve_config {
     int max_sentences;            /* sentences per /translate */
     int max_source_words;         /* words per sentence to translate */
     int max_translation;          /* tokens per translation (the bound of max_length) */
+    int max_attention;            /* attention weights a /translate may hold (its reply's bound) */
     int timeout_seconds;          /* idle connection time-out */
     int max_connections;          /* concurrent connections */
     int max_queue;                /* jobs queued or running in the engine */

@@ -14,6 +14,11 @@
  *   replace_unknown false: an <unk> in the output is replaced from the
  *                   source word its attention weighs most (its lexical
  *                   entry or itself: translate.h)
+ *                   With either, the weights are kept for every hypothesis
+ *                   returned: n_best × max_length × source tokens, summed
+ *                   over the sentences, may not pass --max-attention (else
+ *                   a 400 naming the field), so that no request can make
+ *                   the daemon hold (and write) a reply of hundreds of MB.
  *   shortlist       true: search the model's shortlist of target words
  *                   (shortlist.h) when it has one; false: the whole
  *                   vocabulary
@@ -66,6 +71,51 @@ static int pick_translator(const rs_model_set *set, const cJSON *req, rs_reply *
     return i;
 }
 
+/* The weights (n_rows, n_src) as JSON rows, "[[0.1,0.9],[1,0]]", written
+ * at once: one string, where a cJSON node per weight would take some 80
+ * bytes each.  Caller frees; NULL when out of memory. */
+static char *attention_json(const float *a, int n_rows, int n_src)
+{
+    size_t cap = 3 + (size_t)n_rows * (3 + (size_t)n_src * 12), at = 0; /* "%.4g," ≤ 12 */
+    char *s = malloc(cap);
+    if (!s)
+        return NULL;
+    s[at++] = '[';
+    for (int i = 0; i < n_rows; i++) {
+        s[at++] = i ? ',' : '[';
+        if (i)
+            s[at++] = '[';
+        for (int k = 0; k < n_src; k++)
+            at += (size_t)snprintf(s + at, cap - at, k ? ",%.4g" : "%.4g",
+                                   (double)a[(size_t)i * n_src + k]);
+        s[at++] = ']';
+    }
+    s[at++] = ']';
+    s[at] = '\0';
+    return s;
+}
+
+/* n_best × max_length × source tokens (<eos> included), summed over the
+ * sentences: the attention weights the reply may hold.  A sentence that
+ * does not encode counts as none (its error is reported later). */
+static long long attention_bound(const rs_translator *t, const char *const *texts,
+                                 const size_t *lens, int n, int max_source_words, long long n_best,
+                                 long long max_length)
+{
+    int32_t *ids = malloc(((size_t)max_source_words + 1) * sizeof *ids);
+    if (!ids)
+        return -1;
+    long long total = 0;
+    for (int i = 0; i < n; i++) {
+        int unknown = 0;
+        int got = rs_translator_encode(t, texts[i], lens[i], ids, max_source_words + 1, &unknown);
+        if (got > 0)
+            total += (long long)got * n_best * max_length;
+    }
+    free(ids);
+    return total;
+}
+
 static cJSON *hypothesis_json(const rs_translator *t, const rs_translation *tr,
                               const rs_hypothesis *h, int attention, int replace_unknown)
 {
@@ -86,17 +136,15 @@ static cJSON *hypothesis_json(const rs_translator *t, const rs_translation *tr,
     rs_json_add_real(j, "score", h->score);
     cJSON_AddBoolToObject(j, "finished", h->finished);
     if (attention && h->attention) {
-        cJSON *rows = cJSON_AddArrayToObject(j, "attention");
-        int n_rows = h->n + h->finished;
-        for (int i = 0; i < n_rows; i++) {
-            cJSON *row = cJSON_CreateArray();
-            for (int s = 0; s < tr->n_src; s++) {
-                char num[32];
-                snprintf(num, sizeof num, "%.4g", (double)h->attention[(size_t)i * tr->n_src + s]);
-                cJSON_AddItemToArray(row, cJSON_CreateRaw(num));
-            }
-            cJSON_AddItemToArray(rows, row);
+        char *rows = attention_json(h->attention, h->n + h->finished, tr->n_src);
+        if (!rows || !cJSON_AddRawToObject(j, "attention", rows)) {
+            free(rows);
+            free(tok);
+            free(text);
+            cJSON_Delete(j);
+            return NULL;
         }
+        free(rows);
     }
     free(tok);
     free(text);
@@ -193,6 +241,23 @@ void rs_handle_translate(const rs_server *srv, rs_model_set *set, const char *bo
         rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, "n_best",
                        "n_best (%lld) must not exceed beam_size (%lld)", n_best, beam);
         goto done;
+    }
+    if (attention || replace) {
+        long long weights =
+            attention_bound(t, texts, lens, n, cfg->max_source_words, n_best, max_length);
+        if (weights < 0) {
+            rs_reply_error(r, 500, RS_ERR_INTERNAL, NULL, "out of memory");
+            goto done;
+        }
+        if (weights > cfg->max_attention) {
+            const char *field = attention ? "attention" : "replace_unknown";
+            rs_reply_error(r, 400, RS_ERR_INVALID_ARGUMENT, field,
+                           "%s would keep up to %lld attention weights (n_best x max_length x "
+                           "source tokens, summed over the sentences); the limit is %d: ask for a "
+                           "smaller n_best or max_length, or fewer sentences",
+                           field, weights, cfg->max_attention);
+            goto done;
+        }
     }
     rs_beam_opts o = {.beam_size = (int)beam,
                       .n_best = (int)n_best,

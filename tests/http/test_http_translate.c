@@ -4,7 +4,8 @@
  * "tiny-fr", a bidirectional 2-layer GRU; "tiny-fr2", a 2-layer LSTM) and a
  * generator ("tiny-lm"), and "tiny-fs": tiny-fr with a shortlist
  * (common 5, two entries per source word) written by rs_translator_write.
- * Limits: --max-sentences 3, --max-source-words 6, --max-translation 12.
+ * Limits: --max-sentences 3, --max-source-words 6, --max-translation 12,
+ * --max-attention 200.
  *
  * Answers are compared with the library (rs_translate) on the same
  * sentences and options: text, tokens, log_prob, score, the attention
@@ -78,8 +79,15 @@ static int start_translate_daemon(void)
     snprintf(dst, sizeof dst, "%s/tiny-fs.safetensors", tr_dir);
     if (write_shortlisted(src, dst) != 0)
         return -1;
-    const char *flags[] = {
-        "--max-sentences", "3", "--max-source-words", "6", "--max-translation", "12", NULL};
+    const char *flags[] = {"--max-sentences",
+                           "3",
+                           "--max-source-words",
+                           "6",
+                           "--max-translation",
+                           "12",
+                           "--max-attention",
+                           "200",
+                           NULL};
     int exited = 0;
     int rc = daemon_start(&tr_d, tr_dir, flags, NULL, &exited);
     ASSERT_TRUE(rc == 0);
@@ -356,6 +364,53 @@ static void translate_bounds_are_400s_naming_the_field(void)
     EXPECT_ERROR_RAW(&tr_d, "GET", "/translate", "", 0, 405, "method_not_allowed", NULL, NULL);
 }
 
+/* The weights a reply may hold: n_best × max_length × source tokens (<eos>
+ * included), summed over the sentences: 2 × 12 × (5 + 4 + 6) = 360 here,
+ * over --max-attention 200, with attention or replace_unknown; 180 with
+ * max_length 6 is answered in full. */
+static void attention_is_bounded_by_max_attention(void)
+{
+    if (start_translate_daemon() != 0)
+        return;
+    const char *bad = "invalid_argument";
+    EXPECT_ERROR(&tr_d, "/translate",
+                 "{\"texts\":[\"I am cold.\",\"you are cold\",\"Cold, I am!\"],\"beam_size\":2,"
+                 "\"n_best\":2,\"attention\":true}",
+                 400, bad, "attention", "up to 360 attention weights");
+    EXPECT_ERROR(&tr_d, "/translate",
+                 "{\"texts\":[\"I am cold.\",\"you are cold\",\"Cold, I am!\"],\"beam_size\":2,"
+                 "\"n_best\":2,\"replace_unknown\":true}",
+                 400, bad, "replace_unknown", "the limit is 200");
+    resp r = {0};
+    if (POST_OK(&tr_d, "/translate",
+                "{\"texts\":[\"I am cold.\",\"you are cold\",\"Cold, I am!\"],\"beam_size\":2,"
+                "\"n_best\":2,\"max_length\":6,\"attention\":true}",
+                &r)) {
+        const cJSON *results = jget(r.json, "results");
+        ASSERT_EQ(3, cJSON_GetArraySize(results));
+        for (int i = 0; i < cJSON_GetArraySize(results); i++) {
+            const cJSON *res = cJSON_GetArrayItem(results, i);
+            int n_src = cJSON_GetArraySize(jget(res, "source_tokens"));
+            const cJSON *hyps = jget(res, "translations");
+            ASSERT_EQ(2, cJSON_GetArraySize(hyps));
+            for (int h = 0; h < cJSON_GetArraySize(hyps); h++) {
+                const cJSON *rows = jget(cJSON_GetArrayItem(hyps, h), "attention");
+                ASSERT_TRUE(cJSON_IsArray(rows) && cJSON_GetArraySize(rows) >= 1 &&
+                            cJSON_GetArraySize(rows) <= 6);
+                ASSERT_EQ(n_src, cJSON_GetArraySize(cJSON_GetArrayItem(rows, 0)));
+            }
+        }
+    }
+    resp_free(&r);
+    /* without attention or replace_unknown there is nothing to bound */
+    if (POST_OK(&tr_d, "/translate",
+                "{\"texts\":[\"I am cold.\",\"you are cold\",\"Cold, I am!\"],\"beam_size\":2,"
+                "\"n_best\":2}",
+                &r))
+        ASSERT_EQ(3, cJSON_GetArraySize(jget(r.json, "results")));
+    resp_free(&r);
+}
+
 static void stop_translate_daemon(void)
 {
     if (tr_d.pid > 0)
@@ -368,6 +423,7 @@ static const http_scenario scenarios[] = {
     HTTP_SCENARIO(a_batch_answers_as_its_sentences_one_by_one, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(translators_are_listed_and_counted, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(translate_bounds_are_400s_naming_the_field, HTTP_OWN_DAEMON),
+    HTTP_SCENARIO(attention_is_bounded_by_max_attention, HTTP_OWN_DAEMON),
     HTTP_SCENARIO(stop_translate_daemon, HTTP_OWN_DAEMON),
 };
 

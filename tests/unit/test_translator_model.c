@@ -5,7 +5,9 @@
  * message naming it (truncated, a tensor missing or of the wrong shape, a
  * NaN, vocabularies without the specials); sentences encode with <eos> and
  * <unk> counted, and detokenise as French writes them; an <unk> replaced
- * becomes its source word's lexical entry, or the word.
+ * becomes its source word's lexical entry, or the word; a batch of more
+ * sentences than rs_translate encodes together (with an empty and a too
+ * long one among them) answers as its sentences one by one.
  * Usage: test_translator_model [golden-dir]
  */
 #include <math.h>
@@ -355,6 +357,62 @@ static void test_unknown_replacement(void)
     unlink(path);
 }
 
+/* 40 sentences: more than one encoder group (translate.c), of mixed
+ * lengths so that each group is padded differently from a sentence alone. */
+static void test_batch_equals_one_by_one(void)
+{
+    char path[512], err[256];
+    snprintf(path, sizeof path, "%s/translator_gru_bi2.model.safetensors", golden_dir);
+    rs_translator *t = NULL;
+    if (rs_translator_open(path, &t, err, sizeof err) != 0) {
+        TEST_FAIL_("%s", err);
+        return;
+    }
+    static const char *const words[] = {"i", "am", "cold", "you", "are", ".", "!", ","};
+    enum { N = 40, MAX_SRC = 9 };
+    char texts[N][96];
+    const char *ptrs[N];
+    size_t lens[N];
+    unsigned seed = 7;
+    for (int i = 0; i < N; i++) {
+        int n_words = i == 17 ? 0 : i == 23 ? MAX_SRC + 1 : 1 + (int)((seed >> 8) % MAX_SRC);
+        texts[i][0] = '\0';
+        for (int k = 0; k < n_words; k++) {
+            seed = seed * 1103515245u + 12345u;
+            strcat(texts[i], k ? " " : "");
+            strcat(texts[i], words[(seed >> 16) % 8]);
+        }
+        seed = seed * 1103515245u + 12345u;
+        ptrs[i] = texts[i];
+        lens[i] = strlen(texts[i]);
+    }
+    rs_beam_opts o = {
+        .beam_size = 3, .n_best = 2, .max_length = 10, .length_penalty = 1.0, .attention = 1};
+    rs_translation all[N], one;
+    ASSERT_EQ(0, rs_translate(t, ptrs, lens, N, MAX_SRC, &o, 0, all));
+    ASSERT_EQ(RS_EINVAL, all[17].status);
+    ASSERT_EQ(RS_ETOOLONG, all[23].status);
+    for (int i = 0; i < N; i++) {
+        ASSERT_EQ(0, rs_translate(t, &ptrs[i], &lens[i], 1, MAX_SRC, &o, 0, &one));
+        ASSERT_EQ(one.status, all[i].status);
+        ASSERT_EQ(one.n_hyp, all[i].n_hyp);
+        for (int h = 0; h < one.n_hyp && h < all[i].n_hyp; h++) {
+            const rs_hypothesis *a = &all[i].hyp[h], *b = &one.hyp[h];
+            ASSERT_EQ(b->n, a->n);
+            ASSERT_TRUE(a->n != b->n || memcmp(a->ids, b->ids, (size_t)a->n * sizeof *a->ids) == 0);
+            ASSERT_TRUE(fabs(a->log_prob - b->log_prob) < 1e-5);
+            for (int k = 0; a->n == b->n && k < (a->n + a->finished) * all[i].n_src; k++)
+                if (fabsf(a->attention[k] - b->attention[k]) > 1e-5f) {
+                    TEST_FAIL_("sentence %d, hypothesis %d: attention differs at %d", i, h, k);
+                    break;
+                }
+        }
+        rs_translation_free(&one);
+        rs_translation_free(&all[i]);
+    }
+    rs_translator_close(t);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -364,5 +422,6 @@ int main(int argc, char **argv)
     RUN_TEST(test_refusals);
     RUN_TEST(test_shortlist);
     RUN_TEST(test_unknown_replacement);
+    RUN_TEST(test_batch_equals_one_by_one);
     TEST_MAIN_END();
 }
