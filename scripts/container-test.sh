@@ -155,6 +155,18 @@ check "daemon runs as a non-root user (uid $uid)" test "$uid" != 0 -a "$uid" != 
 check "the image has sleep (deploy/k8s's preStop hook)" podman exec "$c1" sleep 0
 rss_kb=$(podman exec "$c1" sh -c 'grep VmRSS /proc/1/status' | awk '{print $2}')
 echo "info: daemon RSS after a few requests: $((rss_kb / 1024)) MiB"
+# A SIGHUP reload loads the new set beside the old one: its peak (VmHWM) must
+# stay under deploy/k8s's memory limit, or the pod would be OOM-killed on
+# its first reload.
+limit=$(awk '/limits:/ {l = 1} l && /memory:/ {print $2; exit}' deploy/k8s/deployment.yaml)
+limit_kb=$(python3 -c 'import sys; v = sys.argv[1]; print(int(float(v[:-2]) * {"Ki": 1, "Mi": 1024, "Gi": 1 << 20}[v[-2:]]))' "$limit")
+reloads() { curl -s "http://127.0.0.1:$port/metrics" | awk '/^rnnserve_reloads_total/ {print $2}'; }
+before=$(reloads)
+podman kill --signal HUP "$c1" >/dev/null
+for _ in $(seq 150); do [ "$(reloads)" != "$before" ] && break; sleep 0.2; done
+hwm_kb=$(podman exec "$c1" sh -c 'grep VmHWM /proc/1/status' | awk '{print $2}')
+check "a SIGHUP reload of the shipped models: reloaded ($before -> $(reloads)), peak RSS $((hwm_kb / 1024)) MiB under deploy/k8s's limit $limit" \
+  test "$(reloads)" != "$before" -a "$hwm_kb" -lt "$limit_kb"
 
 t0=$(date +%s.%N)
 pm stop -t "$STOP_TIMEOUT" "$c1" >/dev/null

@@ -271,7 +271,12 @@ for r in ["cpu", "memory"]:
     if check(req is not None and lim is not None, f"resources: {r} request and limit set"):
         check(qty(req) <= qty(lim), f"resources: {r} request {req} <= limit {lim}")
 mem_lim = qty(res.get("limits", {}).get("memory", "0"))
-check(mem_lim >= 64 * 2**20, "resources: memory limit >= 64Mi (daemon peak measured at 19 MiB)")
+mem_req = qty(res.get("requests", {}).get("memory", "0"))
+check(mem_req >= 160 * 2**20,
+      "resources: memory request >= 160Mi (the shipped models loaded: 142 MiB, deploy/README.md)")
+check(mem_lim >= 2 * mem_req and mem_lim >= 384 * 2**20,
+      "resources: memory limit >= 2 x the request and >= 384Mi (a reload holds two model sets: "
+      "347 MiB measured at its peak under load)")
 threads = env.get("RNNSERVE_THREADS")
 cpu_lim = res.get("limits", {}).get("cpu")
 if threads is not None and cpu_lim is not None:
