@@ -597,6 +597,16 @@ double metric(const daemon_proc *d, const char *series)
     return v;
 }
 
+double metric_settled(const daemon_proc *d, const char *series, double want)
+{
+    double deadline = now_s() + 2, v = metric(d, series);
+    while (v != want && now_s() < deadline) {
+        sleep_ms(10);
+        v = metric(d, series);
+    }
+    return v;
+}
+
 /* Polls until cond_fn holds or seconds pass. */
 int wait_for(int (*cond_fn)(const daemon_proc *, long), const daemon_proc *d, long arg,
              double seconds)

@@ -209,6 +209,10 @@ int get_ok_at(const char *file, int line, const daemon_proc *d, const char *path
 
 /* The value of one sample in /metrics ("name{labels}"), or -1. */
 double metric(const daemon_proc *d, const char *series);
+/* The same once it equals want, polled for up to 2 s (else its last value):
+ * a request is counted when its connection completes, which may be just
+ * after the client has read the reply. */
+double metric_settled(const daemon_proc *d, const char *series, double want);
 /* Polls until cond_fn holds or seconds pass. */
 int wait_for(int (*cond_fn)(const daemon_proc *, long), const daemon_proc *d, long arg,
              double seconds);

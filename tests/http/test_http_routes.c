@@ -478,11 +478,14 @@ static void metrics_count_requests_by_route_and_status(void)
     request(&main_d, "GET", "/does-not-exist", NULL, &r);
     resp_free(&r);
     ASSERT_EQ(before + 5,
-              metric(&main_d, "rnnserve_requests_total{route=\"/score\",status=\"200\"}"));
+              metric_settled(&main_d, "rnnserve_requests_total{route=\"/score\",status=\"200\"}",
+                             before + 5));
     ASSERT_EQ(before404 + 1,
-              metric(&main_d, "rnnserve_requests_total{route=\"other\",status=\"404\"}"));
+              metric_settled(&main_d, "rnnserve_requests_total{route=\"other\",status=\"404\"}",
+                             before404 + 1));
     ASSERT_EQ(count_before + 5,
-              metric(&main_d, "rnnserve_request_duration_seconds_count{route=\"/score\"}"));
+              metric_settled(&main_d, "rnnserve_request_duration_seconds_count{route=\"/score\"}",
+                             count_before + 5));
     ASSERT_EQ(
         count_before + 5,
         metric(&main_d, "rnnserve_request_duration_seconds_bucket{route=\"/score\",le=\"+Inf\"}"));
@@ -594,7 +597,7 @@ static void the_playground_page_is_served_with_its_headers(void)
         ASSERT_TRUE(r.len > 100);
         resp_free(&r);
     }
-    ASSERT_EQ(before + 4, metric(&main_d, before_series));
+    ASSERT_EQ(before + 4, metric_settled(&main_d, before_series, before + 4));
     EXPECT_ERROR_RAW(&main_d, "GET", "/ui/", NULL, 0, 404, "not_found", NULL, "/ui/");
     EXPECT_ERROR_RAW(&main_d, "GET", "/index.html", NULL, 0, 404, "not_found", NULL, "playground");
     request_on(NULL, main_d.base, "POST", "/", "{}", 2, NULL, &r);
@@ -632,7 +635,8 @@ static void no_ui_makes_the_page_a_404(void)
         if (GET_OK(&d, "/v1/models", &r))
             ASSERT_EQ(4, cJSON_GetArraySize(jget(r.json, "models")));
         resp_free(&r);
-        ASSERT_EQ(3, metric(&d, "rnnserve_requests_total{route=\"other\",status=\"404\"}"));
+        ASSERT_EQ(3,
+                  metric_settled(&d, "rnnserve_requests_total{route=\"other\",status=\"404\"}", 3));
         ASSERT_TRUE(metric(&d, "rnnserve_requests_total{route=\"/\",status=\"404\"}") <= 0);
         ASSERT_EQ(0, daemon_stop(&d));
     }
