@@ -72,6 +72,9 @@ void *rs_translator_describe(const rs_translator *t, const char *name);
 /* Side 0 = source, 1 = target. */
 const char *rs_translator_token(const rs_translator *t, int side, int id);
 int rs_translator_token_id(const rs_translator *t, int side, const char *s, size_t len);
+/* The id a word of a text reads as: its id, or <unk> when the vocabulary
+ * lacks it or it is spelt like one of the specials (a word like any other). */
+int rs_translator_word_id(const rs_translator *t, int side, const char *s, size_t len);
 int rs_translator_elision(const rs_translator *t, int side);
 
 /* Special ids, the same on both sides. */

@@ -204,11 +204,8 @@ int rs_translate(const rs_translator *t, const char *const *texts, const size_t 
             rs_translation *tr = &out[member[r]];
             for (int k = 0; k < tr->n_src - 1; k++) {
                 const char *word = tr->src_tokens[k];
-                int id = rs_translator_token_id(t, 0, word, strlen(word));
-                if (id <= RS_S2S_UNK) { /* absent (−1), or a special's spelling */
-                    id = RS_S2S_UNK;
-                    tr->n_unknown++;
-                }
+                int id = rs_translator_word_id(t, 0, word, strlen(word));
+                tr->n_unknown += id == RS_S2S_UNK;
                 src[(size_t)r * Sg + k] = id;
             }
             src[(size_t)r * Sg + tr->n_src - 1] = RS_S2S_EOS;

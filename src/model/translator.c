@@ -472,6 +472,12 @@ int rs_translator_token_id(const rs_translator *t, int side, const char *s, size
     return rs_strtab_find(&t->vocab[side ? 1 : 0], s, len);
 }
 
+int rs_translator_word_id(const rs_translator *t, int side, const char *s, size_t len)
+{
+    int id = rs_translator_token_id(t, side, s, len);
+    return id > RS_S2S_UNK ? id : RS_S2S_UNK;
+}
+
 int rs_translator_elision(const rs_translator *t, int side) { return t->elision[side ? 1 : 0]; }
 
 void *rs_translator_describe(const rs_translator *t, const char *name)
@@ -520,11 +526,8 @@ typedef struct encode_ctx {
 static void on_source_token(const char *tok, size_t len, void *arg)
 {
     encode_ctx *c = arg;
-    int id = rs_translator_token_id(c->t, 0, tok, len);
-    if (id < 4) { /* a special's spelling in the text is a word like any other */
-        id = RS_S2S_UNK;
-        c->unknown++;
-    }
+    int id = rs_translator_word_id(c->t, 0, tok, len);
+    c->unknown += id == RS_S2S_UNK;
     if (c->n < c->cap)
         c->ids[c->n] = id;
     else

@@ -42,10 +42,8 @@ static int side_ids(const rs_translator *t, int side, const rs_token_table *tabl
         free(map);
         return -1;
     }
-    for (int i = 0; i < table->n; i++) {
-        int id = rs_translator_token_id(t, side, table->token[i], strlen(table->token[i]));
-        map[i] = id > RS_S2S_UNK ? id : RS_S2S_UNK;
-    }
+    for (int i = 0; i < table->n; i++)
+        map[i] = rs_translator_word_id(t, side, table->token[i], strlen(table->token[i]));
     for (int i = 0; i <= n; i++)
         (*off)[i] = tok_off[i];
     for (int k = 0; k < total; k++)

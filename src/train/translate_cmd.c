@@ -195,8 +195,7 @@ static int target_ids(const rs_translator *t, const rs_pairs *p, int i, int32_t 
     int n = 0;
     for (int k = p->tgt_off[i]; k < p->tgt_off[i + 1]; k++) {
         const char *w = p->tgt.token[p->tgt_tok[k]];
-        int id = rs_translator_token_id(t, 1, w, strlen(w));
-        ids[n++] = id > RS_S2S_UNK ? id : RS_S2S_UNK;
+        ids[n++] = rs_translator_word_id(t, 1, w, strlen(w));
     }
     return n;
 }
@@ -206,8 +205,7 @@ static int source_ids(const rs_translator *t, const rs_pairs *p, int i, int32_t 
     int n = 0;
     for (int k = p->src_off[i]; k < p->src_off[i + 1]; k++) {
         const char *w = p->src.token[p->src_tok[k]];
-        int id = rs_translator_token_id(t, 0, w, strlen(w));
-        ids[n++] = id > RS_S2S_UNK ? id : RS_S2S_UNK;
+        ids[n++] = rs_translator_word_id(t, 0, w, strlen(w));
     }
     ids[n++] = RS_S2S_EOS;
     return n;

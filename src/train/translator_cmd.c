@@ -161,10 +161,8 @@ static int vocab_of_model(const rs_translator *t, int side, const rs_token_table
     for (int i = 0; i < *V; i++)
         if (!((*vocab)[i] = strdup(rs_translator_token(t, side, i))))
             return -1;
-    for (int id = 0; id < table->n; id++) {
-        int m = rs_translator_token_id(t, side, table->token[id], strlen(table->token[id]));
-        (*map)[id] = m > RS_S2S_UNK ? m : RS_S2S_UNK;
-    }
+    for (int id = 0; id < table->n; id++)
+        (*map)[id] = rs_translator_word_id(t, side, table->token[id], strlen(table->token[id]));
     return 0;
 }
 

@@ -81,6 +81,11 @@ static void test_round_trip(void)
     ASSERT_TRUE(memcmp(q.enc_embedding, theta, n * sizeof *theta) == 0); /* one flat block */
     ASSERT_STREQ("froid", rs_translator_token(t, 1, 6));
     ASSERT_EQ(9, rs_translator_token_id(t, 0, "'re", 3));
+    /* a word of a text: its id, or <unk> when absent or spelt like a special */
+    ASSERT_EQ(9, rs_translator_word_id(t, 0, "'re", 3));
+    ASSERT_EQ(RS_S2S_UNK, rs_translator_word_id(t, 0, "hot", 3));
+    ASSERT_EQ(RS_S2S_UNK, rs_translator_word_id(t, 1, "<eos>", 5));
+    ASSERT_EQ(-1, rs_translator_token_id(t, 0, "hot", 3));
     ASSERT_STREQ("{\"seed\":3}", rs_translator_metadata(t, "training"));
     /* encoding: lower-cased, <eos> appended, unknown words counted */
     int32_t ids[8];
