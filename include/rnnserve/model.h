@@ -66,6 +66,10 @@ const rs_params *rs_model_params(const rs_model *m);
 const char *rs_model_path(const rs_model *m);
 /* File name without directory and extension: "names-classifier". */
 const char *rs_model_name(const rs_model *m);
+/* The name a model file is listed under (the daemon, rnntrain info): path
+ * without its folder and without ".safetensors".  Caller frees; NULL when
+ * out of memory. */
+char *rs_model_name_of(const char *path);
 rs_normalize rs_model_normalize(const rs_model *m);
 /* A classifier's calibration temperature T (metadata "temperature", fitted
  * on validation by rnntrain): its probabilities are softmax(logits / T).

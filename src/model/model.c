@@ -294,6 +294,16 @@ static const char *base_name(const char *path)
     return slash ? slash + 1 : path;
 }
 
+char *rs_model_name_of(const char *path)
+{
+    const char *base = base_name(path);
+    size_t len = strlen(base);
+    static const char ext[] = ".safetensors";
+    if (len > sizeof ext - 1 && strcmp(base + len - (sizeof ext - 1), ext) == 0)
+        len -= sizeof ext - 1;
+    return strndup(base, len);
+}
+
 static int read_config(rs_model *m, char *err, size_t errlen)
 {
     const rs_st_file *f = m->file;
@@ -542,12 +552,7 @@ static int model_from_file(rs_st_file *file, rs_model **out, char *err, size_t e
     if ((status = read_config(m, err, errlen)) != RS_OK ||
         (status = bind_tensors(m, err, errlen)) != RS_OK)
         goto fail;
-    const char *base = base_name(path);
-    size_t len = strlen(base);
-    const char *ext = ".safetensors";
-    if (len > strlen(ext) && strcmp(base + len - strlen(ext), ext) == 0)
-        len -= strlen(ext);
-    m->name = strndup(base, len);
+    m->name = rs_model_name_of(path);
     if (!m->name) {
         status = RS_ENOMEM;
         snprintf(err, errlen, "%s: out of memory", path);

@@ -207,8 +207,7 @@ static rs_model_set *set_build(const rs_registry *r, char *err, size_t errlen)
             if (rc != 0)
                 goto fail;
             set->n_translators++;
-            size_t stem = strlen(names[i]) - strlen(SUFFIX);
-            set->translator_names[k] = strndup(names[i], stem);
+            set->translator_names[k] = rs_model_name_of(names[i]);
             cJSON *entry =
                 set->translator_names[k]
                     ? rs_translator_describe(set->translators[k], set->translator_names[k])

@@ -25,19 +25,6 @@ static void print_list(const char *title, const rs_model *m, int n,
     printf("\n");
 }
 
-/* The model's name as the daemon lists it: the file name without its
- * folder and without ".safetensors". */
-static char *name_of(const char *path)
-{
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    size_t n = strlen(base);
-    static const char suffix[] = ".safetensors";
-    if (n > sizeof suffix - 1 && strcmp(base + n - (sizeof suffix - 1), suffix) == 0)
-        n -= sizeof suffix - 1;
-    return strndup(base, n);
-}
-
 /* "<pad> <bos> <eos> <unk> the a ... (8854 more)": at most 200 tokens. */
 static void print_vocab(const char *title, const rs_translator *t, int side, int n)
 {
@@ -58,7 +45,7 @@ static int info_translator(const char *path, int json, long long size)
         fprintf(stderr, "rnntrain info: %s\n", err);
         return 1;
     }
-    char *name = name_of(path);
+    char *name = rs_model_name_of(path);
     cJSON *j = name ? rs_translator_describe(t, name) : NULL;
     if (!j) {
         fprintf(stderr, "rnntrain info: out of memory\n");
