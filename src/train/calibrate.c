@@ -139,14 +139,14 @@ int rs_calibrate_main(int argc, char **argv)
          "the calibrated model to write (default: --model, rewritten atomically)", 0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
-    int parsed =
+    int exit_status =
         flags_command("rnntrain calibrate",
                       "usage: rnntrain calibrate --model M --data VALID.tsv [--out M2]\n\n"
                       "Fits the temperature T of softmax(logits / T) that minimises the negative\n"
                       "log-likelihood of the rows and writes it into the model's metadata.\n\n",
                       flags, n_flags, argc, argv);
-    if (parsed != 0)
-        return parsed > 0 ? 0 : 2;
+    if (exit_status >= 0)
+        return exit_status;
     char err[512];
     if (!model_path || !data) {
         fprintf(stderr, "rnntrain calibrate: --model and --data are required\n");

@@ -425,13 +425,13 @@ int rs_eval_main(int argc, char **argv)
          "classifier: draw the confusion matrix, row-normalised, as an SVG", 0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
-    int parsed =
+    int exit_status =
         flags_command("rnntrain eval",
                       "usage: rnntrain eval --model M --data FILE [--json]\n\n(a translator "
                       "model has decoding flags of its own: rnntrain eval --model T --help)\n\n",
                       flags, n_flags, argc, argv);
-    if (parsed != 0)
-        return parsed > 0 ? 0 : 2;
+    if (exit_status >= 0)
+        return exit_status;
     char err[512];
     if (!model_path || !data) {
         fprintf(stderr, "rnntrain eval: --model and --data are required\n");

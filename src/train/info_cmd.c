@@ -99,10 +99,10 @@ int rs_info_main(int argc, char **argv)
         {"json", NULL, FLAG_BOOL, &json, 0, 0, NULL, "print one JSON object", 0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
-    int parsed = flags_command("rnntrain info", "usage: rnntrain info --model M [--json]\n\n",
-                               flags, n_flags, argc, argv);
-    if (parsed != 0)
-        return parsed > 0 ? 0 : 2;
+    int exit_status = flags_command("rnntrain info", "usage: rnntrain info --model M [--json]\n\n",
+                                    flags, n_flags, argc, argv);
+    if (exit_status >= 0)
+        return exit_status;
     char err[512];
     if (!model_path) {
         fprintf(stderr, "rnntrain info: --model is required\n");

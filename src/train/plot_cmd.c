@@ -34,11 +34,11 @@ int rs_plot_main(int argc, char **argv)
         {"title", NULL, FLAG_STRING, &title, 0, 0, NULL, "the picture's title", 0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
-    int parsed = flags_command(
+    int exit_status = flags_command(
         "rnntrain plot", "usage: rnntrain plot --log RUN.csv --out CURVES.svg [--title T]\n\n",
         flags, n_flags, argc, argv);
-    if (parsed != 0)
-        return parsed > 0 ? 0 : 2;
+    if (exit_status >= 0)
+        return exit_status;
     char err[512];
     if (!log || !out) {
         fprintf(stderr, "rnntrain plot: --log and --out are required\n");

@@ -122,13 +122,13 @@ int rs_sample_main(int argc, char **argv)
         {"json", NULL, FLAG_BOOL, &json, 0, 0, NULL, "print one JSON object", 0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
-    int parsed =
+    int exit_status =
         flags_command("rnntrain sample",
                       "usage: rnntrain sample --model M [--prefix P] [--category C] [-n N] "
                       "[--temperature T] [--seed S]\n\n",
                       flags, n_flags, argc, argv);
-    if (parsed != 0)
-        return parsed > 0 ? 0 : 2;
+    if (exit_status >= 0)
+        return exit_status;
     char err[512];
     if (!model_path) {
         fprintf(stderr, "rnntrain sample: --model is required\n");

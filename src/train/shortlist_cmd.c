@@ -145,12 +145,12 @@ int rs_shortlist_main(int argc, char **argv)
          "also fit on the model's own greedy translations of the sources", 0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
-    int parsed = flags_command(
+    int exit_status = flags_command(
         "rnntrain shortlist",
         "usage: rnntrain shortlist --model M --data PAIRS.tsv [--out M2] [options]\n\n", flags,
         n_flags, argc, argv);
-    if (parsed != 0)
-        return parsed > 0 ? 0 : 2;
+    if (exit_status >= 0)
+        return exit_status;
     char err[512];
     if (!model_path || !data) {
         fprintf(stderr, "rnntrain shortlist: --model and --data are required\n");

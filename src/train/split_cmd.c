@@ -87,12 +87,12 @@ int rs_split_main(int argc, char **argv)
          0, NULL},
     };
     int n_flags = (int)(sizeof flags / sizeof flags[0]);
-    int parsed = flags_command("rnntrain split",
-                               "usage: rnntrain split --data FILE --train-out A --test-out B "
-                               "[--test-fraction F] [--seed S]\n\n",
-                               flags, n_flags, argc, argv);
-    if (parsed != 0)
-        return parsed > 0 ? 0 : 2;
+    int exit_status = flags_command("rnntrain split",
+                                    "usage: rnntrain split --data FILE --train-out A --test-out B "
+                                    "[--test-fraction F] [--seed S]\n\n",
+                                    flags, n_flags, argc, argv);
+    if (exit_status >= 0)
+        return exit_status;
     char err[512];
     if (!data || !train_out || !test_out) {
         fprintf(stderr, "rnntrain split: --data, --train-out and --test-out are required\n");

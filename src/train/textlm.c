@@ -364,15 +364,15 @@ int rs_textlm_main(int argc, char **argv)
     int n_flags = 17;
     if (rs_loop_flags(&lo, flags, &n_flags, (int)(sizeof flags / sizeof flags[0])) != 0)
         return 2;
-    int parsed = flags_command(
+    int exit_status = flags_command(
         "rnntrain textlm",
         "usage: rnntrain textlm --data FILE.txt --out MODEL.safetensors [options]\n\n"
         "Trains a language model on one running text (truncated BPTT over contiguous\n"
         "streams, state carried between windows) and keeps the parameters with the\n"
         "lowest validation loss on the text's tail.\n\noptions:\n",
         flags, n_flags, argc, argv);
-    if (parsed != 0)
-        return parsed > 0 ? 0 : 2;
+    if (exit_status >= 0)
+        return exit_status;
     char err[1024];
     if (!o.data || !o.out) {
         fprintf(stderr, "rnntrain textlm: --data and --out are required (see --help)\n");

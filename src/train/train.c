@@ -632,9 +632,9 @@ int rs_train_main(rs_task task, int argc, char **argv)
              cmd,
              generator ? "generator (TSV or one item per line)"
                        : "classifier (TSV: name<TAB>label)");
-    int parsed = flags_command(prog, usage, flags, n_flags, argc, argv);
-    if (parsed != 0)
-        return parsed > 0 ? 0 : 2;
+    int exit_status = flags_command(prog, usage, flags, n_flags, argc, argv);
+    if (exit_status >= 0)
+        return exit_status;
     char err[512];
     if (!o.data || !o.out) {
         fprintf(stderr, "rnntrain %s: --data and --out are required (see --help)\n", cmd);

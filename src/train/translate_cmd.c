@@ -140,11 +140,11 @@ int rs_translate_main(int argc, char **argv)
          "hypotheses per sentence (at most --beam-size)", 0, NULL},
     };
     int n_flags = add_decode_flags(&d, flags, 2);
-    int parsed = flags_command("rnntrain translate",
-                               "usage: rnntrain translate --model M [options] < sentences.txt\n\n",
-                               flags, n_flags, argc, argv);
-    if (parsed != 0)
-        return parsed > 0 ? 0 : 2;
+    int exit_status = flags_command(
+        "rnntrain translate", "usage: rnntrain translate --model M [options] < sentences.txt\n\n",
+        flags, n_flags, argc, argv);
+    if (exit_status >= 0)
+        return exit_status;
     char err[512];
     if (!model_path) {
         fprintf(stderr, "rnntrain translate: --model is required\n");
@@ -284,13 +284,14 @@ int rs_translator_eval(int argc, char **argv)
         {"json", NULL, FLAG_BOOL, &json, 0, 0, NULL, "print one JSON object", 0, NULL},
     };
     int n_flags = add_decode_flags(&d, flags, 3);
-    int parsed = flags_command("rnntrain eval",
-                               "usage: rnntrain eval --model TRANSLATOR --data PAIRS.tsv [--json] "
-                               "[options]\n\nnll_per_token (teacher-forced) and corpus BLEU "
-                               "against every reference of a source sentence.\n\n",
-                               flags, n_flags, argc, argv);
-    if (parsed != 0)
-        return parsed > 0 ? 0 : 2;
+    int exit_status =
+        flags_command("rnntrain eval",
+                      "usage: rnntrain eval --model TRANSLATOR --data PAIRS.tsv [--json] "
+                      "[options]\n\nnll_per_token (teacher-forced) and corpus BLEU "
+                      "against every reference of a source sentence.\n\n",
+                      flags, n_flags, argc, argv);
+    if (exit_status >= 0)
+        return exit_status;
     char err[512];
     if (!model_path || !data) {
         fprintf(stderr, "rnntrain eval: --model and --data are required\n");

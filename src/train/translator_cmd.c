@@ -510,15 +510,15 @@ int rs_translator_main(int argc, char **argv)
     int n_flags = 18;
     if (rs_loop_flags(&lo, flags, &n_flags, (int)(sizeof flags / sizeof flags[0])) != 0)
         return 2;
-    int parsed =
+    int exit_status =
         flags_command("rnntrain translator",
                       "usage: rnntrain translator --data PAIRS.tsv --out MODEL.safetensors "
                       "[options]\n\nTrains an encoder-decoder with attention (DESIGN.md, "
                       "translator) with teacher forcing\nand keeps the parameters with the lowest "
                       "validation loss.\n\noptions:\n",
                       flags, n_flags, argc, argv);
-    if (parsed != 0)
-        return parsed > 0 ? 0 : 2;
+    if (exit_status >= 0)
+        return exit_status;
     char err[1024];
     if (!o.data || !o.out) {
         fprintf(stderr, "rnntrain translator: --data and --out are required (see --help)\n");

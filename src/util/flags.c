@@ -204,12 +204,12 @@ int flags_command(const char *prog, const char *usage, flag *flags, int n, int a
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(usage, stdout);
             flags_print(flags, n);
-            return 1;
+            return 0;
         }
     char err[1024];
     if (flags_parse(flags, n, argc, argv, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", prog, err);
-        return -1;
+        return 2;
     }
-    return 0;
+    return -1;
 }

@@ -37,9 +37,9 @@ int flags_parse(flag *flags, int n, int argc, char **argv, char *err, size_t err
  * when it has a variable). */
 void flags_print(const flag *flags, int n);
 /* The start every command shares: with --help or -h in argv, prints usage
- * and the flags on stdout and returns 1 (the command exits 0); else parses
- * argv, and returns 0, or -1 after printing "prog: message" on stderr (the
- * command exits 2). */
+ * and the flags on stdout and returns 0; else parses argv and returns −1
+ * (go on), or 2 after printing "prog: message" on stderr.  A return ≥ 0 is
+ * the command's exit status. */
 int flags_command(const char *prog, const char *usage, flag *flags, int n, int argc, char **argv);
 /* The flag named name, for checking `seen`. */
 const flag *flags_find(const flag *flags, int n, const char *name);
